@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""CDK app: `cdk synth -c stage=dev|prod` builds the stacks of one stage, checked by cdk-nag."""
+
+from __future__ import annotations
+
+from aws_cdk import App, Tags, Validations
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+
+from stacks.config import StageConfig, load_stage_config
+from stacks.data_stack import DataStack
+from stacks.service_stack import DataResources, ServiceStack
+
+
+def build_app(app: App) -> App:
+    stage_name = app.node.try_get_context("stage")
+    context = {key: app.node.try_get_context(key) for key in ("service", "defaultStage", "stages")}
+    config = load_stage_config(context, stage_name)
+    add_stacks(app, config)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    Validations.of(app).add_plugins(ServerlessChecks(app))
+    return app
+
+
+def add_stacks(app: App, config: StageConfig) -> None:
+    data = DataStack(
+        app,
+        "Data",
+        stack_name=config.stack_name("Data"),
+        description=f"{config.service} ({config.stage}): stateful resources",
+        config=config,
+        termination_protection=config.deletion_protection,
+    )
+    ServiceStack(
+        app,
+        "Service",
+        stack_name=config.stack_name("Service"),
+        description=f"{config.service} ({config.stage}): API, functions and event sources",
+        config=config,
+        data=DataResources(users_table=data.users_table),
+    )
+    Tags.of(app).add("service", config.service)
+    Tags.of(app).add("stage", config.stage)
+
+
+if __name__ == "__main__":
+    build_app(App()).synth()

@@ -1,0 +1,72 @@
+"""Users API: CRUD on UsersTable behind API Gateway (REST proxy)."""
+
+from http import HTTPStatus
+from typing import Annotated
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from models import User, UserFields, UserPage
+from service_common.api import create_resolver
+from service_common.env import require_env
+from store import UsersStore
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = create_resolver(logger)
+users = UsersStore(require_env("USERS_TABLE_NAME"))
+
+UserId = Annotated[str, Path(min_length=1, max_length=64, description="The user's id")]
+
+
+@app.post("/users", responses={201: {"description": "Created", "content": {"application/json": {"model": User}}}})
+@tracer.capture_method
+def create_user(fields: Annotated[UserFields, Body()]) -> Response[User]:
+    user = users.create(fields)
+    metrics.add_metric(name="UserCreated", unit=MetricUnit.Count, value=1)
+    return Response(
+        status_code=HTTPStatus.CREATED,
+        content_type=content_types.APPLICATION_JSON,
+        body=user,
+        headers={"Location": f"/users/{user.userId}"},
+    )
+
+
+@app.get("/users")
+@tracer.capture_method
+def list_users(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    nextToken: Annotated[str | None, Query(max_length=2048)] = None,  # noqa: N803 (API name)
+) -> UserPage:
+    return users.list_page(limit, nextToken)
+
+
+@app.get("/users/<userId>")
+@tracer.capture_method
+def get_user(userId: UserId) -> User:  # noqa: N803 (API name)
+    return users.get(userId)
+
+
+@app.put("/users/<userId>")
+@tracer.capture_method
+def update_user(userId: UserId, fields: Annotated[UserFields, Body()]) -> User:  # noqa: N803
+    return users.update(userId, fields)
+
+
+@app.delete("/users/<userId>", responses={204: {"description": "Deleted"}})
+@tracer.capture_method
+def delete_user(userId: UserId) -> Response:  # noqa: N803 (API name)
+    users.delete(userId)
+    metrics.add_metric(name="UserDeleted", unit=MetricUnit.Count, value=1)
+    return Response(status_code=HTTPStatus.NO_CONTENT)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,112 @@
+"""UsersTable access: one item per user, keyed by userId."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+from botocore.exceptions import ClientError
+from models import User, UserFields, UserPage
+from service_common.api import ApiError, ResourceNotFound
+from service_common.aws import dynamodb_table
+
+_PROJECTION = "userId, #name, email, createdAt, updatedAt"
+_NAMES = {"#name": "name"}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _is_conditional_failure(error: ClientError) -> bool:
+    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+def encode_token(last_key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(last_key).encode()).decode()
+
+
+def decode_token(token: str) -> dict[str, Any]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (binascii.Error, ValueError):
+        key = None
+    if not (isinstance(key, dict) and list(key) == ["userId"] and isinstance(key["userId"], str)):
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST,
+            "InvalidNextToken",
+            "nextToken is not a token returned by this API",
+            [{"field": "query.nextToken", "message": "not a valid pagination token"}],
+        )
+    return key
+
+
+class UsersStore:
+    def __init__(self, table_name: str) -> None:
+        self._table_name = table_name
+
+    @property
+    def _table(self) -> Any:
+        return dynamodb_table(self._table_name)
+
+    def create(self, fields: UserFields) -> User:
+        user = User(userId=str(uuid.uuid4()), createdAt=_now(), **fields.model_dump())
+        self._table.put_item(
+            Item=user.model_dump(exclude_none=True),
+            ConditionExpression="attribute_not_exists(userId)",
+        )
+        return user
+
+    def get(self, user_id: str) -> User:
+        item = self._table.get_item(
+            Key={"userId": user_id}, ProjectionExpression=_PROJECTION, ExpressionAttributeNames=_NAMES
+        ).get("Item")
+        if item is None:
+            raise ResourceNotFound("User", user_id)
+        return User.model_validate(item)
+
+    def list_page(self, limit: int, next_token: str | None) -> UserPage:
+        request: dict[str, Any] = {
+            "Limit": limit,
+            "ProjectionExpression": _PROJECTION,
+            "ExpressionAttributeNames": _NAMES,
+        }
+        if next_token:
+            request["ExclusiveStartKey"] = decode_token(next_token)
+        page = self._table.scan(**request)
+        last_key = page.get("LastEvaluatedKey")
+        return UserPage(
+            items=[User.model_validate(item) for item in page["Items"]],
+            nextToken=encode_token(last_key) if last_key else None,
+        )
+
+    def update(self, user_id: str, fields: UserFields) -> User:
+        try:
+            item = self._table.update_item(
+                Key={"userId": user_id},
+                UpdateExpression="SET #name = :name, email = :email, updatedAt = :now",
+                ConditionExpression="attribute_exists(userId)",
+                ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeValues={":name": fields.name, ":email": fields.email, ":now": _now()},
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as error:
+            if _is_conditional_failure(error):
+                raise ResourceNotFound("User", user_id) from None
+            raise
+        return User.model_validate(item)
+
+    def delete(self, user_id: str) -> None:
+        try:
+            self._table.delete_item(
+                Key={"userId": user_id}, ConditionExpression="attribute_exists(userId)"
+            )
+        except ClientError as error:
+            if _is_conditional_failure(error):
+                raise ResourceNotFound("User", user_id) from None
+            raise

@@ -1,0 +1,1 @@
+"""Code shared by the service's functions (deployed as the shared Lambda layer)."""

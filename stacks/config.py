@@ -1,0 +1,93 @@
+"""Typed, validated per-stage settings read from cdk.json context."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_logs as logs
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
+
+_RETENTION_BY_DAYS = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+class ConfigError(ValueError):
+    """Raised when the stage name or a stage setting is invalid; fails synth."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ApiThrottle(_Strict):
+    rate_limit: float = Field(alias="rateLimit", gt=0)
+    burst_limit: int = Field(alias="burstLimit", gt=0)
+
+
+class StageConfig(_Strict):
+    stage: str
+    service: str
+    removal_policy_name: Literal["destroy", "retain"] = Field(alias="removalPolicy")
+    log_retention_days: int = Field(alias="logRetentionDays")
+    deletion_protection: bool = Field(alias="deletionProtection")
+    api_throttle: ApiThrottle = Field(alias="apiThrottle")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(alias="logLevel")
+    alarm_email: EmailStr | None = Field(default=None, alias="alarmEmail")
+    cors_allow_origins: list[str] = Field(alias="corsAllowOrigins", min_length=1)
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention_is_a_cloudwatch_value(cls, value: int) -> int:
+        if value not in _RETENTION_BY_DAYS:
+            allowed = ", ".join(str(days) for days in _RETENTION_BY_DAYS)
+            raise ValueError(f"must be one of CloudWatch's retention periods: {allowed}")
+        return value
+
+    @property
+    def removal_policy(self) -> RemovalPolicy:
+        return RemovalPolicy.RETAIN if self.removal_policy_name == "retain" else RemovalPolicy.DESTROY
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        return _RETENTION_BY_DAYS[self.log_retention_days]
+
+    @property
+    def stage_title(self) -> str:
+        return self.stage.capitalize()
+
+    def stack_name(self, part: str) -> str:
+        return f"{self.service.capitalize()}-{self.stage_title}-{part}"
+
+
+def load_stage_config(context: dict[str, Any], stage: str | None) -> StageConfig:
+    """Build the config of `stage` (default: context `defaultStage`) from the cdk.json context."""
+    stages = context.get("stages") or {}
+    stage = stage or context.get("defaultStage", "dev")
+    if stage not in stages:
+        known = ", ".join(sorted(stages)) or "none"
+        raise ConfigError(f"Unknown stage {stage!r}: cdk.json context 'stages' defines {known}")
+    try:
+        return StageConfig(stage=stage, service=context.get("service", "orders"), **stages[stage])
+    except ValidationError as error:
+        problems = "; ".join(
+            f"stages.{stage}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise ConfigError(f"Invalid settings for stage {stage!r}: {problems}") from None

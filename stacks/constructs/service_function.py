@@ -1,0 +1,106 @@
+"""ServiceFunction: the one way this service defines a Lambda function.
+
+arm64, the newest Python runtime, X-Ray tracing, its own log group, Powertools settings, the shared
+layers, code from its own folder under functions/ only, and a role that starts with nothing but
+its own log group: every other permission is granted explicitly with `allow`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.config import StageConfig
+
+FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ASSET_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache"]
+
+
+class ServiceFunction(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        folder: str,
+        description: str,
+        config: StageConfig,
+        layers: Sequence[lambda_.ILayerVersion],
+        environment: Mapping[str, str] | None = None,
+        timeout: Duration,
+        memory_size: int,
+        dead_letter_queue: sqs.IQueue | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        code_dir = FUNCTIONS_DIR / folder
+        if not (code_dir / "handler.py").is_file():
+            raise ValueError(f"functions/{folder}/handler.py does not exist")
+
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=config.log_retention, removal_policy=config.removal_policy
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{construct_id}: its own logs plus the grants listed in the service stack",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=description,
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="handler.lambda_handler",
+            code=lambda_.Code.from_asset(str(code_dir), exclude=ASSET_EXCLUDES),
+            layers=list(layers),
+            role=self.role,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            tracing=lambda_.Tracing.ACTIVE,
+            timeout=timeout,
+            memory_size=memory_size,
+            dead_letter_queue=dead_letter_queue,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": config.service,
+                "POWERTOOLS_METRICS_NAMESPACE": f"{config.service.capitalize()}/{config.stage_title}",
+                "POWERTOOLS_LOG_LEVEL": config.log_level,
+                **(environment or {}),
+            },
+        )
+        # Async invokers (S3, EventBridge) must pass a dead-letter queue; for the others it never applies.
+        if dead_letter_queue is None:
+            Validations.of(self.function).acknowledge(
+                Acknowledgment(
+                    id="Serverless::Serverless-LambdaDLQ",
+                    reason="Invoked synchronously (API Gateway) or by an SQS event source whose queue "
+                    "redrives to its own DLQ; Lambda's async dead-letter target never applies.",
+                )
+            )
+        Validations.of(self.role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                reason="X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level "
+                "permissions; AWS requires Resource '*' for active tracing.",
+            )
+        )
+
+    def allow(self, actions: Sequence[str], resources: Sequence[str]) -> None:
+        """Grant exactly these actions on exactly these resources (no wildcard actions)."""
+        if any("*" in action for action in actions):
+            raise ValueError(f"Wildcard actions are not allowed: {list(actions)}")
+        self.role.add_to_policy(iam.PolicyStatement(actions=list(actions), resources=list(resources)))
