@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import sys
+
 from aws_cdk import App, Tags, Validations
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
-from stacks.config import StageConfig, load_stage_config
+from stacks.config import ConfigError, StageConfig, load_stage_config
 from stacks.data_stack import DataStack
 from stacks.service_stack import DataResources, ServiceStack
 
@@ -43,4 +45,7 @@ def add_stacks(app: App, config: StageConfig) -> None:
 
 
 if __name__ == "__main__":
-    build_app(App()).synth()
+    try:
+        build_app(App()).synth()
+    except ConfigError as error:
+        sys.exit(f"Configuration error: {error}")

@@ -82,7 +82,7 @@ class ServiceStack(Stack):
         folder: str,
         description: str,
         environment: dict[str, str],
-        timeout: Duration = Duration.seconds(10),
+        timeout_seconds: int = 10,
         memory_size: int = 512,
     ) -> ServiceFunction:
         return ServiceFunction(
@@ -93,6 +93,6 @@ class ServiceStack(Stack):
             config=self._config,
             layers=self.layers,
             environment=environment,
-            timeout=timeout,
+            timeout=Duration.seconds(timeout_seconds),
             memory_size=memory_size,
         )

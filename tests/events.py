@@ -1,0 +1,62 @@
+"""Builders for the events AWS sends to functions, in their real shapes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+
+class LambdaContext:
+    """The attributes Powertools reads from the Lambda context object."""
+
+    def __init__(self, function_name: str = "test-function", timeout_ms: int = 10_000) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:eu-west-1:123456789012:function:{function_name}"
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "test"
+        self._timeout_ms = timeout_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._timeout_ms
+
+
+def api_event(
+    method: str,
+    path: str,
+    *,
+    resource: str | None = None,
+    body: Any = None,
+    raw_body: str | None = None,
+    query: dict[str, str] | None = None,
+    path_params: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway REST (v1) proxy event."""
+    request_id = str(uuid.uuid4())
+    if raw_body is None and body is not None:
+        raw_body = json.dumps(body)
+    return {
+        "resource": resource or path,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Content-Type": "application/json", "Host": "api.example.com"},
+        "multiValueHeaders": {"Content-Type": ["application/json"], "Host": ["api.example.com"]},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": path_params,
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": request_id,
+            "resourcePath": resource or path,
+            "httpMethod": method,
+            "path": f"/dev{path}",
+            "stage": "dev",
+            "accountId": "123456789012",
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": raw_body,
+        "isBase64Encoded": False,
+    }

@@ -1,0 +1,145 @@
+"""Fine-grained template assertions: the properties reviewers care about, per stage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.config import load_stage_config
+
+CDK_CONTEXT = json.loads(Path("cdk.json").read_text())["context"]
+
+# Exactly the actions each function's code calls (besides writing its own logs and X-Ray traces).
+EXPECTED_ACTIONS = {
+    "UsersApi": {
+        "dynamodb:PutItem",
+        "dynamodb:GetItem",
+        "dynamodb:Scan",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    },
+}
+BASELINE_ACTIONS = {
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+
+
+def config_of(stage_app):
+    return load_stage_config(CDK_CONTEXT, stage_app.stage)
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def role_statements(template: dict, role_id: str) -> list[dict]:
+    statements = []
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in resource["Properties"]["Roles"]:
+            statements += resource["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def test_every_function_is_arm64_latest_python_traced_with_its_own_retained_logs(stage_app):
+    service = stage_app.templates["Service"]
+    functions = stage_app.resources("Service", "AWS::Lambda::Function")
+    assert functions
+    for logical_id, function in functions.items():
+        props = function["Properties"]
+        assert props["Architectures"] == ["arm64"], logical_id
+        assert props["Runtime"] == "python3.14", logical_id
+        assert props["TracingConfig"] == {"Mode": "Active"}, logical_id
+        log_group = service["Resources"][props["LoggingConfig"]["LogGroup"]["Ref"]]
+        assert log_group["Properties"]["RetentionInDays"] == config_of(stage_app).log_retention_days
+        assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"} <= set(
+            props["Environment"]["Variables"]
+        )
+        assert len(props["Layers"]) == 2  # dependency layer + shared code layer
+
+
+def test_each_role_has_exactly_its_actions_and_no_wildcard_action(stage_app):
+    template = stage_app.templates["Service"]
+    for logical_id, function in stage_app.resources("Service", "AWS::Lambda::Function").items():
+        role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        statements = role_statements(template, role_id)
+        actions = {action for s in statements for action in _as_list(s["Action"])}
+        name = next(n for n in EXPECTED_ACTIONS if logical_id.startswith(n))
+        assert actions == EXPECTED_ACTIONS[name] | BASELINE_ACTIONS, logical_id
+        assert not any("*" in action for action in actions)
+        for statement in statements:
+            wildcard = statement["Resource"] == "*"
+            assert not wildcard or all(a.startswith("xray:") for a in _as_list(statement["Action"]))
+
+
+def test_no_role_uses_an_aws_managed_policy(stage_app):
+    for stack in stage_app.templates:
+        for role in stage_app.resources(stack, "AWS::IAM::Role").values():
+            assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_users_table_protection_matches_the_stage(stage_app):
+    (table,) = stage_app.resources("Data", "AWS::DynamoDB::Table").values()
+    props = table["Properties"]
+    prod = stage_app.stage == "prod"
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert props.get("DeletionProtectionEnabled", False) is prod
+    assert table["DeletionPolicy"] == ("Retain" if prod else "Delete")
+    assert table["UpdateReplacePolicy"] == ("Retain" if prod else "Delete")
+
+
+def test_api_stage_is_throttled_traced_and_access_logged(stage_app):
+    (stage,) = stage_app.resources("Service", "AWS::ApiGateway::Stage").values()
+    props = stage["Properties"]
+    throttle = config_of(stage_app).api_throttle
+    assert props["StageName"] == stage_app.stage
+    assert props["TracingEnabled"] is True
+    (settings,) = props["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] == throttle.rate_limit
+    assert settings["ThrottlingBurstLimit"] == throttle.burst_limit
+    access = props["AccessLogSetting"]
+    assert json.loads(access["Format"])["requestId"] == "$context.requestId"
+    assert "ApiAccessLogs" in json.dumps(access["DestinationArn"])
+
+
+def test_every_api_method_is_validated_and_proxied_to_a_function(stage_app):
+    (validator_id,) = stage_app.resources("Service", "AWS::ApiGateway::RequestValidator")
+    validator = stage_app.templates["Service"]["Resources"][validator_id]["Properties"]
+    assert validator["ValidateRequestBody"] and validator["ValidateRequestParameters"]
+    methods = [
+        m["Properties"]
+        for m in stage_app.resources("Service", "AWS::ApiGateway::Method").values()
+        if m["Properties"]["HttpMethod"] != "OPTIONS"
+    ]
+    assert len(methods) == 5
+    for method in methods:
+        assert method["RequestValidatorId"] == {"Ref": validator_id}
+        assert method["Integration"]["Type"] == "AWS_PROXY"
+
+
+@pytest.mark.parametrize("path", ["/users/{userId}"])
+def test_path_parameters_are_required(stage_app, path):
+    resources = stage_app.resources("Service", "AWS::ApiGateway::Method").values()
+    with_params = [
+        m for m in resources if "method.request.path.userId" in m["Properties"].get("RequestParameters", {})
+    ]
+    assert len(with_params) == 3
+    assert all(
+        m["Properties"]["RequestParameters"]["method.request.path.userId"] is True for m in with_params
+    )
+
+
+def test_everything_is_tagged_with_service_and_stage(stage_app):
+    for stack in stage_app.templates:
+        for logical_id, resource in stage_app.templates[stack]["Resources"].items():
+            tags = resource.get("Properties", {}).get("Tags")
+            if isinstance(tags, list):
+                assert {"Key": "stage", "Value": stage_app.stage} in tags, logical_id
+                assert {"Key": "service", "Value": "orders"} in tags, logical_id

@@ -1,0 +1,43 @@
+"""Each function's code asset holds exactly its own folder; the dependency layer is built for arm64."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import FUNCTIONS_DIR
+
+IGNORED = {"__pycache__"}
+
+
+def files_under(root: Path) -> set[str]:
+    return {
+        str(path.relative_to(root))
+        for path in root.rglob("*")
+        if path.is_file() and not IGNORED & set(path.relative_to(root).parts) and path.suffix != ".pyc"
+    }
+
+
+def asset_dir(stage_app, code: dict) -> Path:
+    return stage_app.outdir / f"asset.{code['S3Key'].removesuffix('.zip')}"
+
+
+def test_each_function_asset_contains_only_its_own_folder(stage_app):
+    folders = {folder.name: files_under(folder) for folder in FUNCTIONS_DIR.iterdir() if folder.is_dir()}
+    functions = stage_app.resources("Service", "AWS::Lambda::Function").values()
+    packaged = [files_under(asset_dir(stage_app, f["Properties"]["Code"])) for f in functions]
+    assert packaged
+    for files in packaged:
+        matches = [name for name, own in folders.items() if own == files]
+        assert len(matches) == 1, f"asset {sorted(files)} is not exactly one function folder"
+
+
+def test_dependency_layer_has_arm64_wheels_and_no_runtime_provided_sdk(stage_app):
+    layers = stage_app.resources("Service", "AWS::Lambda::LayerVersion")
+    (dependency,) = (layer for name, layer in layers.items() if name.startswith("DependencyLayer"))
+    site = asset_dir(stage_app, dependency["Properties"]["Content"]) / "python"
+    assert (site / "aws_lambda_powertools").is_dir()
+    assert (site / "pydantic").is_dir()
+    assert not (site / "boto3").exists() and not (site / "botocore").exists()
+    native = list((site / "pydantic_core").glob("_pydantic_core*.so"))
+    assert native and all("aarch64" in lib.name for lib in native)
+    assert dependency["Properties"]["CompatibleArchitectures"] == ["arm64"]

@@ -1,0 +1,36 @@
+"""Every stack template of both stages, as a reviewed snapshot (`pytest --snapshot-update` to accept).
+
+Asset hashes change with every handler edit, so they are normalised: a code change does not churn the
+snapshots, an infrastructure change does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from syrupy.extensions.json import JSONSnapshotExtension
+
+_ASSET_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def normalise(template: dict[str, Any]) -> dict[str, Any]:
+    text = _ASSET_HASH.sub("<asset-hash>", json.dumps(template, sort_keys=True))
+    normalised = json.loads(text)
+    normalised["Resources"].pop("CDKMetadata", None)  # CDK version analytics, not infrastructure
+    normalised.get("Conditions", {}).pop("CDKMetadataAvailable", None)
+    return normalised
+
+
+@pytest.mark.parametrize("stack", ["Data", "Service"])
+def test_template_matches_snapshot(stage_app, stack, snapshot):
+    assert normalise(stage_app.templates[stack]) == snapshot(extension_class=JSONSnapshotExtension)
+
+
+def test_normalising_keeps_infrastructure_changes_visible(synthesized):
+    dev = normalise(synthesized["dev"].templates["Data"])
+    prod = normalise(synthesized["prod"].templates["Data"])
+    assert dev != prod  # e.g. deletion protection and removal policy differ per stage
+    assert "<asset-hash>" in json.dumps(normalise(synthesized["dev"].templates["Service"]))

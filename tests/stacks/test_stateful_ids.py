@@ -1,0 +1,33 @@
+"""Stateful resources keep their logical IDs: a changed ID makes CloudFormation replace the resource."""
+
+from __future__ import annotations
+
+STATEFUL_TYPES = {
+    "AWS::DynamoDB::Table",
+    "AWS::DynamoDB::GlobalTable",
+    "AWS::S3::Bucket",
+    "AWS::SQS::Queue",
+    "AWS::Events::EventBus",
+    "AWS::Cognito::UserPool",
+}
+
+PINNED = {
+    "Data": {
+        "UsersTable9725E9C8": "AWS::DynamoDB::Table",
+    },
+    "Service": {},
+}
+
+
+def test_stateful_logical_ids_are_pinned(stage_app):
+    for stack, pinned in PINNED.items():
+        actual = {
+            logical_id: resource["Type"]
+            for logical_id, resource in stage_app.templates[stack]["Resources"].items()
+            if resource["Type"] in STATEFUL_TYPES
+        }
+        assert actual == pinned, (
+            f"Stateful logical IDs in {stack} changed: {sorted(set(pinned) - set(actual))} would be "
+            f"REPLACED (deleting their data), {sorted(set(actual) - set(pinned))} are new. Keep the old "
+            "construct ids (or override_logical_id); pin new resources here after review."
+        )
