@@ -83,6 +83,24 @@ def test_spec_documents_the_request_models(spec: dict) -> None:
     )
 
 
+def test_every_operation_documents_the_json_error_contract(spec: dict) -> None:
+    error_ref = "#/components/schemas/ErrorBody"
+    assert set(spec["components"]["schemas"]["ErrorBody"]["properties"]) == {
+        "error",
+        "message",
+        "details",
+        "requestId",
+    }
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            errors = {code for code in responses if code.startswith(("4", "5"))}
+            assert {"422", "500"} <= errors, f"{method} {path}"
+            for code in errors:
+                schema = responses[code]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": error_ref}, f"{method} {path} {code}"
+
+
 def test_building_the_spec_leaves_the_environment_alone(script: ModuleType) -> None:
     before = dict(os.environ)
 

@@ -10,7 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from models import User, UserFields, UserPage
-from service_common.api import create_resolver
+from service_common.api import create_resolver, documented_responses
 from service_common.env import require_env
 from store import UsersStore
 
@@ -23,9 +23,7 @@ users = UsersStore(require_env("USERS_TABLE_NAME"))
 UserId = Annotated[str, Path(min_length=1, max_length=64, description="The user's id")]
 
 
-@app.post(
-    "/users", responses={201: {"description": "Created", "content": {"application/json": {"model": User}}}}
-)
+@app.post("/users", responses=documented_responses(201, User, "Created", errors=(400,)))
 @tracer.capture_method
 def create_user(fields: Annotated[UserFields, Body()]) -> Response[User]:
     user = users.create(fields)
@@ -38,7 +36,7 @@ def create_user(fields: Annotated[UserFields, Body()]) -> Response[User]:
     )
 
 
-@app.get("/users")
+@app.get("/users", responses=documented_responses(200, UserPage, "A page of users", errors=(400,)))
 @tracer.capture_method
 def list_users(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -47,20 +45,19 @@ def list_users(
     return users.list_page(limit, nextToken)
 
 
-@app.get("/users/<userId>")
+@app.get("/users/<userId>", responses=documented_responses(200, User, "The user", errors=(404,)))
 @tracer.capture_method
 def get_user(userId: UserId) -> User:  # noqa: N803 (API name)
     return users.get(userId)
 
 
-@app.put("/users/<userId>")
+@app.put("/users/<userId>", responses=documented_responses(200, User, "The updated user", errors=(400, 404)))
 @tracer.capture_method
 def update_user(userId: UserId, fields: Annotated[UserFields, Body()]) -> User:  # noqa: N803
     return users.update(userId, fields)
 
 
-# Empty "content": Powertools would otherwise document a JSON body for the 204.
-@app.delete("/users/<userId>", responses={204: {"description": "Deleted", "content": {}}})
+@app.delete("/users/<userId>", responses=documented_responses(204, None, "Deleted", errors=(404,)))
 @tracer.capture_method
 def delete_user(userId: UserId) -> Response[None]:  # noqa: N803 (API name)
     users.delete(userId)

@@ -13,6 +13,38 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The JSON body of every error response (documented in the OpenAPI spec)."""
+
+    error: str
+    message: str
+    details: list[ErrorDetail]
+    requestId: str | None  # noqa: N815 (API field name)
+
+
+def documented_responses(
+    status: int, model: Any | None, description: str, errors: tuple[int, ...]
+) -> dict[int, dict[str, Any]]:
+    """OpenAPI responses of a route: its success response plus the error statuses it can return.
+
+    422 (invalid input) and 500 (unexpected) apply to every route; `errors` adds the route's own.
+    """
+    success_content = {"application/json": {"model": model}} if model is not None else {}
+    responses: dict[int, dict[str, Any]] = {status: {"description": description, "content": success_content}}
+    for code in sorted({*errors, 422, 500}):
+        responses[code] = {
+            "description": HTTPStatus(code).phrase,
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+    return responses
 
 
 class ApiError(Exception):
