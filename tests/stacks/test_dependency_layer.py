@@ -44,6 +44,7 @@ def test_unchanged_requirements_reuse_the_cached_build_without_running_pip(tmp_p
 def test_a_failing_pip_is_a_clear_error_and_caches_nothing(tmp_path, cache_root):
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("this-package-does-not-exist-anywhere-4711==1.0\n")
-    with pytest.raises(DependencyBuildError, match=r"(?s)pip could not build the dependency layer.*No matching distribution.*4711"):
+    expected = r"(?s)pip could not build the dependency layer.*No matching distribution.*4711"
+    with pytest.raises(DependencyBuildError, match=expected):
         build_dependencies(requirements, RUNTIME)
     assert not (cache_root / build_key(requirements, RUNTIME)).exists()
