@@ -10,7 +10,7 @@ export PATH := $(BIN):$(abspath node_modules/.bin):$(PATH)
 STAGE ?= dev
 CDK := cdk --context stage=$(STAGE)
 
-.PHONY: help setup test synth diff deploy lint openapi clean
+.PHONY: help setup test synth diff diff-ref diagram deploy lint openapi clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,8 +36,17 @@ synth: setup ## Synthesize the stage's stacks into cdk.out (STAGE=dev|prod)
 diff: setup ## cdk diff against the deployed stage (needs AWS credentials)
 	$(CDK) diff --all
 
+REF ?= main
+APPROVAL ?= broadening
+diff-ref: setup ## cdk diff of the working tree against a git ref (REF=main), no AWS needed
+	$(BIN)/python scripts/diff_ref.py $(REF) --stage $(STAGE)
+
+diagram: setup ## Regenerate docs/architecture.md (mermaid) from the synthesized templates
+	$(CDK) synth --quiet
+	$(BIN)/python scripts/diagram.py --assembly cdk.out --output docs/architecture.md
+
 deploy: setup ## Deploy every stack of the stage (needs AWS credentials)
-	$(CDK) deploy --all --require-approval broadening
+	$(CDK) deploy --all --require-approval $(APPROVAL)
 
 lint: setup ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Review a change without AWS: `cdk diff` of the working tree against another git ref.
+
+Synthesizes the working tree and REF (default: main, exported with `git archive`, so the working tree
+is never touched) into separate cloud assemblies, then runs the CDK CLI's own diff per stack
+(`cdk diff --template <REF's template>`) and warns loudly when a stateful resource would be replaced
+or removed.
+
+    python scripts/diff_ref.py [REF] [--stage dev|prod]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+from io import BytesIO
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+STATEFUL_TYPES = (
+    "AWS::DynamoDB::Table",
+    "AWS::DynamoDB::GlobalTable",
+    "AWS::S3::Bucket",
+    "AWS::SQS::Queue",
+    "AWS::Events::EventBus",
+    "AWS::Cognito::UserPool",
+    "AWS::Logs::LogGroup",
+)
+# cdk diff resource lines: "[-] AWS::S3::Bucket Bucket Bucket83908E77 destroy" or "[~] ... replace"
+_RESOURCE_LINE = re.compile(r"^\[(?P<op>[-~+])\] (?P<type>AWS::\S+) (?P<path>\S+) (?P<id>\S+)(?P<rest>.*)$")
+
+
+def stateful_losses(diff_output: str) -> list[str]:
+    """The stateful resources a diff would replace or remove (their data would be lost)."""
+    losses = []
+    for line in diff_output.splitlines():
+        match = _RESOURCE_LINE.match(line.strip())
+        if not match or match["type"] not in STATEFUL_TYPES:
+            continue
+        replaced = match["op"] == "~" and "replace" in match["rest"]
+        if match["op"] == "-" or replaced:
+            verb = "REMOVED" if match["op"] == "-" else "REPLACED"
+            losses.append(f"{match['type']} {match['path']} ({match['id']}) would be {verb}")
+    return losses
+
+
+def _run(command: list[str], cwd: Path) -> str:
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed in {cwd}:\n{result.stderr}")
+    return result.stdout + result.stderr
+
+
+def export_ref(ref: str, destination: Path) -> None:
+    archive = subprocess.run(  # noqa: S603 (fixed argv, ref passed as one argument)
+        ["git", "archive", "--format=tar", ref],  # noqa: S607
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        check=False,
+    )
+    if archive.returncode != 0:
+        sys.exit(f"git archive {ref} failed: {archive.stderr.decode().strip()}")
+    with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+        tar.extractall(destination, filter="data")
+    # The dependency layer cache is keyed by content, so both trees can share it.
+    (destination / ".cache").symlink_to(PROJECT_ROOT / ".cache", target_is_directory=True)
+
+
+def synth(tree: Path, outdir: Path, stage: str) -> None:
+    _run(["cdk", "synth", "--quiet", "--context", f"stage={stage}", "--output", str(outdir)], tree)
+
+
+def diff_stacks(head_out: Path, base_out: Path) -> str:
+    report = []
+    for template in sorted(head_out.glob("*.template.json")):
+        stack = template.name.removesuffix(".template.json")
+        base_template = base_out / template.name
+        if not base_template.exists():  # a new stack: diff against an empty template
+            base_template = base_out / f"{stack}.empty.json"
+            base_template.write_text("{}")
+        report.append(
+            _run(
+                [
+                    "cdk",
+                    "diff",
+                    "--app",
+                    str(head_out),
+                    "--exclusively",
+                    stack,
+                    "--template",
+                    str(base_template),
+                ],
+                PROJECT_ROOT,
+            )
+        )
+    for removed in sorted(
+        set(p.name for p in base_out.glob("*.template.json"))
+        - {p.name for p in head_out.glob("*.template.json")}
+    ):
+        report.append(
+            f"Stack {removed.removesuffix('.template.json')} would be DELETED with all its resources\n"
+        )
+    return "\n".join(report)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("ref", nargs="?", default="main", help="git ref to compare against (default: main)")
+    parser.add_argument("--stage", default="dev", choices=["dev", "prod"])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="diff-ref-") as scratch:
+        work = Path(scratch)
+        base_tree, base_out, head_out = work / "base", work / "base.out", work / "head.out"
+        base_tree.mkdir()
+        export_ref(args.ref, base_tree)
+        synth(base_tree, base_out, args.stage)
+        synth(PROJECT_ROOT, head_out, args.stage)
+        report = diff_stacks(head_out, base_out)
+    losses = stateful_losses(report)
+    summary = [
+        f"## cdk diff: working tree vs {args.ref} (stage {args.stage})",
+        "",
+        "```",
+        report.strip(),
+        "```",
+    ]
+    if losses:
+        summary[1:1] = [
+            "",
+            "**WARNING: stateful resources would lose their data:**",
+            *[f"- {x}" for x in losses],
+        ]
+    text = "\n".join(summary) + "\n"
+    print(text)
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as step_summary:
+            step_summary.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
