@@ -49,4 +49,6 @@ def record_handler(record: OrderRecord) -> dict:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     idempotency.register_lambda_context(context)
-    return process_partial_response(event=event, record_handler=record_handler, processor=batch, context=context)
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=batch, context=context
+    )

@@ -7,7 +7,7 @@ from service_common.aws import client, dynamodb_table
 from service_common.orders import EVENT_SOURCE, ORDER_CREATED, Order, OrderCreated
 
 
-class EventNotPublished(RuntimeError):
+class EventNotPublishedError(RuntimeError):
     """EventBridge rejected the entry; the record fails and the message is received again."""
 
 
@@ -43,7 +43,7 @@ class OrderProcessing:
         )
         (entry,) = response["Entries"]
         if response.get("FailedEntryCount") or "EventId" not in entry:
-            raise EventNotPublished(
+            raise EventNotPublishedError(
                 f"OrderCreated for {order.orderId}: {entry.get('ErrorCode')} {entry.get('ErrorMessage')}"
             )
         return entry["EventId"]

@@ -29,7 +29,7 @@ class OrderCreatedEvent(EventBridgeModel):
 def project(order: OrderCreated) -> dict:
     outcome = user_orders.record(order)
     if outcome == "no-user":
-        logger.warning("Order for an unknown user: not projected", order_id=order.orderId, user_id=order.userId)
+        logger.warning("Unknown user: order not projected", order_id=order.orderId, user_id=order.userId)
         metrics.add_metric(name="OrderForUnknownUser", unit=MetricUnit.Count, value=1)
     return {"orderId": order.orderId, "outcome": outcome}
 

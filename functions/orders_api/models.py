@@ -1,5 +1,7 @@
 """Request shapes of the orders API (the response is service_common.orders.Order)."""
 
+# ruff: noqa: N815 (field names are the API's camelCase names)
+
 from pydantic import BaseModel, ConfigDict, Field
 from service_common.orders import OrderItem
 

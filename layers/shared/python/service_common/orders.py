@@ -1,5 +1,7 @@
 """The order as it travels through the service: API → queue → OrdersTable, and the OrderCreated event."""
 
+# ruff: noqa: N815 (field names are the API's and the event's camelCase names)
+
 from __future__ import annotations
 
 from typing import Literal
