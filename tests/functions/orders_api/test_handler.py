@@ -68,7 +68,10 @@ def test_each_post_is_a_new_order(aws):
     [
         ({**ORDER, "items": []}, "body.items"),
         ({**ORDER, "items": [{"sku": "A", "quantity": 0, "unitPriceCents": 1}]}, "body.items.0.quantity"),
-        ({**ORDER, "items": [{"sku": "A", "quantity": 1, "unitPriceCents": -1}]}, "body.items.0.unitPriceCents"),
+        (
+            {**ORDER, "items": [{"sku": "A", "quantity": 1, "unitPriceCents": -1}]},
+            "body.items.0.unitPriceCents",
+        ),
         ({"items": ORDER["items"]}, "body.userId"),
         ({**ORDER, "totalCents": 1}, "body.totalCents"),  # the client cannot set the total
     ],
