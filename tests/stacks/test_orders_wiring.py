@@ -9,8 +9,8 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from moto import mock_aws
-
 from service_common import orders as shared_orders
+
 from stacks.config import ORDER_PROCESSOR_TIMEOUT_SECONDS
 from stacks.data_stack import ORDER_CREATED_RULE_NAME
 from tests.aws_resources import create_queue, create_table, receive_all
