@@ -9,7 +9,7 @@ from aws_cdk import App, Tags, Validations
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from stacks.config import ConfigError, StageConfig, load_stage_config
-from stacks.data_stack import DataStack
+from stacks.data_stack import ORDER_CREATED_RULE_NAME, DataStack
 from stacks.service_stack import DataResources, ServiceStack
 
 
@@ -38,7 +38,15 @@ def add_stacks(app: App, config: StageConfig) -> None:
         stack_name=config.stack_name("Service"),
         description=f"{config.service} ({config.stage}): API, functions and event sources",
         config=config,
-        data=DataResources(users_table=data.users_table),
+        data=DataResources(
+            users_table=data.users_table,
+            orders_table=data.orders_table,
+            idempotency_table=data.idempotency_table,
+            orders_queue=data.orders_queue,
+            orders_bus=data.orders_bus,
+            projection_dlq=data.projection_dlq,
+            order_created_rule_name=ORDER_CREATED_RULE_NAME,
+        ),
     )
     Tags.of(app).add("service", config.service)
     Tags.of(app).add("stage", config.stage)

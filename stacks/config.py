@@ -6,7 +6,15 @@ from typing import Any, Literal
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 _RETENTION_BY_DAYS = {
     1: logs.RetentionDays.ONE_DAY,
@@ -42,6 +50,29 @@ class ApiThrottle(_Strict):
     burst_limit: int = Field(alias="burstLimit", gt=0)
 
 
+# The order processor's timeout; the orders queue's visibility timeout is derived from it.
+ORDER_PROCESSOR_TIMEOUT_SECONDS = 30
+
+
+class OrdersQueueSettings(_Strict):
+    """How the order processor polls the orders queue (Lambda SQS event source limits)."""
+
+    batch_size: int = Field(alias="batchSize", ge=1, le=10_000)
+    max_batching_window_seconds: int = Field(alias="maxBatchingWindowSeconds", ge=0, le=300)
+
+    @model_validator(mode="after")
+    def _large_batches_need_a_window(self) -> OrdersQueueSettings:
+        if self.batch_size > 10 and self.max_batching_window_seconds < 1:
+            raise ValueError("a batchSize above 10 needs maxBatchingWindowSeconds of at least 1")
+        return self
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        # AWS guidance: at least 6x the function timeout plus the batching window, so a message is not
+        # redelivered (and counted as a receive towards the DLQ) while a throttled batch is retried.
+        return 6 * ORDER_PROCESSOR_TIMEOUT_SECONDS + self.max_batching_window_seconds
+
+
 class StageConfig(_Strict):
     stage: str
     service: str
@@ -52,6 +83,7 @@ class StageConfig(_Strict):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(alias="logLevel")
     alarm_email: EmailStr | None = Field(default=None, alias="alarmEmail")
     cors_allow_origins: list[str] = Field(alias="corsAllowOrigins", min_length=1)
+    orders_queue: OrdersQueueSettings = Field(alias="ordersQueue")
 
     @field_validator("log_retention_days")
     @classmethod

@@ -60,3 +60,47 @@ def api_event(
         "body": raw_body,
         "isBase64Encoded": False,
     }
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """The event Lambda's SQS poller sends for messages received from `queue_arn`."""
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": {
+                    "ApproximateReceiveCount": message.get("Attributes", {}).get(
+                        "ApproximateReceiveCount", "1"
+                    ),
+                    "SentTimestamp": "1700000000000",
+                    "SenderId": "AIDAEXAMPLE",
+                    "ApproximateFirstReceiveTimestamp": "1700000000000",
+                },
+                "messageAttributes": {},
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "eu-west-1",
+            }
+            for message in messages
+        ]
+    }
+
+
+def eventbridge_event(
+    source: str, detail_type: str, detail: Any, *, event_id: str | None = None
+) -> dict[str, Any]:
+    """The event EventBridge delivers to a rule's Lambda target."""
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": "123456789012",
+        "time": "2026-11-23T08:00:00Z",
+        "region": "eu-west-1",
+        "resources": [],
+        "detail": detail,
+    }

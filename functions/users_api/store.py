@@ -6,7 +6,6 @@ import base64
 import binascii
 import json
 import uuid
-from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -14,13 +13,10 @@ from botocore.exceptions import ClientError
 from models import User, UserFields, UserPage
 from service_common.api import ApiError, ResourceNotFoundError
 from service_common.aws import dynamodb_table
+from service_common.clock import utc_now
 
 _PROJECTION = "userId, #name, email, createdAt, updatedAt"
 _NAMES = {"#name": "name"}
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _is_conditional_failure(error: ClientError) -> bool:
@@ -55,7 +51,7 @@ class UsersStore:
         return dynamodb_table(self._table_name)
 
     def create(self, fields: UserFields) -> User:
-        user = User(userId=str(uuid.uuid4()), createdAt=_now(), **fields.model_dump())
+        user = User(userId=str(uuid.uuid4()), createdAt=utc_now(), **fields.model_dump())
         self._table.put_item(
             Item=user.model_dump(exclude_none=True),
             ConditionExpression="attribute_not_exists(userId)",
@@ -92,7 +88,7 @@ class UsersStore:
                 UpdateExpression="SET #name = :name, email = :email, updatedAt = :now",
                 ConditionExpression="attribute_exists(userId)",
                 ExpressionAttributeNames=_NAMES,
-                ExpressionAttributeValues={":name": fields.name, ":email": fields.email, ":now": _now()},
+                ExpressionAttributeValues={":name": fields.name, ":email": fields.email, ":now": utc_now()},
                 ReturnValues="ALL_NEW",
             )["Attributes"]
         except ClientError as error:

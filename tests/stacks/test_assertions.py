@@ -21,6 +21,24 @@ EXPECTED_ACTIONS = {
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
     },
+    "OrdersApi": {"sqs:SendMessage", "dynamodb:GetItem"},
+    "OrderProcessor": {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "dynamodb:PutItem",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "events:PutEvents",
+    },
+    "OrderProjection": {
+        "sqs:SendMessage",
+        "dynamodb:PutItem",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    },
 }
 BASELINE_ACTIONS = {
     "logs:CreateLogStream",
@@ -83,8 +101,14 @@ def test_no_role_uses_an_aws_managed_policy(stage_app):
             assert "ManagedPolicyArns" not in role["Properties"]
 
 
-def test_users_table_protection_matches_the_stage(stage_app):
-    (table,) = stage_app.resources("Data", "AWS::DynamoDB::Table").values()
+def test_every_table_is_protected_as_the_stage_says(stage_app):
+    tables = stage_app.resources("Data", "AWS::DynamoDB::Table").values()
+    assert len(tables) == 3  # users, orders, idempotency
+    for table in tables:
+        _assert_table_protection(stage_app, table)
+
+
+def _assert_table_protection(stage_app, table):
     props = table["Properties"]
     prod = stage_app.stage == "prod"
     assert props["BillingMode"] == "PAY_PER_REQUEST"
@@ -118,22 +142,19 @@ def test_every_api_method_is_validated_and_proxied_to_a_function(stage_app):
         for m in stage_app.resources("Service", "AWS::ApiGateway::Method").values()
         if m["Properties"]["HttpMethod"] != "OPTIONS"
     ]
-    assert len(methods) == 5
+    assert len(methods) == 7  # users CRUD (5) + POST /orders, GET /orders/{orderId}
     for method in methods:
         assert method["RequestValidatorId"] == {"Ref": validator_id}
         assert method["Integration"]["Type"] == "AWS_PROXY"
 
 
-@pytest.mark.parametrize("path", ["/users/{userId}"])
-def test_path_parameters_are_required(stage_app, path):
+@pytest.mark.parametrize(("param", "methods"), [("userId", 3), ("orderId", 1)])
+def test_path_parameters_are_required(stage_app, param, methods):
     resources = stage_app.resources("Service", "AWS::ApiGateway::Method").values()
-    with_params = [
-        m for m in resources if "method.request.path.userId" in m["Properties"].get("RequestParameters", {})
-    ]
-    assert len(with_params) == 3
-    assert all(
-        m["Properties"]["RequestParameters"]["method.request.path.userId"] is True for m in with_params
-    )
+    name = f"method.request.path.{param}"
+    with_params = [m for m in resources if name in m["Properties"].get("RequestParameters", {})]
+    assert len(with_params) == methods
+    assert all(m["Properties"]["RequestParameters"][name] is True for m in with_params)
 
 
 def test_everything_is_tagged_with_service_and_stage(stage_app):

@@ -30,6 +30,26 @@ def test_unknown_stage_names_the_stage_and_the_known_ones():
         ("apiThrottle", {"rateLimit": -1, "burstLimit": 10}, r"stages\.prod\.apiThrottle\.rateLimit"),
         ("alarmEmail", "not-an-email", r"stages\.prod\.alarmEmail"),
         ("deletionProtecton", True, r"stages\.prod\.deletionProtecton: Extra inputs"),
+        (
+            "ordersQueue",
+            {"batchSize": 0, "maxBatchingWindowSeconds": 0},
+            r"stages\.prod\.ordersQueue\.batchSize",
+        ),
+        (
+            "ordersQueue",
+            {"batchSize": 10, "maxBatchingWindowSeconds": 301},
+            r"stages\.prod\.ordersQueue\.maxBatchingWindowSeconds",
+        ),
+        (
+            "ordersQueue",
+            {"batchSize": 100, "maxBatchingWindowSeconds": 0},
+            r"stages\.prod\.ordersQueue: .*batchSize above 10 needs maxBatchingWindowSeconds",
+        ),
+        (
+            "ordersQueue",
+            {"batchSize": 10},
+            r"stages\.prod\.ordersQueue\.maxBatchingWindowSeconds: Field required",
+        ),
     ],
 )
 def test_bad_values_are_named(setting, value, message):
@@ -42,3 +62,12 @@ def test_bad_values_are_named(setting, value, message):
 def test_prod_retains_and_protects_data():
     prod = load_stage_config(CONTEXT, "prod")
     assert prod.removal_policy_name == "retain" and prod.deletion_protection
+
+
+def test_orders_queue_visibility_timeout_follows_the_batching_window():
+    dev, prod = load_stage_config(CONTEXT, "dev"), load_stage_config(CONTEXT, "prod")
+    assert dev.orders_queue.visibility_timeout_seconds == 180 + dev.orders_queue.max_batching_window_seconds
+    assert prod.orders_queue.visibility_timeout_seconds == 180 + prod.orders_queue.max_batching_window_seconds
+    context = copy.deepcopy(CONTEXT)
+    context["stages"]["prod"]["ordersQueue"] = {"batchSize": 100, "maxBatchingWindowSeconds": 20}
+    assert load_stage_config(context, "prod").orders_queue.visibility_timeout_seconds == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from tests.conftest import FUNCTIONS_DIR
@@ -9,9 +10,10 @@ from tests.conftest import FUNCTIONS_DIR
 IGNORED = {"__pycache__"}
 
 
-def files_under(root: Path) -> set[str]:
+def files_under(root: Path) -> dict[str, str]:
+    """Relative path → content hash: two functions may have files of the same names (handler.py, ...)."""
     return {
-        str(path.relative_to(root))
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in root.rglob("*")
         if path.is_file() and not IGNORED & set(path.relative_to(root).parts) and path.suffix != ".pyc"
     }
@@ -26,9 +28,12 @@ def test_each_function_asset_contains_only_its_own_folder(stage_app):
     functions = stage_app.resources("Service", "AWS::Lambda::Function").values()
     packaged = [files_under(asset_dir(stage_app, f["Properties"]["Code"])) for f in functions]
     assert packaged
+    deployed = []
     for files in packaged:
         matches = [name for name, own in folders.items() if own == files]
         assert len(matches) == 1, f"asset {sorted(files)} is not exactly one function folder"
+        deployed += matches
+    assert sorted(deployed) == sorted(folders)  # every function folder is deployed, each once
 
 
 def test_dependency_layer_has_arm64_wheels_and_no_runtime_provided_sdk(stage_app):

@@ -15,8 +15,13 @@ EXPECTED_ACKNOWLEDGED = {
         "AwsSolutions-APIG6",  # execution logs need the account-wide role
         "AwsSolutions-COG4",  # authorizer: its own issue
         "AwsSolutions-IAM5[Resource::*]",  # X-Ray has no resource-level permissions
+        "AwsSolutions-SQS3",  # OrderProjectionDLQ is itself a DLQ (EventBridge target / Lambda async)
     },
-    "Serverless": {"Serverless-LambdaDLQ"},  # synchronous / SQS-driven functions only
+    "Serverless": {
+        "Serverless-LambdaDLQ",  # synchronous / SQS-driven functions only
+        "Serverless-LambdaEventSourceMappingDestination",  # SQS sources: the queue redrives to its DLQ
+        "Serverless-SQSRedrivePolicy",  # only on the dead-letter queues themselves
+    },
 }
 
 

@@ -14,6 +14,12 @@ STATEFUL_TYPES = {
 PINNED = {
     "Data": {
         "UsersTable9725E9C8": "AWS::DynamoDB::Table",
+        "OrdersTable315BB997": "AWS::DynamoDB::Table",
+        "IdempotencyTable22A5A209": "AWS::DynamoDB::Table",
+        "OrdersQueue3DFA1D51": "AWS::SQS::Queue",
+        "OrdersDLQ8E8CD9EE": "AWS::SQS::Queue",
+        "OrdersBus68D47F66": "AWS::Events::EventBus",
+        "OrderProjectionDLQED4AF06A": "AWS::SQS::Queue",
     },
     "Service": {},
 }

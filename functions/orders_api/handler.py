@@ -1,0 +1,55 @@
+"""Orders API: POST /orders queues an order (202), GET /orders/{orderId} reads a processed one."""
+
+from http import HTTPStatus
+from typing import Annotated
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from models import OrderFields
+from service_common.api import create_resolver, documented_responses
+from service_common.env import require_env
+from service_common.orders import Order
+from store import OrdersStore
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = create_resolver(logger)
+orders = OrdersStore(require_env("ORDERS_TABLE_NAME"), require_env("ORDERS_QUEUE_URL"))
+
+OrderId = Annotated[str, Path(min_length=1, max_length=64, description="The order's id")]
+
+
+@app.post(
+    "/orders",
+    responses=documented_responses(
+        202, Order, "Accepted: the order is queued; GET its Location once processed", errors=(400,)
+    ),
+)
+@tracer.capture_method
+def create_order(fields: Annotated[OrderFields, Body()]) -> Response[Order]:
+    order = orders.accept(fields)
+    metrics.add_metric(name="OrderAccepted", unit=MetricUnit.Count, value=1)
+    return Response(
+        status_code=HTTPStatus.ACCEPTED,
+        content_type=content_types.APPLICATION_JSON,
+        body=order,
+        headers={"Location": f"/orders/{order.orderId}"},
+    )
+
+
+@app.get("/orders/<orderId>", responses=documented_responses(200, Order, "The order", errors=(404,)))
+@tracer.capture_method
+def get_order(orderId: OrderId) -> Order:  # noqa: N803 (API name)
+    return orders.get(orderId)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,36 @@
+"""Orders: accepted onto OrdersQueue (processed asynchronously), read back from OrdersTable."""
+
+from __future__ import annotations
+
+import uuid
+
+from models import OrderFields
+from service_common.api import ResourceNotFoundError
+from service_common.aws import client, dynamodb_table
+from service_common.clock import utc_now
+from service_common.orders import Order
+
+
+class OrdersStore:
+    def __init__(self, table_name: str, queue_url: str) -> None:
+        self._table_name = table_name
+        self._queue_url = queue_url
+
+    def accept(self, fields: OrderFields) -> Order:
+        """Queue a new order; order_processor stores it in OrdersTable and announces it."""
+        order = Order(
+            orderId=str(uuid.uuid4()),
+            userId=fields.userId,
+            items=fields.items,
+            totalCents=sum(item.quantity * item.unitPriceCents for item in fields.items),
+            status="ACCEPTED",
+            createdAt=utc_now(),
+        )
+        client("sqs").send_message(QueueUrl=self._queue_url, MessageBody=order.model_dump_json())
+        return order
+
+    def get(self, order_id: str) -> Order:
+        item = dynamodb_table(self._table_name).get_item(Key={"orderId": order_id}).get("Item")
+        if item is None:
+            raise ResourceNotFoundError("Order", order_id)
+        return Order.model_validate(item)

@@ -1,0 +1,140 @@
+"""orders_api against moto: POST queues the order (202), GET reads OrdersTable, errors keep the contract."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from moto import mock_aws
+
+from tests.aws_resources import create_queue, create_table, receive_all
+from tests.conftest import load_function
+from tests.events import LambdaContext, api_event
+
+ORDER = {"userId": "user-1", "items": [{"sku": "SKU-1", "quantity": 2, "unitPriceCents": 1250}]}
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    with mock_aws():
+        table = create_table("orders", "orderId")
+        queue_url, _ = create_queue("orders-queue")
+        monkeypatch.setenv("ORDERS_TABLE_NAME", "orders")
+        monkeypatch.setenv("ORDERS_QUEUE_URL", queue_url)
+        yield {"table": table, "queue_url": queue_url, "handler": load_function("orders_api")}
+
+
+def call(aws, method, path, **kwargs):
+    response = aws["handler"].lambda_handler(api_event(method, path, **kwargs), LambdaContext())
+    return response["statusCode"], json.loads(response["body"]) if response.get("body") else None, response
+
+
+def assert_error(body, code):
+    assert body["error"] == code
+    assert isinstance(body["message"], str) and body["message"]
+    assert isinstance(body["details"], list)
+    assert body["requestId"]
+
+
+def test_post_queues_the_order_and_answers_202_with_its_location(aws):
+    status, body, response = call(aws, "POST", "/orders", body=ORDER)
+
+    assert status == 202
+    uuid.UUID(body["orderId"])
+    assert body["status"] == "ACCEPTED"
+    assert body["totalCents"] == 2500
+    assert body["userId"] == "user-1" and body["items"] == ORDER["items"]
+    assert response["multiValueHeaders"]["Location"] == [f"/orders/{body['orderId']}"]
+    (message,) = receive_all(aws["queue_url"])
+    assert json.loads(message["Body"]) == body
+    # Accepting does not write the table: order_processor does, once per orderId.
+    assert aws["table"].scan()["Items"] == []
+
+
+def test_each_post_is_a_new_order(aws):
+    first = call(aws, "POST", "/orders", body=ORDER)[1]
+    second = call(aws, "POST", "/orders", body=ORDER)[1]
+
+    assert first["orderId"] != second["orderId"]
+    assert {json.loads(m["Body"])["orderId"] for m in receive_all(aws["queue_url"])} == {
+        first["orderId"],
+        second["orderId"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**ORDER, "items": []}, "body.items"),
+        ({**ORDER, "items": [{"sku": "A", "quantity": 0, "unitPriceCents": 1}]}, "body.items.0.quantity"),
+        (
+            {**ORDER, "items": [{"sku": "A", "quantity": 1, "unitPriceCents": -1}]},
+            "body.items.0.unitPriceCents",
+        ),
+        ({"items": ORDER["items"]}, "body.userId"),
+        ({**ORDER, "totalCents": 1}, "body.totalCents"),  # the client cannot set the total
+    ],
+)
+def test_invalid_orders_get_422_and_nothing_is_queued(aws, body, field):
+    status, error, _ = call(aws, "POST", "/orders", body=body)
+
+    assert status == 422
+    assert_error(error, "ValidationError")
+    assert field in [detail["field"] for detail in error["details"]]
+    assert receive_all(aws["queue_url"]) == []
+
+
+def test_malformed_json_gets_400(aws):
+    status, error, _ = call(aws, "POST", "/orders", raw_body='{"userId": ')
+
+    assert status == 400
+    assert_error(error, "MalformedJson")
+    assert receive_all(aws["queue_url"]) == []
+
+
+def test_get_returns_the_processed_order(aws):
+    stored = {**ORDER, "orderId": "o-1", "totalCents": 2500, "status": "CREATED", "createdAt": "2026-11-23"}
+    aws["table"].put_item(Item=stored)
+
+    status, body, _ = call(
+        aws, "GET", "/orders/o-1", resource="/orders/{orderId}", path_params={"orderId": "o-1"}
+    )
+
+    assert status == 200
+    assert body == stored
+
+
+def test_get_of_an_unknown_order_is_404_in_the_error_contract(aws):
+    status, error, _ = call(
+        aws, "GET", "/orders/nope", resource="/orders/{orderId}", path_params={"orderId": "nope"}
+    )
+
+    assert status == 404
+    assert_error(error, "NotFound")
+    assert "nope" in error["message"]
+
+
+def test_unknown_route_is_404_route_not_found(aws):
+    status, error, _ = call(aws, "DELETE", "/orders")
+
+    assert status == 404
+    assert_error(error, "RouteNotFound")
+
+
+def test_a_queue_failure_is_a_500_without_internals(aws, monkeypatch):
+    monkeypatch.setenv("ORDERS_QUEUE_URL", aws["queue_url"] + "-missing")
+    aws["handler"] = load_function("orders_api")
+
+    status, error, _ = call(aws, "POST", "/orders", body=ORDER)
+
+    assert status == 500
+    assert_error(error, "InternalError")
+    assert "missing" not in json.dumps(error)
+
+
+def test_missing_configuration_fails_at_init_naming_the_variable(aws, monkeypatch):
+    monkeypatch.delenv("ORDERS_QUEUE_URL")
+
+    with pytest.raises(RuntimeError, match="ORDERS_QUEUE_URL"):
+        load_function("orders_api")
