@@ -10,6 +10,7 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from stacks.config import ConfigError, StageConfig, load_stage_config
 from stacks.data_stack import DataStack
+from stacks.monitoring_stack import MonitoredResources, MonitoringStack
 from stacks.service_stack import DataResources, ServiceStack
 
 
@@ -32,13 +33,35 @@ def add_stacks(app: App, config: StageConfig) -> None:
         config=config,
         termination_protection=config.deletion_protection,
     )
-    ServiceStack(
+    service = ServiceStack(
         app,
         "Service",
         stack_name=config.stack_name("Service"),
         description=f"{config.service} ({config.stage}): API, functions and event sources",
         config=config,
-        data=DataResources(users_table=data.users_table),
+        data=DataResources(
+            users_table=data.users_table,
+            uploads_bucket=data.uploads_bucket,
+            files_table=data.files_table,
+            upload_indexer_dlq=data.upload_indexer_dlq,
+            orders_table=data.orders_table,
+            reports_bucket=data.reports_bucket,
+            daily_report_dlq=data.daily_report_dlq,
+            daily_report_rule_name=data.daily_report_rule_name,
+        ),
+    )
+    MonitoringStack(
+        app,
+        "Monitoring",
+        stack_name=config.stack_name("Monitoring"),
+        description=f"{config.service} ({config.stage}): alarms, alarm topic and dashboard",
+        config=config,
+        monitored=MonitoredResources(
+            api=service.api.rest_api,
+            functions={name: fn.function for name, fn in service.functions.items()},
+            queues=[],
+            dead_letter_queues=[data.upload_indexer_dlq, data.daily_report_dlq],
+        ),
     )
     Tags.of(app).add("service", config.service)
     Tags.of(app).add("stage", config.stage)

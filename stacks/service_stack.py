@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.config import StageConfig
@@ -22,6 +27,19 @@ class DataResources:
     """What the service stack uses from the data stack."""
 
     users_table: dynamodb.ITable
+    # uploads
+    uploads_bucket: s3.IBucket
+    files_table: dynamodb.ITable
+    upload_indexer_dlq: sqs.IQueue
+    # daily report
+    orders_table: dynamodb.ITable
+    reports_bucket: s3.IBucket
+    daily_report_dlq: sqs.IQueue
+    daily_report_rule_name: str
+
+
+# CDK's own custom resource that writes a bucket's notification configuration (one per stack).
+BUCKET_NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
 
 
 class ServiceStack(Stack):
@@ -36,6 +54,8 @@ class ServiceStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self._config = config
+        # Every ServiceFunction by construct id: the monitoring stack watches each of them.
+        self.functions: dict[str, ServiceFunction] = {}
         self.layers = [
             DependencyLayer(self, "DependencyLayer", runtime=RUNTIME).layer,
             lambda_.LayerVersion(
@@ -75,6 +95,100 @@ class ServiceStack(Stack):
         ):
             self.api.route(method, path, self.users_api.function, query_params=query)
 
+        self._uploads(data)
+        self._daily_report(data)
+
+    # --- uploads: POST /uploads → presigned PUT; S3 notifications → upload_indexer → FilesTable --------
+
+    def _uploads(self, data: DataResources) -> None:
+        self.uploads_api = self._function(
+            "UploadsApi",
+            folder="uploads_api",
+            description="Presigned PUT URLs for uploads under uploads/<userId>/",
+            environment={
+                "UPLOADS_BUCKET_NAME": data.uploads_bucket.bucket_name,
+                "UPLOAD_MAX_BYTES": str(self._config.upload_max_bytes),
+                "PRESIGN_EXPIRY_SECONDS": str(self._config.presign_expiry_seconds),
+            },
+        )
+        # The presigned URL carries this role's permission: it can only ever put under uploads/.
+        self.uploads_api.allow_objects(["s3:PutObject"], data.uploads_bucket, "uploads/")
+        self.api.route("POST", "/uploads", self.uploads_api.function)
+
+        self.upload_indexer = self._function(
+            "UploadIndexer",
+            folder="upload_indexer",
+            description="Indexes uploads/ objects into FilesTable on S3 ObjectCreated/ObjectRemoved",
+            environment={"FILES_TABLE_NAME": data.files_table.table_name},
+            timeout_seconds=30,
+            dead_letter_queue=data.upload_indexer_dlq,
+        )
+        self.upload_indexer.allow_objects(["s3:GetObject"], data.uploads_bucket, "uploads/")
+        self.upload_indexer.allow(["dynamodb:PutItem", "dynamodb:DeleteItem"], [data.files_table.table_arn])
+
+        # The notification lives in this stack (on a reference to the bucket) so that the data stack
+        # never depends on the service stack's function.
+        uploads_bucket = s3.Bucket.from_bucket_attributes(
+            self,
+            "UploadsBucketRef",
+            bucket_arn=data.uploads_bucket.bucket_arn,
+            bucket_name=data.uploads_bucket.bucket_name,
+        )
+        destination = s3n.LambdaDestination(self.upload_indexer.function)
+        prefix = s3.NotificationKeyFilter(prefix="uploads/")
+        uploads_bucket.add_event_notification(s3.EventType.OBJECT_CREATED, destination, prefix)
+        uploads_bucket.add_event_notification(s3.EventType.OBJECT_REMOVED, destination, prefix)
+        self._acknowledge_bucket_notifications_handler()
+
+    def _acknowledge_bucket_notifications_handler(self) -> None:
+        handler = self.node.find_child(BUCKET_NOTIFICATIONS_HANDLER_ID)
+        reason = (
+            "CDK's own BucketNotificationsHandler custom resource (from add_event_notification), "
+            "which CDK defines and runs only at deploy time to write the bucket's notification config"
+        )
+        Validations.of(handler).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+                reason=f"{reason}: CDK attaches AWSLambdaBasicExecutionRole to its role.",
+            ),
+        )
+
+    # --- daily report: schedule → daily_report → OrdersTable GSI byOrderDate → ReportsBucket --------
+
+    def _daily_report(self, data: DataResources) -> None:
+        self.daily_report = self._function(
+            "DailyReport",
+            folder="daily_report",
+            description="Aggregates the previous UTC day's orders into reports/YYYY-MM-DD.json",
+            environment={
+                "ORDERS_TABLE_NAME": data.orders_table.table_name,
+                "ORDERS_BY_DATE_INDEX": "byOrderDate",
+                "REPORTS_BUCKET_NAME": data.reports_bucket.bucket_name,
+            },
+            timeout_seconds=300,
+            memory_size=1024,
+            dead_letter_queue=data.daily_report_dlq,
+        )
+        self.daily_report.allow(["dynamodb:Query"], [f"{data.orders_table.table_arn}/index/byOrderDate"])
+        self.daily_report.allow_objects(["s3:PutObject"], data.reports_bucket, "reports/")
+        # A reference, so the target's DLQ policy is the data stack's (it names this rule's ARN).
+        dlq = sqs.Queue.from_queue_arn(self, "DailyReportDlqRef", data.daily_report_dlq.queue_arn)
+        self.daily_report_schedule = events.Rule(
+            self,
+            "DailyReportSchedule",
+            rule_name=data.daily_report_rule_name,
+            description="Runs daily_report for the previous UTC day",
+            schedule=events.Schedule.expression(self._config.report_schedule),
+            targets=[
+                targets.LambdaFunction(
+                    self.daily_report.function,
+                    dead_letter_queue=dlq,
+                    retry_attempts=3,
+                    max_event_age=Duration.hours(2),
+                )
+            ],
+        )
+
     def _function(
         self,
         construct_id: str,
@@ -84,8 +198,9 @@ class ServiceStack(Stack):
         environment: dict[str, str],
         timeout_seconds: int = 10,
         memory_size: int = 512,
+        dead_letter_queue: sqs.IQueue | None = None,
     ) -> ServiceFunction:
-        return ServiceFunction(
+        self.functions[construct_id] = ServiceFunction(
             self,
             construct_id,
             folder=folder,
@@ -95,4 +210,6 @@ class ServiceStack(Stack):
             environment=environment,
             timeout=Duration.seconds(timeout_seconds),
             memory_size=memory_size,
+            dead_letter_queue=dead_letter_queue,
         )
+        return self.functions[construct_id]
