@@ -35,13 +35,13 @@ def _invalid(field: str, code: str, message: str, status: HTTPStatus = HTTPStatu
 def safe_name(file_name: str) -> str:
     """The file's base name reduced to ASCII letters, digits, '.', '_' and '-' (at most 100 chars)."""
     base = re.split(r"[\\/]", file_name)[-1]
-    ascii_name = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
-    cleaned = _UNSAFE.sub("-", ascii_name).strip(".-")
-    stem, suffix = PurePosixPath(cleaned).stem, PurePosixPath(cleaned).suffix.lower()
-    cleaned = f"{stem[: MAX_NAME_LENGTH - len(suffix)]}{suffix}".strip(".-")
-    if not PurePosixPath(cleaned).stem.strip(".-_"):
+    path = PurePosixPath(unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode() or "_")
+    extension = re.sub(r"[^a-z0-9]", "", path.suffix.lower())
+    suffix = f".{extension}" if extension else ""
+    stem = _UNSAFE.sub("-", path.stem)[: MAX_NAME_LENGTH - len(suffix)].strip(".-_")
+    if not stem:
         raise _invalid("fileName", "InvalidFileName", "fileName has no usable characters")
-    return cleaned
+    return stem + suffix
 
 
 def check(request: UploadRequest, max_bytes: int) -> str:
