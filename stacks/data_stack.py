@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -13,6 +13,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.config import StageConfig
+from stacks.constructs.dead_letter_queue import dead_letter_queue
 
 
 @dataclass(frozen=True)
@@ -119,26 +120,7 @@ class DataStack(Stack):
         }
 
     def _dead_letter_queue(self, construct_id: str, holds: str) -> sqs.Queue:
-        queue = sqs.Queue(
-            self,
-            construct_id,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=self._config.removal_policy,
-        )
-        Validations.of(queue).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-SQS3",
-                reason=f"This queue is itself a dead-letter queue: it holds {holds}.",
-            ),
-            Acknowledgment(
-                id="Serverless::Serverless-SQSRedrivePolicy",
-                reason=f"This queue is itself a dead-letter queue (it holds {holds}); its messages are "
-                "inspected and redriven by an operator, not by another queue.",
-            ),
-        )
-        return queue
+        return dead_letter_queue(self, construct_id, holds=holds, removal_policy=self._config.removal_policy)
 
     def _table(
         self,

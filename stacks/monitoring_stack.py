@@ -22,6 +22,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.config import StageConfig
+from stacks.constructs.dead_letter_queue import dead_letter_queue
 
 PERIOD = Duration.minutes(5)
 FUNCTION_ERROR_RATE_PERCENT = 1
@@ -137,7 +138,15 @@ class MonitoringStack(Stack):
             enforce_ssl=True,
         )
         if config.alarm_email:
-            topic.add_subscription(subscriptions.EmailSubscription(str(config.alarm_email)))
+            undeliverable = dead_letter_queue(
+                self,
+                "AlarmEmailDlq",
+                holds="alarm notifications SNS could not deliver to the alarm email",
+                removal_policy=config.removal_policy,
+            )
+            topic.add_subscription(
+                subscriptions.EmailSubscription(str(config.alarm_email), dead_letter_queue=undeliverable)
+            )
         return topic
 
     def _alarm(
