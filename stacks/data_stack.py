@@ -15,6 +15,9 @@ from constructs import Construct
 from stacks.config import StageConfig
 from stacks.constructs.dead_letter_queue import dead_letter_queue
 
+# OrdersTable's index of orders by day ("YYYY-MM-DD"), sorted by creation time: the daily report's read.
+ORDERS_BY_DATE_INDEX = "byOrderDate"
+
 
 @dataclass(frozen=True)
 class Gsi:
@@ -73,7 +76,7 @@ class DataStack(Stack):
             "OrdersTable",
             partition_key="orderId",
             config=config,
-            indexes=[Gsi("byOrderDate", partition_key="orderDate", sort_key="createdAt")],
+            indexes=[Gsi(ORDERS_BY_DATE_INDEX, partition_key="orderDate", sort_key="createdAt")],
         )
         self.reports_bucket = s3.Bucket(self, "ReportsBucket", **self._bucket_protections("reports/", config))
         self.daily_report_dlq = self._dead_letter_queue(

@@ -18,6 +18,7 @@ from stacks.config import StageConfig
 from stacks.constructs.dependency_layer import DependencyLayer
 from stacks.constructs.service_api import ServiceApi
 from stacks.constructs.service_function import RUNTIME, ServiceFunction
+from stacks.data_stack import ORDERS_BY_DATE_INDEX
 
 SHARED_LAYER_DIR = "layers/shared"
 
@@ -166,14 +167,15 @@ class ServiceStack(Stack):
             description="Aggregates the previous UTC day's orders into reports/YYYY-MM-DD.json",
             environment={
                 "ORDERS_TABLE_NAME": data.orders_table.table_name,
-                "ORDERS_BY_DATE_INDEX": "byOrderDate",
+                "ORDERS_BY_DATE_INDEX": ORDERS_BY_DATE_INDEX,
                 "REPORTS_BUCKET_NAME": data.reports_bucket.bucket_name,
             },
             timeout_seconds=300,
             memory_size=1024,
             dead_letter_queue=data.daily_report_dlq,
         )
-        self.daily_report.allow(["dynamodb:Query"], [f"{data.orders_table.table_arn}/index/byOrderDate"])
+        orders_by_date = f"{data.orders_table.table_arn}/index/{ORDERS_BY_DATE_INDEX}"
+        self.daily_report.allow(["dynamodb:Query"], [orders_by_date])
         self.daily_report.allow_objects(["s3:PutObject"], data.reports_bucket, "reports/")
         # A reference, so the target's DLQ policy is the data stack's (it names this rule's ARN).
         dlq = sqs.Queue.from_queue_arn(self, "DailyReportDlqRef", data.daily_report_dlq.queue_arn)

@@ -15,7 +15,7 @@ import re
 from aws_cdk import CfnResource, Stack
 from constructs import IConstruct
 
-_COMPACT = {"separators": (",", ":")}
+_COMPACT = (",", ":")  # JSON.stringify spacing
 
 
 def weak_reference(resource: IConstruct, attribute: str) -> str:
@@ -23,7 +23,9 @@ def weak_reference(resource: IConstruct, attribute: str) -> str:
     cfn = resource.node.default_child
     assert isinstance(cfn, CfnResource), f"{resource.node.path} has no CloudFormation resource"
     producer = Stack.of(resource)
-    output = "Output" + json.dumps({"Fn::GetAtt": [producer.get_logical_id(cfn), attribute]}, **_COMPACT)
+    output = "Output" + json.dumps(
+        {"Fn::GetAtt": [producer.get_logical_id(cfn), attribute]}, separators=_COMPACT
+    )
     digest = hashlib.md5(f"Publish/{output}".encode(), usedforsecurity=False).hexdigest()[:8].upper()
     output_name = "Publish" + re.sub(r"[^A-Za-z0-9]", "", output) + digest
     reference = {
@@ -33,4 +35,4 @@ def weak_reference(resource: IConstruct, attribute: str) -> str:
             "OutputName": output_name,
         }
     }
-    return json.dumps(reference, **_COMPACT)
+    return json.dumps(reference, separators=_COMPACT)
