@@ -10,6 +10,7 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from stacks.config import ConfigError, StageConfig, load_stage_config
 from stacks.data_stack import ORDER_CREATED_RULE_NAME, DataStack
+from stacks.monitoring_stack import MonitoredResources, MonitoringStack
 from stacks.service_stack import DataResources, ServiceStack
 
 
@@ -32,7 +33,7 @@ def add_stacks(app: App, config: StageConfig) -> None:
         config=config,
         termination_protection=config.deletion_protection,
     )
-    ServiceStack(
+    service = ServiceStack(
         app,
         "Service",
         stack_name=config.stack_name("Service"),
@@ -46,6 +47,30 @@ def add_stacks(app: App, config: StageConfig) -> None:
             orders_bus=data.orders_bus,
             projection_dlq=data.projection_dlq,
             order_created_rule_name=ORDER_CREATED_RULE_NAME,
+            uploads_bucket=data.uploads_bucket,
+            files_table=data.files_table,
+            upload_indexer_dlq=data.upload_indexer_dlq,
+            reports_bucket=data.reports_bucket,
+            daily_report_dlq=data.daily_report_dlq,
+            daily_report_rule_name=data.daily_report_rule_name,
+        ),
+    )
+    MonitoringStack(
+        app,
+        "Monitoring",
+        stack_name=config.stack_name("Monitoring"),
+        description=f"{config.service} ({config.stage}): alarms, alarm topic and dashboard",
+        config=config,
+        monitored=MonitoredResources(
+            api=service.api.rest_api,
+            functions={name: fn.function for name, fn in service.functions.items()},
+            queues=[data.orders_queue],
+            dead_letter_queues=[
+                data.orders_dlq,
+                data.projection_dlq,
+                data.upload_indexer_dlq,
+                data.daily_report_dlq,
+            ],
         ),
     )
     Tags.of(app).add("service", config.service)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from aws_cdk import RemovalPolicy
@@ -35,6 +36,10 @@ _RETENTION_BY_DAYS = {
     1827: logs.RetentionDays.FIVE_YEARS,
     3653: logs.RetentionDays.TEN_YEARS,
 }
+
+
+# cron(minutes hours day-of-month month day-of-week year); one of the two day fields must be "?".
+_CRON = re.compile(r"cron\((?:\S+ ){2}(?:\? \S+ \S+|\S+ \S+ \?) \S+\)")
 
 
 class ConfigError(ValueError):
@@ -84,6 +89,14 @@ class StageConfig(_Strict):
     alarm_email: EmailStr | None = Field(default=None, alias="alarmEmail")
     cors_allow_origins: list[str] = Field(alias="corsAllowOrigins", min_length=1)
     orders_queue: OrdersQueueSettings = Field(alias="ordersQueue")
+    # EventBridge schedule of the daily report, e.g. "cron(0 2 * * ? *)" (02:00 UTC every day).
+    report_schedule: str = Field(alias="reportSchedule")
+    # Largest file a client may upload through a presigned PUT URL (S3 single PUT limit: 5 GiB).
+    upload_max_bytes: int = Field(alias="uploadMaxBytes", gt=0, le=5 * 1024**3)
+    # How long a presigned upload URL stays valid: a few minutes.
+    presign_expiry_seconds: int = Field(alias="presignExpirySeconds", ge=60, le=3600)
+    # The API's p90 latency alarm threshold.
+    api_p90_latency_ms: int = Field(alias="apiP90LatencyMs", gt=0, le=29_000)
 
     @field_validator("log_retention_days")
     @classmethod
@@ -91,6 +104,15 @@ class StageConfig(_Strict):
         if value not in _RETENTION_BY_DAYS:
             allowed = ", ".join(str(days) for days in _RETENTION_BY_DAYS)
             raise ValueError(f"must be one of CloudWatch's retention periods: {allowed}")
+        return value
+
+    @field_validator("report_schedule")
+    @classmethod
+    def _schedule_is_an_eventbridge_cron(cls, value: str) -> str:
+        if not _CRON.fullmatch(value):
+            raise ValueError(
+                "must be an EventBridge cron expression with six fields, e.g. 'cron(0 2 * * ? *)'"
+            )
         return value
 
     @property

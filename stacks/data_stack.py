@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.config import StageConfig
+from stacks.constructs.dead_letter_queue import dead_letter_queue
+
+# OrdersTable's index of orders by day ("YYYY-MM-DD"), sorted by creation time: the daily report's read.
+ORDERS_BY_DATE_INDEX = "byOrderDate"
+
+
+@dataclass(frozen=True)
+class Gsi:
+    """A global secondary index of string keys, projecting all attributes."""
+
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
 
 # The rule (service stack) that feeds OrderCreated events to the projection. Its name is fixed so this
 # stack can allow exactly that rule, by ARN, to dead-letter into the projection DLQ without a
@@ -25,10 +43,18 @@ class DataStack(Stack):
         self._config = config
         self.users_table = self._table("UsersTable", partition_key="userId", config=config)
         self._orders(config)
+        self._uploads(config)
+        self._reports(config)
 
     # --- orders: table, queue + DLQ, idempotency records, event bus, projection DLQ -------------------
     def _orders(self, config: StageConfig) -> None:
-        self.orders_table = self._table("OrdersTable", partition_key="orderId", config=config)
+        # The daily report reads one day's orders through the byOrderDate index (no scan).
+        self.orders_table = self._table(
+            "OrdersTable",
+            partition_key="orderId",
+            config=config,
+            indexes=[Gsi(ORDERS_BY_DATE_INDEX, partition_key="orderDate", sort_key="createdAt")],
+        )
         # Powertools idempotency records (key attribute `id`, TTL attribute `expiration`).
         self.idempotency_table = self._table(
             "IdempotencyTable", partition_key="id", config=config, time_to_live_attribute="expiration"
@@ -95,6 +121,95 @@ class DataStack(Stack):
             **props,
         )
 
+    # --- uploads: UploadsBucket (+ its access logs) → upload_indexer → FilesTable -----------------
+
+    def _uploads(self, config: StageConfig) -> None:
+        self.access_logs_bucket = s3.Bucket(
+            self,
+            "AccessLogsBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,  # the only encryption S3 server access logs support
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireAccessLogs",
+                    expiration=Duration.days(365),
+                    noncurrent_version_expiration=Duration.days(30),
+                )
+            ],
+            removal_policy=config.removal_policy,
+        )
+        self.uploads_bucket = s3.Bucket(
+            self,
+            "UploadsBucket",
+            cors=[
+                s3.CorsRule(
+                    allowed_methods=[s3.HttpMethods.PUT],
+                    allowed_origins=config.cors_allow_origins,
+                    allowed_headers=["Content-Type", "Content-Length"],
+                    exposed_headers=["ETag"],
+                    max_age=3000,
+                )
+            ],
+            **self._bucket_protections("uploads/", config),
+        )
+        self.files_table = self._table("FilesTable", partition_key="fileKey", config=config)
+        self.upload_indexer_dlq = self._dead_letter_queue(
+            "UploadIndexerDlq", "upload_indexer's failed asynchronous (S3 notification) invocations"
+        )
+
+    # --- daily report: schedule → daily_report → OrdersTable (GSI byOrderDate) → ReportsBucket -----
+
+    def _reports(self, config: StageConfig) -> None:
+        self.reports_bucket = s3.Bucket(self, "ReportsBucket", **self._bucket_protections("reports/", config))
+        self.daily_report_dlq = self._dead_letter_queue(
+            "DailyReportDlq",
+            "daily_report's failed scheduled runs (Lambda async failures and undeliverable events)",
+        )
+        # The schedule's rule lives in the service stack; naming its ARN here keeps the stacks acyclic.
+        self.daily_report_rule_name = f"{config.stack_name('DailyReport')}"
+        self.daily_report_dlq.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowDailyReportScheduleDeadLetters",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[self.daily_report_dlq.queue_arn],
+                conditions={
+                    "ArnEquals": {
+                        "aws:SourceArn": self.format_arn(
+                            service="events", resource="rule", resource_name=self.daily_report_rule_name
+                        )
+                    }
+                },
+            )
+        )
+
+    # --- building blocks ---------------------------------------------------------------------------
+
+    def _bucket_protections(self, log_prefix: str, config: StageConfig) -> dict:
+        return {
+            "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+            "encryption": s3.BucketEncryption.S3_MANAGED,
+            "enforce_ssl": True,
+            "versioned": True,
+            "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            "server_access_logs_bucket": self.access_logs_bucket,
+            "server_access_logs_prefix": log_prefix,
+            "lifecycle_rules": [
+                s3.LifecycleRule(
+                    id="ExpireNoncurrentVersions",
+                    noncurrent_version_expiration=Duration.days(30),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
+            "removal_policy": config.removal_policy,
+        }
+
+    def _dead_letter_queue(self, construct_id: str, holds: str) -> sqs.Queue:
+        return dead_letter_queue(self, construct_id, holds=holds, removal_policy=self._config.removal_policy)
+
     def _table(
         self,
         construct_id: str,
@@ -102,8 +217,9 @@ class DataStack(Stack):
         partition_key: str,
         config: StageConfig,
         time_to_live_attribute: str | None = None,
+        indexes: Sequence[Gsi] = (),
     ) -> dynamodb.Table:
-        return dynamodb.Table(
+        table = dynamodb.Table(
             self,
             construct_id,
             partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
@@ -116,3 +232,17 @@ class DataStack(Stack):
             removal_policy=config.removal_policy,
             time_to_live_attribute=time_to_live_attribute,
         )
+        for index in indexes:
+            table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=dynamodb.Attribute(
+                    name=index.partition_key, type=dynamodb.AttributeType.STRING
+                ),
+                sort_key=(
+                    dynamodb.Attribute(name=index.sort_key, type=dynamodb.AttributeType.STRING)
+                    if index.sort_key
+                    else None
+                ),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+        return table

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, CfnResource, Duration, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -16,6 +18,7 @@ from stacks.config import ORDER_PROCESSOR_TIMEOUT_SECONDS, StageConfig
 from stacks.constructs.dependency_layer import DependencyLayer
 from stacks.constructs.service_api import ServiceApi
 from stacks.constructs.service_function import RUNTIME, ServiceFunction
+from stacks.data_stack import ORDERS_BY_DATE_INDEX
 
 SHARED_LAYER_DIR = "layers/shared"
 # EventBridge retries delivery to the projection this often before dead-lettering the event.
@@ -34,6 +37,18 @@ class DataResources:
     orders_bus: events.IEventBus
     projection_dlq: sqs.IQueue
     order_created_rule_name: str
+    # uploads
+    uploads_bucket: s3.IBucket
+    files_table: dynamodb.ITable
+    upload_indexer_dlq: sqs.IQueue
+    # daily report
+    reports_bucket: s3.IBucket
+    daily_report_dlq: sqs.IQueue
+    daily_report_rule_name: str
+
+
+# CDK's own custom resource that writes a bucket's notification configuration (one per stack).
+BUCKET_NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
 
 
 class ServiceStack(Stack):
@@ -48,6 +63,8 @@ class ServiceStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self._config = config
+        # Every ServiceFunction by construct id: the monitoring stack watches each of them.
+        self.functions: dict[str, ServiceFunction] = {}
         self.layers = [
             DependencyLayer(self, "DependencyLayer", runtime=RUNTIME).layer,
             lambda_.LayerVersion(
@@ -88,6 +105,8 @@ class ServiceStack(Stack):
             self.api.route(method, path, self.users_api.function, query_params=query)
 
         self._orders(data)
+        self._uploads(data)
+        self._daily_report(data)
 
     # --- orders: API → queue → processor → table + OrderCreated → projection → UsersTable -------------
     def _orders(self, data: DataResources) -> None:
@@ -182,6 +201,102 @@ class ServiceStack(Stack):
             ],
         )
 
+    # --- uploads: POST /uploads → presigned PUT; S3 notifications → upload_indexer → FilesTable --------
+
+    def _uploads(self, data: DataResources) -> None:
+        self.uploads_api = self._function(
+            "UploadsApi",
+            folder="uploads_api",
+            description="Presigned PUT URLs for uploads under uploads/<userId>/",
+            environment={
+                "UPLOADS_BUCKET_NAME": data.uploads_bucket.bucket_name,
+                "UPLOAD_MAX_BYTES": str(self._config.upload_max_bytes),
+                "PRESIGN_EXPIRY_SECONDS": str(self._config.presign_expiry_seconds),
+            },
+        )
+        # The presigned URL carries this role's permission: it can only ever put under uploads/.
+        self.uploads_api.allow_objects(["s3:PutObject"], data.uploads_bucket, "uploads/")
+        self.api.route("POST", "/uploads", self.uploads_api.function)
+
+        self.upload_indexer = self._function(
+            "UploadIndexer",
+            folder="upload_indexer",
+            description="Indexes uploads/ objects into FilesTable on S3 ObjectCreated/ObjectRemoved",
+            environment={"FILES_TABLE_NAME": data.files_table.table_name},
+            timeout_seconds=30,
+            dead_letter_queue=data.upload_indexer_dlq,
+        )
+        self.upload_indexer.allow_objects(["s3:GetObject"], data.uploads_bucket, "uploads/")
+        self.upload_indexer.allow(["dynamodb:PutItem", "dynamodb:DeleteItem"], [data.files_table.table_arn])
+
+        # The notification lives in this stack (on a reference to the bucket) so that the data stack
+        # never depends on the service stack's function.
+        uploads_bucket = s3.Bucket.from_bucket_attributes(
+            self,
+            "UploadsBucketRef",
+            bucket_arn=data.uploads_bucket.bucket_arn,
+            bucket_name=data.uploads_bucket.bucket_name,
+        )
+        destination = s3n.LambdaDestination(self.upload_indexer.function)
+        prefix = s3.NotificationKeyFilter(prefix="uploads/")
+        uploads_bucket.add_event_notification(s3.EventType.OBJECT_CREATED, destination, prefix)
+        uploads_bucket.add_event_notification(s3.EventType.OBJECT_REMOVED, destination, prefix)
+        self._adjust_bucket_notifications_handler()
+
+    def _adjust_bucket_notifications_handler(self) -> None:
+        handler = self.node.find_child(BUCKET_NOTIFICATIONS_HANDLER_ID)
+        # CDK renders DependsOn its role, already implied by the Role GetAtt (cfn-lint W3005).
+        function = handler.node.find_child("Resource")
+        assert isinstance(function, CfnResource)
+        function.add_deletion_override("DependsOn")
+        reason = (
+            "CDK's own BucketNotificationsHandler custom resource (from add_event_notification), "
+            "which CDK defines and runs only at deploy time to write the bucket's notification config"
+        )
+        Validations.of(handler).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+                reason=f"{reason}: CDK attaches AWSLambdaBasicExecutionRole to its role.",
+            ),
+        )
+
+    # --- daily report: schedule → daily_report → OrdersTable GSI byOrderDate → ReportsBucket --------
+
+    def _daily_report(self, data: DataResources) -> None:
+        self.daily_report = self._function(
+            "DailyReport",
+            folder="daily_report",
+            description="Aggregates the previous UTC day's orders into reports/YYYY-MM-DD.json",
+            environment={
+                "ORDERS_TABLE_NAME": data.orders_table.table_name,
+                "ORDERS_BY_DATE_INDEX": ORDERS_BY_DATE_INDEX,
+                "REPORTS_BUCKET_NAME": data.reports_bucket.bucket_name,
+            },
+            timeout_seconds=300,
+            memory_size=1024,
+            dead_letter_queue=data.daily_report_dlq,
+        )
+        orders_by_date = f"{data.orders_table.table_arn}/index/{ORDERS_BY_DATE_INDEX}"
+        self.daily_report.allow(["dynamodb:Query"], [orders_by_date])
+        self.daily_report.allow_objects(["s3:PutObject"], data.reports_bucket, "reports/")
+        # A reference, so the target's DLQ policy is the data stack's (it names this rule's ARN).
+        dlq = sqs.Queue.from_queue_arn(self, "DailyReportDlqRef", data.daily_report_dlq.queue_arn)
+        self.daily_report_schedule = events.Rule(
+            self,
+            "DailyReportSchedule",
+            rule_name=data.daily_report_rule_name,
+            description="Runs daily_report for the previous UTC day",
+            schedule=events.Schedule.expression(self._config.report_schedule),
+            targets=[
+                targets.LambdaFunction(
+                    self.daily_report.function,
+                    dead_letter_queue=dlq,
+                    retry_attempts=3,
+                    max_event_age=Duration.hours(2),
+                )
+            ],
+        )
+
     def _function(
         self,
         construct_id: str,
@@ -193,7 +308,7 @@ class ServiceStack(Stack):
         memory_size: int = 512,
         dead_letter_queue: sqs.IQueue | None = None,
     ) -> ServiceFunction:
-        return ServiceFunction(
+        self.functions[construct_id] = ServiceFunction(
             self,
             construct_id,
             folder=folder,
@@ -205,3 +320,4 @@ class ServiceStack(Stack):
             memory_size=memory_size,
             dead_letter_queue=dead_letter_queue,
         )
+        return self.functions[construct_id]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
+from urllib.parse import quote_plus
 
 
 class LambdaContext:
@@ -103,4 +104,54 @@ def eventbridge_event(
         "region": "eu-west-1",
         "resources": [],
         "detail": detail,
+    }
+
+
+def s3_record(
+    event_name: str,
+    key: str,
+    *,
+    bucket: str,
+    sequencer: str,
+    size: int | None = None,
+    event_source: str = "aws:s3",
+) -> dict[str, Any]:
+    """One record of an S3 event notification; the key is URL-encoded as S3 does (space → '+')."""
+    s3_object: dict[str, Any] = {"key": quote_plus(key, safe="/"), "sequencer": sequencer}
+    if size is not None:
+        s3_object |= {"size": size, "eTag": "0123456789abcdef0123456789abcdef"}
+    return {
+        "eventVersion": "2.1",
+        "eventSource": event_source,
+        "awsRegion": "eu-west-1",
+        "eventTime": "2025-03-14T10:00:00.000Z",
+        "eventName": event_name,
+        "userIdentity": {"principalId": "AWS:EXAMPLE"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": "EXAMPLE", "x-amz-id-2": "EXAMPLE"},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "uploads",
+            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+            "object": s3_object,
+        },
+    }
+
+
+def s3_event(*records: dict[str, Any]) -> dict[str, Any]:
+    return {"Records": list(records)}
+
+
+def scheduled_event(time: str) -> dict[str, Any]:
+    """The event an EventBridge schedule rule sends to its target."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": time,
+        "region": "eu-west-1",
+        "resources": ["arn:aws:events:eu-west-1:123456789012:rule/Orders-Dev-DailyReport"],
+        "detail": {},
     }

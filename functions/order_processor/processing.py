@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 from service_common.aws import client, dynamodb_table
+from service_common.clock import utc_now
 from service_common.orders import EVENT_SOURCE, ORDER_CREATED, Order, OrderCreated
 
 
@@ -17,8 +18,12 @@ class OrderProcessing:
         self._bus_name = bus_name
 
     def store(self, order: Order) -> bool:
-        """Write the order as CREATED; False when it is already stored (a retry after a later failure)."""
-        item = order.model_copy(update={"status": "CREATED"}).model_dump()
+        """Write the order as CONFIRMED; False when it is already stored (a retry after a later failure).
+
+        `orderDate` (the UTC day of createdAt) is the key of OrdersTable's byOrderDate index.
+        """
+        confirmed = {"status": "CONFIRMED", "orderDate": order.createdAt[:10], "confirmedAt": utc_now()}
+        item = order.model_copy(update=confirmed).model_dump()
         try:
             dynamodb_table(self._table_name).put_item(
                 Item=item, ConditionExpression="attribute_not_exists(orderId)"

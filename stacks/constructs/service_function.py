@@ -14,10 +14,12 @@ from aws_cdk import Acknowledgment, CfnResource, Duration, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.config import StageConfig
+from stacks.constructs.nag_ids import weak_reference
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -74,7 +76,6 @@ class ServiceFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             timeout=timeout,
             memory_size=memory_size,
-            dead_letter_queue=dead_letter_queue,
             environment={
                 "POWERTOOLS_SERVICE_NAME": config.service,
                 "POWERTOOLS_METRICS_NAMESPACE": f"{config.service.capitalize()}/{config.stage_title}",
@@ -83,6 +84,8 @@ class ServiceFunction(Construct):
             },
         )
         self._depend_only_on_role_policy()
+        if dead_letter_queue is not None:
+            self._send_async_failures_to(dead_letter_queue)
         # Async invokers (S3, EventBridge) must pass a dead-letter queue; for the others it never applies.
         if dead_letter_queue is None:
             Validations.of(self.function).acknowledge(
@@ -108,8 +111,33 @@ class ServiceFunction(Construct):
         assert isinstance(policy, CfnResource) and isinstance(function, CfnResource)
         function.add_override("DependsOn", [Stack.of(self).get_logical_id(policy)])
 
+    def _send_async_failures_to(self, queue: sqs.IQueue) -> None:
+        # lambda.Function(dead_letter_queue=...) also grants sqs:GetQueueAttributes/GetQueueUrl; Lambda
+        # only needs sqs:SendMessage on the queue to deliver a failed asynchronous event.
+        function = self.function.node.default_child
+        assert isinstance(function, lambda_.CfnFunction)
+        function.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(target_arn=queue.queue_arn)
+        self.allow(["sqs:SendMessage"], [queue.queue_arn])
+
     def allow(self, actions: Sequence[str], resources: Sequence[str]) -> None:
         """Grant exactly these actions on exactly these resources (no wildcard actions)."""
         if any("*" in action for action in actions):
             raise ValueError(f"Wildcard actions are not allowed: {list(actions)}")
         self.role.add_to_policy(iam.PolicyStatement(actions=list(actions), resources=list(resources)))
+
+    def allow_objects(self, actions: Sequence[str], bucket: s3.IBucket, prefix: str) -> None:
+        """Grant object actions on exactly `prefix*` in `bucket` (another stack's bucket).
+
+        Object permissions name keys, so a key prefix needs the one inherent wildcard; its cdk-nag
+        IAM5 finding is acknowledged for exactly that resource and nothing else.
+        """
+        if not prefix.endswith("/") or "*" in prefix:
+            raise ValueError(f"prefix must be a folder like 'uploads/', got {prefix!r}")
+        self.allow(actions, [bucket.arn_for_objects(f"{prefix}*")])
+        Validations.of(self.role).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{weak_reference(bucket, 'Arn')}/{prefix}*]",
+                reason=f"{', '.join(actions)} are object-level actions: scoping them to the "
+                f"{prefix} key prefix needs the wildcard after it; no other key is allowed.",
+            )
+        )

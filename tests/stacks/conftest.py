@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,44 @@ from app import build_app
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("dev", "prod")
+STACKS = ("Data", "Service", "Monitoring")
+# CDK's own custom resource behind add_event_notification: not one of the service's functions.
+CDK_NOTIFICATIONS_HANDLER = "BucketNotificationsHandler"
+
+
+_OUTPUT_NAME = re.compile(
+    r"PublishOutput(?:FnGetAtt(?P<id>\w+?[0-9A-F]{8})(?P<attr>[A-Za-z]+)|Ref(?P<ref>\w+?[0-9A-F]{8}))[0-9A-F]{8}$"
+)
+
+
+def flatten(value: Any) -> str:
+    """A template value as readable text: Ref → <Id>, GetAtt → <Id.Attr>, another stack's output
+    (Fn::GetStackOutput, i.e. a weak cross-stack reference) → <Stack:Id> or <Stack:Id.Attr>."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((function, argument),) = value.items()
+        if function == "Fn::Join":
+            return argument[0].join(flatten(part) for part in argument[1])
+        if function == "Ref":
+            return f"<{argument}>"
+        if function == "Fn::GetAtt":
+            return f"<{argument[0]}.{argument[1]}>"
+        if function == "Fn::GetStackOutput":
+            stack = argument["StackName"].split("-")[-1]
+            match = _OUTPUT_NAME.fullmatch(argument["OutputName"])
+            assert match, argument["OutputName"]
+            if match["ref"]:
+                return f"<{stack}:{match['ref']}>"
+            return f"<{stack}:{match['id']}.{match['attr']}>"
+    return json.dumps(value, sort_keys=True)
 
 
 @dataclass(frozen=True)
 class Synthesized:
     stage: str
     outdir: Path
-    templates: dict[str, dict[str, Any]]  # by stack id: "Data", "Service"
+    templates: dict[str, dict[str, Any]]  # by stack id: "Data", "Service", "Monitoring"
     validation_report: dict[str, Any]
 
     def resources(self, stack: str, resource_type: str) -> dict[str, dict[str, Any]]:
@@ -28,6 +60,14 @@ class Synthesized:
             logical_id: resource
             for logical_id, resource in self.templates[stack]["Resources"].items()
             if resource["Type"] == resource_type
+        }
+
+    def service_functions(self) -> dict[str, dict[str, Any]]:
+        """The service's own functions (ServiceFunction), without CDK's notifications handler."""
+        return {
+            logical_id: function
+            for logical_id, function in self.resources("Service", "AWS::Lambda::Function").items()
+            if not logical_id.startswith(CDK_NOTIFICATIONS_HANDLER)
         }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from stacks.config import load_stage_config
+from tests.stacks.conftest import CDK_NOTIFICATIONS_HANDLER, flatten
 
 CDK_CONTEXT = json.loads(Path("cdk.json").read_text())["context"]
 
@@ -39,6 +40,31 @@ EXPECTED_ACTIONS = {
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
     },
+    "UploadsApi": {"s3:PutObject"},  # the presigned PUT URL is signed with this role
+    "UploadIndexer": {"s3:GetObject", "dynamodb:PutItem", "dynamodb:DeleteItem", "sqs:SendMessage"},
+    "DailyReport": {"dynamodb:Query", "s3:PutObject", "sqs:SendMessage"},
+}
+# ... and exactly on which resources (<Data:Id.Attr>: the data stack's resource, see conftest.flatten).
+EXPECTED_GRANTS = {
+    "UsersApi": {
+        "dynamodb:DeleteItem": "<Data:UsersTable9725E9C8.Arn>",
+        "dynamodb:GetItem": "<Data:UsersTable9725E9C8.Arn>",
+        "dynamodb:PutItem": "<Data:UsersTable9725E9C8.Arn>",
+        "dynamodb:Scan": "<Data:UsersTable9725E9C8.Arn>",
+        "dynamodb:UpdateItem": "<Data:UsersTable9725E9C8.Arn>",
+    },
+    "UploadsApi": {"s3:PutObject": "<Data:UploadsBucket5E5E9B64.Arn>/uploads/*"},
+    "UploadIndexer": {
+        "s3:GetObject": "<Data:UploadsBucket5E5E9B64.Arn>/uploads/*",
+        "dynamodb:PutItem": "<Data:FilesTable1399FAA4.Arn>",
+        "dynamodb:DeleteItem": "<Data:FilesTable1399FAA4.Arn>",
+        "sqs:SendMessage": "<Data:UploadIndexerDlq1B4D5A7E.Arn>",
+    },
+    "DailyReport": {
+        "dynamodb:Query": "<Data:OrdersTable315BB997.Arn>/index/byOrderDate",
+        "s3:PutObject": "<Data:ReportsBucket4E7C5994.Arn>/reports/*",
+        "sqs:SendMessage": "<Data:DailyReportDlqE17BC784.Arn>",
+    },
 }
 BASELINE_ACTIONS = {
     "logs:CreateLogStream",
@@ -64,9 +90,15 @@ def role_statements(template: dict, role_id: str) -> list[dict]:
     return statements
 
 
+def function_named(stage_app, name: str) -> dict:
+    (function,) = (f for i, f in stage_app.service_functions().items() if i.startswith(f"{name}Function"))
+    return function["Properties"]
+
+
 def test_every_function_is_arm64_latest_python_traced_with_its_own_retained_logs(stage_app):
     service = stage_app.templates["Service"]
-    functions = stage_app.resources("Service", "AWS::Lambda::Function")
+    functions = stage_app.service_functions()
+    assert {name for name in EXPECTED_ACTIONS} == {i.split("Function")[0] for i in functions}
     assert functions
     for logical_id, function in functions.items():
         props = function["Properties"]
@@ -83,11 +115,11 @@ def test_every_function_is_arm64_latest_python_traced_with_its_own_retained_logs
 
 def test_each_role_has_exactly_its_actions_and_no_wildcard_action(stage_app):
     template = stage_app.templates["Service"]
-    for logical_id, function in stage_app.resources("Service", "AWS::Lambda::Function").items():
+    for logical_id, function in stage_app.service_functions().items():
         role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
         statements = role_statements(template, role_id)
         actions = {action for s in statements for action in _as_list(s["Action"])}
-        name = next(n for n in EXPECTED_ACTIONS if logical_id.startswith(n))
+        name = next(n for n in EXPECTED_ACTIONS if logical_id.startswith(f"{n}Function"))
         assert actions == EXPECTED_ACTIONS[name] | BASELINE_ACTIONS, logical_id
         assert not any("*" in action for action in actions)
         for statement in statements:
@@ -95,20 +127,32 @@ def test_each_role_has_exactly_its_actions_and_no_wildcard_action(stage_app):
             assert not wildcard or all(a.startswith("xray:") for a in _as_list(statement["Action"]))
 
 
+def test_each_grant_names_exactly_its_resources(stage_app):
+    template = stage_app.templates["Service"]
+    for name, expected in EXPECTED_GRANTS.items():
+        role_id = function_named(stage_app, name)["Role"]["Fn::GetAtt"][0]
+        granted = {
+            action: [flatten(resource) for resource in _as_list(statement["Resource"])]
+            for statement in role_statements(template, role_id)
+            for action in _as_list(statement["Action"])
+            if action not in BASELINE_ACTIONS
+        }
+        assert granted == {action: [resource] for action, resource in expected.items()}, name
+
+
 def test_no_role_uses_an_aws_managed_policy(stage_app):
     for stack in stage_app.templates:
-        for role in stage_app.resources(stack, "AWS::IAM::Role").values():
-            assert "ManagedPolicyArns" not in role["Properties"]
+        for logical_id, role in stage_app.resources(stack, "AWS::IAM::Role").items():
+            if logical_id.startswith(CDK_NOTIFICATIONS_HANDLER):
+                continue  # CDK's own custom resource: acknowledged (IAM4) in the service stack
+            assert "ManagedPolicyArns" not in role["Properties"], logical_id
 
 
-def test_every_table_is_protected_as_the_stage_says(stage_app):
-    tables = stage_app.resources("Data", "AWS::DynamoDB::Table").values()
-    assert len(tables) == 3  # users, orders, idempotency
-    for table in tables:
-        _assert_table_protection(stage_app, table)
-
-
-def _assert_table_protection(stage_app, table):
+@pytest.mark.parametrize("table_id", ["UsersTable", "FilesTable", "OrdersTable", "IdempotencyTable"])
+def test_table_protection_matches_the_stage(stage_app, table_id):
+    (table,) = (
+        t for i, t in stage_app.resources("Data", "AWS::DynamoDB::Table").items() if i.startswith(table_id)
+    )
     props = table["Properties"]
     prod = stage_app.stage == "prod"
     assert props["BillingMode"] == "PAY_PER_REQUEST"
@@ -142,7 +186,7 @@ def test_every_api_method_is_validated_and_proxied_to_a_function(stage_app):
         for m in stage_app.resources("Service", "AWS::ApiGateway::Method").values()
         if m["Properties"]["HttpMethod"] != "OPTIONS"
     ]
-    assert len(methods) == 7  # users CRUD (5) + POST /orders, GET /orders/{orderId}
+    assert len(methods) == 8  # users CRUD (5), POST /orders, GET /orders/{orderId}, POST /uploads
     for method in methods:
         assert method["RequestValidatorId"] == {"Ref": validator_id}
         assert method["Integration"]["Type"] == "AWS_PROXY"

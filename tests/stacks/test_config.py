@@ -50,6 +50,14 @@ def test_unknown_stage_names_the_stage_and_the_known_ones():
             {"batchSize": 10},
             r"stages\.prod\.ordersQueue\.maxBatchingWindowSeconds: Field required",
         ),
+        ("reportSchedule", "cron(0 2 * * *)", r"stages\.prod\.reportSchedule: .*six fields"),
+        ("reportSchedule", "cron(0 2 * * MON *)", r"stages\.prod\.reportSchedule: .*cron"),
+        ("reportSchedule", "0 2 * * ? *", r"stages\.prod\.reportSchedule"),
+        ("uploadMaxBytes", 0, r"stages\.prod\.uploadMaxBytes"),
+        ("uploadMaxBytes", 6 * 1024**3, r"stages\.prod\.uploadMaxBytes: .*less than or equal"),
+        ("presignExpirySeconds", 30, r"stages\.prod\.presignExpirySeconds: .*greater than or equal to 60"),
+        ("presignExpirySeconds", 7200, r"stages\.prod\.presignExpirySeconds"),
+        ("apiP90LatencyMs", 0, r"stages\.prod\.apiP90LatencyMs"),
     ],
 )
 def test_bad_values_are_named(setting, value, message):
@@ -57,6 +65,25 @@ def test_bad_values_are_named(setting, value, message):
     context["stages"]["prod"][setting] = value
     with pytest.raises(ConfigError, match=message):
         load_stage_config(context, "prod")
+
+
+@pytest.mark.parametrize(
+    "setting", ["reportSchedule", "uploadMaxBytes", "presignExpirySeconds", "apiP90LatencyMs"]
+)
+def test_new_settings_are_required(setting):
+    context = copy.deepcopy(CONTEXT)
+    del context["stages"]["dev"][setting]
+    with pytest.raises(ConfigError, match=rf"stages\.dev\.{setting}: Field required"):
+        load_stage_config(context, "dev")
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_stage_settings_for_uploads_report_and_monitoring(stage):
+    config = load_stage_config(CONTEXT, stage)
+    assert config.report_schedule == "cron(0 2 * * ? *)"
+    assert config.upload_max_bytes == 10 * 1024 * 1024
+    assert config.presign_expiry_seconds == 300
+    assert config.api_p90_latency_ms == {"dev": 2000, "prod": 1000}[stage]
 
 
 def test_prod_retains_and_protects_data():

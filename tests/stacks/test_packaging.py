@@ -25,7 +25,7 @@ def asset_dir(stage_app, code: dict) -> Path:
 
 def test_each_function_asset_contains_only_its_own_folder(stage_app):
     folders = {folder.name: files_under(folder) for folder in FUNCTIONS_DIR.iterdir() if folder.is_dir()}
-    functions = stage_app.resources("Service", "AWS::Lambda::Function").values()
+    functions = stage_app.service_functions().values()
     packaged = [files_under(asset_dir(stage_app, f["Properties"]["Code"])) for f in functions]
     assert packaged
     deployed = []

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from cfnlint.api import lint
 
+from tests.stacks.conftest import STACKS
+
 # Each acknowledged finding is inherent to the design; the reason lives next to the acknowledgement.
+# Weak cross-stack references appear as Fn::GetStackOutput JSON in finding ids: normalised to <Data:Id.Attr>.
 EXPECTED_ACKNOWLEDGED = {
     "AwsSolutions": {
         "AwsSolutions-APIG3",  # WAF attached by Firewall Manager
@@ -15,14 +19,54 @@ EXPECTED_ACKNOWLEDGED = {
         "AwsSolutions-APIG6",  # execution logs need the account-wide role
         "AwsSolutions-COG4",  # authorizer: its own issue
         "AwsSolutions-IAM5[Resource::*]",  # X-Ray has no resource-level permissions
-        "AwsSolutions-SQS3",  # OrderProjectionDLQ is itself a DLQ (EventBridge target / Lambda async)
+        "AwsSolutions-SQS3",  # the DLQs are themselves dead-letter queues
+        # object actions scoped to one key prefix (uploads_api, upload_indexer / daily_report)
+        "AwsSolutions-IAM5[Resource::<Data:UploadsBucket5E5E9B64.Arn>/uploads/*]",
+        "AwsSolutions-IAM5[Resource::<Data:ReportsBucket4E7C5994.Arn>/reports/*]",
+        # CDK's BucketNotificationsHandler (add_event_notification) has the basic execution role
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
     },
     "Serverless": {
         "Serverless-LambdaDLQ",  # synchronous / SQS-driven functions only
         "Serverless-LambdaEventSourceMappingDestination",  # SQS sources: the queue redrives to its DLQ
-        "Serverless-SQSRedrivePolicy",  # only on the dead-letter queues themselves
+        "Serverless-SQSRedrivePolicy",  # the DLQs are themselves dead-letter queues
     },
 }
+# Which constructs carry each acknowledgement that is not about every function or the API.
+EXPECTED_ACKNOWLEDGED_ON = {
+    "AwsSolutions-SQS3": {
+        "Data/UploadIndexerDlq/Resource",
+        "Data/DailyReportDlq/Resource",
+        "Data/OrderProjectionDLQ/Resource",
+    },
+    "Serverless-SQSRedrivePolicy": {
+        "Data/UploadIndexerDlq/Resource",
+        "Data/DailyReportDlq/Resource",
+        "Data/OrderProjectionDLQ/Resource",
+        "Data/OrdersDLQ/Resource",
+    },
+    "AwsSolutions-IAM5[Resource::<Data:UploadsBucket5E5E9B64.Arn>/uploads/*]": {
+        "Service/UploadsApi/Role/DefaultPolicy/Resource",
+        "Service/UploadIndexer/Role/DefaultPolicy/Resource",
+    },
+    "AwsSolutions-IAM5[Resource::<Data:ReportsBucket4E7C5994.Arn>/reports/*]": {
+        "Service/DailyReport/Role/DefaultPolicy/Resource",
+    },
+    "Serverless-LambdaDLQ": {
+        "Service/UsersApi/Function/Resource",
+        "Service/UploadsApi/Function/Resource",
+        "Service/OrdersApi/Function/Resource",
+        "Service/OrderProcessor/Function/Resource",
+    },
+}
+_WEAK_REFERENCE = re.compile(
+    r'\{"Fn::GetStackOutput":\{"StackName":"Orders-\w+-Data","Region":\{"Ref":"AWS::Region"\},'
+    r'"OutputName":"PublishOutputFnGetAtt(?P<id>\w+?[0-9A-F]{8})(?P<attr>Arn)[0-9A-F]{8}"\}\}'
+)
+
+
+def normalise_rule(rule: str) -> str:
+    return _WEAK_REFERENCE.sub(r"<Data:\g<id>.\g<attr>>", rule)
 
 
 def _plugin_reports(stage_app):
@@ -39,13 +83,27 @@ def test_cdk_nag_runs_both_rule_packs_with_no_unacknowledged_finding(stage_app):
 
 def test_only_the_known_inherent_findings_are_acknowledged(stage_app):
     for name, report in _plugin_reports(stage_app).items():
-        acknowledged = {finding["ruleName"] for finding in report["suppressedViolations"]}
+        acknowledged = {normalise_rule(finding["ruleName"]) for finding in report["suppressedViolations"]}
         assert acknowledged == EXPECTED_ACKNOWLEDGED[name]
         for finding in report["suppressedViolations"]:
             assert len(finding["reason"]) > 40, f"{finding['ruleName']} needs a specific reason"
 
 
-@pytest.mark.parametrize("stack", ["Data", "Service"])
+def test_specific_acknowledgements_sit_on_exactly_their_constructs(stage_app):
+    where: dict[str, set[str]] = {}
+    for report in _plugin_reports(stage_app).values():
+        for finding in report["suppressedViolations"]:
+            paths = {c["constructPath"] for c in finding["violatingConstructs"]}
+            where.setdefault(normalise_rule(finding["ruleName"]), set()).update(paths)
+    for rule, paths in EXPECTED_ACKNOWLEDGED_ON.items():
+        assert where[rule] == paths, rule
+    (handler_role,) = where[
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
+    ]
+    assert handler_role.startswith("Service/BucketNotificationsHandler")
+
+
+@pytest.mark.parametrize("stack", STACKS)
 def test_cfn_lint_reports_nothing(stage_app, stack):
     matches = lint(json.dumps(stage_app.templates[stack]), regions=["eu-west-1", "us-east-1"])
     assert [str(match) for match in matches] == []

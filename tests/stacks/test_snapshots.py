@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
+from tests.stacks.conftest import STACKS
+
 _ASSET_HASH = re.compile(r"[0-9a-f]{64}")
 
 
@@ -24,7 +26,7 @@ def normalise(template: dict[str, Any]) -> dict[str, Any]:
     return normalised
 
 
-@pytest.mark.parametrize("stack", ["Data", "Service"])
+@pytest.mark.parametrize("stack", STACKS)
 def test_template_matches_snapshot(stage_app, stack, snapshot):
     assert normalise(stage_app.templates[stack]) == snapshot(extension_class=JSONSnapshotExtension)
 

@@ -20,8 +20,15 @@ PINNED = {
         "OrdersDLQ8E8CD9EE": "AWS::SQS::Queue",
         "OrdersBus68D47F66": "AWS::Events::EventBus",
         "OrderProjectionDLQED4AF06A": "AWS::SQS::Queue",
+        "FilesTable1399FAA4": "AWS::DynamoDB::Table",
+        "AccessLogsBucket83982689": "AWS::S3::Bucket",
+        "UploadsBucket5E5E9B64": "AWS::S3::Bucket",
+        "ReportsBucket4E7C5994": "AWS::S3::Bucket",
+        "UploadIndexerDlq1B4D5A7E": "AWS::SQS::Queue",
+        "DailyReportDlqE17BC784": "AWS::SQS::Queue",
     },
     "Service": {},
+    "Monitoring": {},  # AlarmEmailDlq exists only with an alarmEmail: pinned in test_monitoring
 }
 
 

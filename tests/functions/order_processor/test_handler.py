@@ -63,13 +63,20 @@ def published(aws) -> list[dict]:
     return [json.loads(m["Body"]) for m in receive_all(aws["captured"])]
 
 
-def test_a_batch_is_stored_as_created_and_announced(aws):
+def test_a_batch_is_stored_as_confirmed_and_announced(aws):
     outcome = deliver(aws, json.dumps(order("o-1")), json.dumps(order("o-2", "user-2")))
 
     assert outcome["result"] == {"batchItemFailures": []}
     stored = {item["orderId"]: item for item in aws["orders"].scan()["Items"]}
     assert set(stored) == {"o-1", "o-2"}
-    assert stored["o-1"] == {**order("o-1"), "status": "CREATED"}
+    confirmed_at = stored["o-1"].pop("confirmedAt")
+    assert confirmed_at.endswith("+00:00") and confirmed_at >= order("o-1")["createdAt"][:10]
+    # orderDate keys OrdersTable's byOrderDate index, read by the daily report.
+    assert stored["o-1"] == {
+        **order("o-1"),
+        "status": "CONFIRMED",
+        "orderDate": order("o-1")["createdAt"][:10],
+    }
     events = published(aws)
     assert sorted(e["detail"]["orderId"] for e in events) == ["o-1", "o-2"]
     event = next(e for e in events if e["detail"]["orderId"] == "o-2")

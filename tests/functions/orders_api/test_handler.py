@@ -94,7 +94,15 @@ def test_malformed_json_gets_400(aws):
 
 
 def test_get_returns_the_processed_order(aws):
-    stored = {**ORDER, "orderId": "o-1", "totalCents": 2500, "status": "CREATED", "createdAt": "2026-11-23"}
+    stored = {
+        **ORDER,
+        "orderId": "o-1",
+        "totalCents": 2500,
+        "status": "CONFIRMED",
+        "createdAt": "2026-11-23T08:00:00.000+00:00",
+        "orderDate": "2026-11-23",
+        "confirmedAt": "2026-11-23T08:00:01.000+00:00",
+    }
     aws["table"].put_item(Item=stored)
 
     status, body, _ = call(

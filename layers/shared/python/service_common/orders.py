@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 EVENT_SOURCE = "orders"
 ORDER_CREATED = "OrderCreated"
 
-OrderStatus = Literal["ACCEPTED", "CREATED"]
+OrderStatus = Literal["ACCEPTED", "CONFIRMED"]
 
 
 class OrderItem(BaseModel):
@@ -34,6 +34,9 @@ class Order(BaseModel):
     totalCents: int = Field(ge=0)
     status: OrderStatus
     createdAt: str
+    # Set when order_processor stores the order: the UTC day (YYYY-MM-DD) the daily report groups by.
+    orderDate: str | None = None
+    confirmedAt: str | None = None
 
 
 class OrderCreated(BaseModel):
