@@ -28,13 +28,16 @@ TITLE = "Orders service API"
 VERSION = "1.0.0"
 
 # Folders under functions/ whose handler exposes a Powertools resolver as `app`.
-API_FUNCTIONS = ("users_api", "orders_api")
+API_FUNCTIONS = ("users_api", "orders_api", "uploads_api")
 
 # Handlers read their configuration at import; the spec does not depend on the values.
 PLACEHOLDER_ENV = {
     "USERS_TABLE_NAME": "placeholder-users-table",
     "ORDERS_TABLE_NAME": "placeholder-orders-table",
     "ORDERS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/placeholder-orders-queue",
+    "UPLOADS_BUCKET_NAME": "placeholder-uploads-bucket",
+    "UPLOAD_MAX_BYTES": "10485760",
+    "PRESIGN_EXPIRY_SECONDS": "300",
 }
 
 

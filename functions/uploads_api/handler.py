@@ -10,7 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from models import UploadRequest, UploadTicket
-from service_common.api import create_resolver
+from service_common.api import create_resolver, documented_responses
 from service_common.env import require_env
 from uploads import Uploads
 
@@ -25,10 +25,7 @@ uploads = Uploads(
 )
 
 
-CREATED = {"description": "Upload URL issued", "content": {"application/json": {"model": UploadTicket}}}
-
-
-@app.post("/uploads", responses={201: CREATED})
+@app.post("/uploads", responses=documented_responses(201, UploadTicket, "Upload URL issued", errors=(400,)))
 @tracer.capture_method
 def create_upload(request: Annotated[UploadRequest, Body()]) -> Response[UploadTicket]:
     ticket = uploads.ticket(request)

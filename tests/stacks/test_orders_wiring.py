@@ -94,7 +94,9 @@ def test_processor_polls_the_orders_queue_with_the_stage_batching_and_partial_fa
 
 def test_order_created_rule_matches_what_the_processor_publishes_and_dead_letters(stage_app):
     (rule,) = (
-        r for r in stage_app.resources("Service", "AWS::Events::Rule").values() if "EventPattern" in r["Properties"]
+        r
+        for r in stage_app.resources("Service", "AWS::Events::Rule").values()
+        if "EventPattern" in r["Properties"]
     )
     props = rule["Properties"]
     assert props["Name"] == ORDER_CREATED_RULE_NAME

@@ -185,7 +185,9 @@ def test_synchronous_functions_have_no_dlq(stage_app):
 def test_daily_report_runs_on_the_stage_schedule_with_retries_and_a_dead_letter_queue(stage_app):
     config = config_of(stage_app)
     (rule,) = (
-        r for r in stage_app.resources("Service", "AWS::Events::Rule").values() if "ScheduleExpression" in r["Properties"]
+        r
+        for r in stage_app.resources("Service", "AWS::Events::Rule").values()
+        if "ScheduleExpression" in r["Properties"]
     )
     props = rule["Properties"]
     report_id, _ = one(stage_app.service_functions(), "DailyReportFunction")
