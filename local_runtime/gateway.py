@@ -86,7 +86,8 @@ class Gateway:
         self._thread.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self._thread.is_alive():
+            self.server.shutdown()
         self.server.server_close()
 
     # ------------------------------------------------------------------ request handling

@@ -331,8 +331,9 @@ def access_denied(
             "Content-Type": "application/x-amz-json-1.0",
             "x-amzn-ErrorType": error_type,
             "x-amzn-RequestId": request_id,
-            "x-amzn-query-error": "AccessDenied;Sender",
         }
+        if described.service == "sqs":  # SQS's JSON protocol is query-compatible: clients see "AccessDenied"
+            headers["x-amzn-query-error"] = "AccessDenied;Sender"
         return 400, headers, json.dumps(body).encode()
     if described.protocol == "rest-xml":
         xml = (

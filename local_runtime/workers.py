@@ -9,7 +9,7 @@ import select
 import signal
 import subprocess
 import sys
-import sysconfig
+import re
 import threading
 import time
 import uuid
@@ -74,14 +74,15 @@ class Invocation:
 def layer_problem(python_dir: Path) -> str | None:
     """Why a layer's python/ dir cannot be imported on this host (None when it can)."""
     host_machine = os.uname().machine
-    host_suffix = sysconfig.get_config_var("EXT_SUFFIX") or ""
-    host_tag = host_suffix.split("-")[0]  # ".cpython-311"
+    host_tag = f"{sys.version_info.major}{sys.version_info.minor}"
     for so in python_dir.rglob("*.so"):
         name = so.name
-        if ".cpython-" in name and not name.endswith(host_suffix) and f"{host_tag}-" not in name:
+        tag = re.search(r"\.cpython-(\d+)", name)
+        if tag and tag.group(1) != host_tag:
             return f"native extension {so.relative_to(python_dir)} is built for another Python ({name})"
         try:
-            header = so.open("rb").read(20)
+            with so.open("rb") as handle:
+                header = handle.read(20)
         except OSError:
             continue
         if header[:4] == b"\x7fELF":
