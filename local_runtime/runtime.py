@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -29,7 +30,7 @@ from local_runtime.iam import Policy, Recorder
 from local_runtime.s3_notifications import Notifier, notification_targets
 from local_runtime.sqs_source import Mapping, SqsPoller
 from local_runtime.templates import App, Names, TemplateError
-from local_runtime.workers import BOOTSTRAP, FunctionSpec, Invocation, Pool
+from local_runtime.workers import BOOTSTRAP, FunctionSpec, Invocation, Pool, die_with_parent
 
 log = logging.getLogger("local_runtime")
 ADMIN_KEY = "LOCALRUNTIMEADMIN"
@@ -98,11 +99,8 @@ class Runtime:
         state_dir = opts.state_dir
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        from moto.server import ThreadedMotoServer
-
         self.moto_port = free_port()
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
-        self._moto.start()
+        self._moto = start_moto(self.moto_port, state_dir / "moto.log")
         self.recorder = Recorder(state_dir / "recording.jsonl")
         self.gateway = Gateway(
             self.moto_port, opts.region, "123456789012", self.recorder, port=opts.gateway_port
@@ -382,7 +380,12 @@ class Runtime:
         if self.gateway:
             self.gateway.stop()
         if self._moto:
-            self._moto.stop()
+            self._moto.terminate()
+            try:
+                self._moto.wait(5)
+            except subprocess.TimeoutExpired:
+                self._moto.kill()
+                self._moto.wait()
         if self.recorder:
             self.recorder.close()
         state = self.options.state_dir / "state.json"
@@ -390,5 +393,23 @@ class Runtime:
             state.unlink()
 
 
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+def start_moto(port: int, log_path: Path, timeout_s: float = 30.0) -> subprocess.Popen[bytes]:
+    """moto's server in its own process: its state is this runtime's alone, and it dies with the runtime."""
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(  # noqa: S603 (our interpreter, fixed arguments)
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 (prctl only, no locks)
+        )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"moto server exited with {process.returncode}; see {log_path}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"moto server did not listen on port {port} within {timeout_s}s")

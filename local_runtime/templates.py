@@ -76,6 +76,7 @@ class App:
                 continue
             props = artifact.get("properties", {})
             template = json.loads((assembly_dir / props["templateFile"]).read_text())
+            _add_construct_paths(template, artifact, assembly_dir)
             stacks.append(Stack(artifact_id, props.get("stackName", artifact_id), template, assembly_dir))
         if not stacks:
             raise TemplateError(f"{manifest_file} holds no CloudFormation stacks")
@@ -359,11 +360,46 @@ class App:
         return None
 
     def asset_dir(self, stack: Stack, resource: dict[str, Any]) -> Path | None:
+        """The asset directory of a function's Code or a layer's Content inside the assembly.
+
+        From the `aws:asset:path` metadata (the CLI adds it), else from the asset manifests
+        (`<stack>.assets.json`) by the S3 object key, as an in-process `app.synth()` leaves no metadata.
+        """
         path = resource.get("Metadata", {}).get("aws:asset:path")
+        if not path:
+            props = resource.get("Properties", {})
+            key = (props.get("Code") or props.get("Content") or {}).get("S3Key")
+            path = self._asset_paths().get(str(key).split(".")[0]) if isinstance(key, str) else None
         if not path:
             return None
         candidate = Path(path)
         return candidate if candidate.is_absolute() else stack.assembly_dir / candidate
+
+    def _asset_paths(self) -> dict[str, str]:
+        if not hasattr(self, "_asset_cache"):
+            cache: dict[str, str] = {}
+            for manifest in self.assembly_dir.glob("*.assets.json"):
+                for asset_hash, asset in json.loads(manifest.read_text()).get("files", {}).items():
+                    source = asset.get("source", {})
+                    if source.get("packaging") == "zip" and source.get("path"):
+                        cache[asset_hash] = source["path"]
+            self._asset_cache = cache
+        return self._asset_cache
+
+
+def _add_construct_paths(template: dict[str, Any], artifact: dict[str, Any], assembly_dir: Path) -> None:
+    """Fill `aws:cdk:path` from the artifact's logical-id metadata (in-process synth omits it in templates)."""
+    metadata = dict(artifact.get("metadata", {}))
+    extra = artifact.get("additionalMetadataFile")
+    if extra and (assembly_dir / extra).is_file():
+        metadata.update(json.loads((assembly_dir / extra).read_text()))
+    for path, entries in metadata.items():
+        for entry in entries:
+            if entry.get("type") != "aws:cdk:logicalId":
+                continue
+            resource = template.get("Resources", {}).get(entry.get("data"))
+            if resource is not None:
+                resource.setdefault("Metadata", {}).setdefault("aws:cdk:path", path.lstrip("/"))
 
 
 def construct_names(resource: dict[str, Any]) -> list[str]:

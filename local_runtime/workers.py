@@ -92,6 +92,16 @@ def layer_problem(python_dir: Path) -> str | None:
     return None
 
 
+def die_with_parent() -> None:
+    """In a child before exec: get SIGKILL when the runtime dies, even by SIGKILL (Linux prctl)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 class Worker:
     def __init__(self, spec: FunctionSpec, env: dict[str, str], log_path: Path) -> None:
         self.spec = spec
@@ -116,6 +126,7 @@ class Worker:
             cwd=str(spec.code_dir),
             pass_fds=(write_fd,),
             start_new_session=True,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 (prctl only)
         )
         os.close(write_fd)
         self._read_fd = read_fd

@@ -59,7 +59,7 @@ def update_user(userId: UserId, fields: Annotated[UserFields, Body()]) -> User: 
 
 @app.delete("/users/<userId>", responses={204: {"description": "Deleted"}})
 @tracer.capture_method
-def delete_user(userId: UserId) -> Response:  # noqa: N803 (API name)
+def delete_user(userId: UserId) -> Response[None]:  # noqa: N803 (API name)
     users.delete(userId)
     metrics.add_metric(name="UserDeleted", unit=MetricUnit.Count, value=1)
     return Response(status_code=HTTPStatus.NO_CONTENT)
