@@ -93,7 +93,7 @@ def layer_problem(python_dir: Path) -> str | None:
 
 
 def die_with_parent() -> None:
-    """In a child before exec: get SIGKILL when the runtime dies, even by SIGKILL (Linux prctl)."""
+    """In a child before exec: get SIGKILL when the spawning thread dies (Linux prctl): spawn from main."""
     try:
         import ctypes
 
@@ -125,8 +125,9 @@ class Worker:
             env={**env, "_LOCAL_RUNTIME_WORKER": json.dumps(config)},
             cwd=str(spec.code_dir),
             pass_fds=(write_fd,),
+            # No PR_SET_PDEATHSIG here: it fires when the spawning *thread* exits (request threads do).
+            # A worker whose runtime died sees EOF on stdin and exits after its current invocation.
             start_new_session=True,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 (prctl only)
         )
         os.close(write_fd)
         self._read_fd = read_fd
