@@ -250,6 +250,7 @@ class ApiServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # header and body writes must not wait for delayed ACKs
 
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug(format, *args)

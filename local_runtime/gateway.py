@@ -67,6 +67,7 @@ class Gateway:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # header and body writes must not wait for delayed ACKs
 
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug(format, *args)

@@ -65,7 +65,7 @@ class App:
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, assembly_dir: str | Path, names: Names | None = None) -> App:
-        assembly_dir = Path(assembly_dir)
+        assembly_dir = Path(assembly_dir).resolve()  # workers chdir into their code: paths must be absolute
         manifest_file = assembly_dir / "manifest.json"
         if not manifest_file.is_file():
             raise TemplateError(f"{manifest_file} does not exist: synthesize the app first (cdk synth)")
