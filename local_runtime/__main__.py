@@ -32,8 +32,12 @@ def _state(state_dir: Path) -> dict[str, Any]:
 
 
 def _post(url: str, body: Any) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",  # noqa: S310 (localhost)
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    request = urllib.request.Request(  # noqa: S310 (the runtime's localhost control port)
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=900) as response:  # noqa: S310 (localhost control port)
             return response.status, json.loads(response.read())
@@ -64,7 +68,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"Stage: {args.stage}", flush=True)
         stop.wait()
         print("Stopping: workers, pollers, servers...", flush=True)
-    except (TemplateError, model.UnsupportedResources) as error:
+    except (TemplateError, model.UnsupportedResourcesError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     finally:

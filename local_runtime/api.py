@@ -175,9 +175,18 @@ def _method(
     return method
 
 
-def proxy_event(api: RestApi, account: str, method: Method, http_method: str, raw_path: str, stage_path: str,
-                headers: list[tuple[str, str]], body: bytes, path_params: dict[str, str],
-                source_ip: str) -> dict[str, Any]:  # fmt: skip
+def proxy_event(
+    api: RestApi,
+    account: str,
+    method: Method,
+    http_method: str,
+    raw_path: str,
+    stage_path: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    path_params: dict[str, str],
+    source_ip: str,
+) -> dict[str, Any]:
     query = parse_qsl(urlsplit(raw_path).query, keep_blank_values=True)
     single_headers: dict[str, str] = {}
     multi_headers: dict[str, list[str]] = {}
@@ -231,7 +240,7 @@ def proxy_event(api: RestApi, account: str, method: Method, http_method: str, ra
                 "caller": None,
                 "user": None,
                 "userArn": None,
-            },  # fmt: skip
+            },
         },
         "body": body_text,
         "isBase64Encoded": binary,
@@ -287,8 +296,12 @@ class ApiServer:
         methods = self.api.methods.get(matched[0], {}) if matched else {}
         method = methods.get(http_method) or methods.get("ANY")
         if matched is None or method is None:
-            self._send(handler, 403, {"x-amzn-ErrorType": "MissingAuthenticationTokenException"},
-                       {"message": "Missing Authentication Token"})  # fmt: skip
+            self._send(
+                handler,
+                403,
+                {"x-amzn-ErrorType": "MissingAuthenticationTokenException"},
+                {"message": "Missing Authentication Token"},
+            )
             return
         if method.kind == "mock":
             self._send(handler, method.mock_status, method.mock_headers, None)
@@ -303,11 +316,25 @@ class ApiServer:
         missing = [f"{q}" for q in method.required_query if q not in query_names]
         missing += [h for h in method.required_headers if h.lower() not in header_names]
         if missing:
-            self._send(handler, 400, {"x-amzn-ErrorType": "BadRequestException"},
-                       {"message": f"Missing required request parameters: [{', '.join(missing)}]"})  # fmt: skip
+            self._send(
+                handler,
+                400,
+                {"x-amzn-ErrorType": "BadRequestException"},
+                {"message": f"Missing required request parameters: [{', '.join(missing)}]"},
+            )
             return
-        event = proxy_event(self.api, self.account, method, http_method, handler.path, stage_path,
-                            list(handler.headers.items()), body, matched[1], handler.client_address[0])  # fmt: skip
+        event = proxy_event(
+            self.api,
+            self.account,
+            method,
+            http_method,
+            handler.path,
+            stage_path,
+            list(handler.headers.items()),
+            body,
+            matched[1],
+            handler.client_address[0],
+        )
         request_id = event["requestContext"]["requestId"]
         started = time.perf_counter()
         invocation = self._invoke(method.function_arn, event, f"api {http_method} {method.resource_path}")
@@ -316,8 +343,12 @@ class ApiServer:
         if not invocation.ok or not isinstance(result, dict) or "statusCode" not in result:
             if invocation.ok:
                 log.error("%s returned a malformed proxy response", method.function_arn)
-            self._send(handler, 502, {**base_headers, "x-amzn-ErrorType": "InternalServerErrorException"},
-                       {"message": "Internal server error"})  # fmt: skip
+            self._send(
+                handler,
+                502,
+                {**base_headers, "x-amzn-ErrorType": "InternalServerErrorException"},
+                {"message": "Internal server error"},
+            )
             return
         headers = dict(base_headers)
         for key, values in (result.get("multiValueHeaders") or {}).items():

@@ -93,8 +93,11 @@ class AsyncInvoker:
             }
             self._send(spec, spec.dead_letter_arn, json.dumps(event), attributes)
         else:
-            log.warning("%s: async event dropped after %d attempts (no DLQ or on-failure destination)",
-                        spec.display, attempts)  # fmt: skip
+            log.warning(
+                "%s: async event dropped after %d attempts (no DLQ or on-failure destination)",
+                spec.display,
+                attempts,
+            )
 
     def _send(self, spec: FunctionSpec, queue_arn: str, body: str, attributes: dict[str, Any]) -> None:
         if not self._service_call(spec, "sqs:SendMessage", queue_arn):

@@ -1,4 +1,4 @@
-"""EventBridge: pattern rules matched by moto, delivered to Lambda targets by the runtime; schedules on a clock.
+"""EventBridge: pattern rules matched by moto and delivered to Lambda by the runtime; schedules on a clock.
 
 Pattern rules are created in moto on their bus with one internal SQS queue per Lambda target, so moto's own
 pattern matcher decides which events match; the runtime drains those queues and invokes the function
@@ -174,8 +174,16 @@ class Deliverer:
 class PatternRules:
     """Creates pattern rules in moto and drains their internal target queues."""
 
-    def __init__(self, rules: list[Rule], events_client: Callable[[], Any], sqs_client: Callable[[], Any],
-                 deliverer: Deliverer, account: str, region: str, wait_s: float = 1.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        rules: list[Rule],
+        events_client: Callable[[], Any],
+        sqs_client: Callable[[], Any],
+        deliverer: Deliverer,
+        account: str,
+        region: str,
+        wait_s: float = 1.0,
+    ) -> None:
         self.rules = [r for r in rules if r.pattern is not None]
         self._events = events_client
         self._sqs = sqs_client
@@ -309,8 +317,14 @@ class Schedule:
         assert self.cron is not None
         minute, hour, dom, month, dow, year = self.cron
         aws_dow = (when.isoweekday() % 7) + 1  # SUN=1 .. SAT=7
-        checks = [(minute, when.minute), (hour, when.hour), (dom, when.day), (month, when.month),
-                  (dow, aws_dow), (year, when.year)]  # fmt: skip
+        checks = [
+            (minute, when.minute),
+            (hour, when.hour),
+            (dom, when.day),
+            (month, when.month),
+            (dow, aws_dow),
+            (year, when.year),
+        ]
         return all(allowed is None or value in allowed for allowed, value in checks)
 
     def next_after(self, when: datetime) -> datetime:
@@ -340,8 +354,14 @@ def scheduled_event(rule: Rule, account: str, region: str, when: datetime | None
 
 
 class Scheduler:
-    def __init__(self, rules: list[Rule], deliverer: Deliverer, account: str, region: str,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:  # fmt: skip
+    def __init__(
+        self,
+        rules: list[Rule],
+        deliverer: Deliverer,
+        account: str,
+        region: str,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.rules = [r for r in rules if r.schedule]
         self.deliverer = deliverer
         self.account = account

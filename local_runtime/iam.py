@@ -152,15 +152,16 @@ def describe_request(request: AwsRequest, region: str, account: str) -> Describe
     access_key, scope_service = _credential(request)
     target = request.header("x-amz-target")
     if target:
-        prefix, _, operation = target.partition(".")
+        operation = target.partition(".")[2]
         service = next((s for p, s in _TARGET_SERVICES.items() if target.startswith(p)), scope_service or "")
         try:
             body = json.loads(request.body or b"{}")
         except ValueError:
             body = {}
         action = f"{service}:{operation}"
-        return Described(service, action, _json_resources(service, operation, body, region, account),
-                         access_key, "json")  # fmt: skip
+        return Described(
+            service, action, _json_resources(service, operation, body, region, account), access_key, "json"
+        )
     service = scope_service or "s3"
     if service in ("s3",):
         return _describe_s3(request, access_key)
@@ -170,15 +171,13 @@ def describe_request(request: AwsRequest, region: str, account: str) -> Describe
     operation = (form.get("Action") or [""])[0]
     params = {k: v[0] for k, v in form.items()}
     action = f"{service}:{operation}"
-    return Described(service, action, _query_resources(service, operation, params, region, account),
-                     access_key, "query")  # fmt: skip
+    return Described(
+        service, action, _query_resources(service, operation, params, region, account), access_key, "query"
+    )
 
 
 def _table_arn(region: str, account: str, table: str, index: str | None = None) -> str:
-    if table.startswith("arn:"):
-        base = table
-    else:
-        base = f"arn:aws:dynamodb:{region}:{account}:table/{table}"
+    base = table if table.startswith("arn:") else f"arn:aws:dynamodb:{region}:{account}:table/{table}"
     return f"{base}/index/{index}" if index else base
 
 
@@ -322,7 +321,8 @@ def access_denied(
         if explicit
         else (f"because no identity-based policy allows the {described.action} action")
     )
-    message = f"User: {principal_arn} is not authorized to perform: {described.action} on resource: {resource} {reason}"
+    message = f"User: {principal_arn} is not authorized to perform: {described.action}"
+    message += f" on resource: {resource} {reason}"
     request_id = f"{time.time_ns():x}"
     if described.protocol == "json":
         error_type = "AccessDeniedException"
@@ -371,7 +371,7 @@ class Recorder:
                 "resource": resource,
                 "allowed": allowed,
                 "via": via,
-            }  # fmt: skip
+            }
         )
         with self._lock:
             self._file.write(line + "\n")

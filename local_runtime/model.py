@@ -63,7 +63,7 @@ SKIPPED = {
 }
 
 
-class UnsupportedResources(TemplateError):
+class UnsupportedResourcesError(TemplateError):
     def __init__(self, unknown: list[tuple[str, str, str]]) -> None:
         lines = "\n".join(f"  {stack}/{logical_id}: {rtype}" for stack, logical_id, rtype in unknown)
         super().__init__(
@@ -140,7 +140,8 @@ def function_specs(app: App) -> list[FunctionSpec]:
         code_dir = app.asset_dir(stack, resource)
         if code_dir is None or not code_dir.is_dir():
             raise TemplateError(
-                f"{stack.name}/{logical_id}: code asset not found in the assembly (inline code is not supported)"
+                f"{stack.name}/{logical_id}: code asset not found in the assembly "
+                "(inline code is not supported)"
             )
         name = app.physical_name(stack, logical_id)
         layer_dirs: list[Path] = []
@@ -171,7 +172,7 @@ def function_specs(app: App) -> list[FunctionSpec]:
                 stack=stack.name,
                 name=name,
                 arn=app.get_att(stack, logical_id, "Arn"),
-                construct_names=construct_names(resource)[:1] + [logical_id],
+                construct_names=[*construct_names(resource)[:1], logical_id],
                 handler=str(app.resolve(stack, props.get("Handler", "index.handler"))),
                 code_dir=code_dir,
                 layer_dirs=layer_dirs,
@@ -221,9 +222,7 @@ def role_policies(app: App) -> tuple[dict[str, Policy], list[str]]:
             short = str(managed).rsplit("/", 1)[-1]
             if short in MANAGED_POLICIES:
                 own.extend(MANAGED_POLICIES[short])
-            elif found := app.find_by_ref(str(managed), "AWS::IAM::ManagedPolicy"):
-                pass  # attached below from the ManagedPolicy resource itself
-            else:
+            elif not app.find_by_ref(str(managed), "AWS::IAM::ManagedPolicy"):  # those attach themselves
                 warnings.append(
                     f"{stack.name}/{logical_id}: managed policy {managed} is unknown locally (ignored)"
                 )

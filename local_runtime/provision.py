@@ -64,9 +64,16 @@ def _tables(app: App, dynamodb: Any, created: list[str]) -> None:
 
 
 _QUEUE_ATTRIBUTES = (
-    "DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds",
-    "VisibilityTimeout", "FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit",
-)  # fmt: skip
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+)
 
 
 def _queues(app: App, sqs: Any, created: list[str]) -> None:
@@ -110,7 +117,7 @@ def _buckets(app: App, s3: Any, created: list[str]) -> None:
                     k: v
                     for k, v in rule.items()
                     if k in ("AllowedHeaders", "AllowedMethods", "AllowedOrigins", "ExposedHeaders", "MaxAge")
-                }  # fmt: skip
+                }
                 for rule in props["CorsConfiguration"].get("CorsRules", [])
             ]
             for rule in rules:

@@ -110,7 +110,7 @@ class Runtime:
         self.app = app
         inventory = model.inventory(app)
         if inventory.unknown and not opts.skip_unknown:
-            raise model.UnsupportedResources(inventory.unknown)
+            raise model.UnsupportedResourcesError(inventory.unknown)
         opts.echo("Resources in the assembly:")
         for line in inventory.lines():
             opts.echo(line)
@@ -125,8 +125,9 @@ class Runtime:
         self._start_functions()
         self.gateway.start()
 
-        self.asynchronous = AsyncInvoker(self.pools, lambda: self.client("sqs"), self.service_call,
-                                         opts.async_retry_delays)  # fmt: skip
+        self.asynchronous = AsyncInvoker(
+            self.pools, lambda: self.client("sqs"), self.service_call, opts.async_retry_delays
+        )
         targets, s3_warnings = notification_targets(app)
         for warning in s3_warnings:
             opts.echo(f"  note: {warning}")
@@ -136,8 +137,15 @@ class Runtime:
         self._start_sqs_mappings(app)
         rules = rules_from(app)
         deliverer = Deliverer(set(self.pools), self.invoke_async, lambda: self.client("sqs"))
-        self.pattern_rules = PatternRules(rules, lambda: self.client("events"), lambda: self.client("sqs"),
-                                          deliverer, "123456789012", opts.region, opts.poll_wait_s)  # fmt: skip
+        self.pattern_rules = PatternRules(
+            rules,
+            lambda: self.client("events"),
+            lambda: self.client("sqs"),
+            deliverer,
+            "123456789012",
+            opts.region,
+            opts.poll_wait_s,
+        )
         self.pattern_rules.start()
         self.scheduler = Scheduler(rules, deliverer, "123456789012", opts.region)
         if opts.clock:
@@ -180,10 +188,13 @@ class Runtime:
             principal = f"arn:aws:sts::123456789012:assumed-role/{role_name}/{spec.name}"
             self.gateway.identities[spec.access_key] = Identity(spec.display, principal, policy)
             for layer, problem in spec.skipped_layers:
-                opts.echo(f"  note: {spec.display}: layer {layer.parent.name} not on sys.path ({problem}); "
-                          "its packages come from the runtime's own environment")  # fmt: skip
-            self.pools[spec.arn] = Pool(spec, self._lambda_env(spec), opts.state_dir / "logs",
-                                        on_invocation=self._log_invocation)  # fmt: skip
+                opts.echo(
+                    f"  note: {spec.display}: layer {layer.parent.name} not on sys.path ({problem}); "
+                    "its packages come from the runtime's own environment"
+                )
+            self.pools[spec.arn] = Pool(
+                spec, self._lambda_env(spec), opts.state_dir / "logs", on_invocation=self._log_invocation
+            )
 
     def _lambda_env(self, spec: FunctionSpec) -> dict[str, str]:
         assert self.gateway is not None
@@ -243,8 +254,13 @@ class Runtime:
             )
             if not mapping.enabled:
                 continue
-            poller = SqsPoller(mapping, self.pools[spec.arn], lambda: self.client("sqs"), self.options.region,
-                               wait_s=self.options.poll_wait_s)  # fmt: skip
+            poller = SqsPoller(
+                mapping,
+                self.pools[spec.arn],
+                lambda: self.client("sqs"),
+                self.options.region,
+                wait_s=self.options.poll_wait_s,
+            )
             poller.start()
             self.pollers.append(poller)
 
@@ -280,16 +296,16 @@ class Runtime:
             if isinstance(result, dict) and result.get("batchItemFailures"):
                 status = f"ok ({len(result['batchItemFailures'])} item failures)"
         else:
-            status = f"ERROR {invocation.error_type}: {str((invocation.error or {}).get('errorMessage', ''))[:120]}"
+            message = str((invocation.error or {}).get("errorMessage", ""))[:120]
+            status = f"ERROR {invocation.error_type}: {message}"
         temperature = (
             f"cold (init {invocation.init_ms:.0f} ms)"
             if invocation.init_ms is not None
             else ("cold" if invocation.cold else "warm")
         )
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
-        self.options.echo(
-            f"{stamp} {spec.display:<18} {trigger:<40} {invocation.duration_ms:8.1f} ms  {temperature:<18} {status}"
-        )
+        duration = f"{invocation.duration_ms:8.1f} ms"
+        self.options.echo(f"{stamp} {spec.display:<18} {trigger:<40} {duration}  {temperature:<18} {status}")
 
     # ------------------------------------------------------------------ control API (invoke, fire-schedule)
     def _start_control(self) -> None:
@@ -308,9 +324,15 @@ class Runtime:
                     if parts.path == "/invoke":
                         spec = runtime.find_function(query["function"])
                         invocation = runtime.invoke(spec.arn, body, "invoke (cli)")
-                        answer = {"function": spec.display, "ok": invocation.ok, "result": invocation.result,
-                                  "error": invocation.error, "durationMs": round(invocation.duration_ms, 1),
-                                  "cold": invocation.cold, "initMs": invocation.init_ms}  # fmt: skip
+                        answer = {
+                            "function": spec.display,
+                            "ok": invocation.ok,
+                            "result": invocation.result,
+                            "error": invocation.error,
+                            "durationMs": round(invocation.duration_ms, 1),
+                            "cold": invocation.cold,
+                            "initMs": invocation.init_ms,
+                        }
                     elif parts.path == "/fire-schedule":
                         assert runtime.scheduler is not None
                         rule = runtime.scheduler.find(query["rule"])
@@ -400,7 +422,7 @@ def start_moto(port: int, log_path: Path, timeout_s: float = 30.0) -> subprocess
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 (prctl only, no locks)
+            preexec_fn=die_with_parent,
         )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

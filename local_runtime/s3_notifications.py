@@ -100,8 +100,16 @@ def notification_targets(app: App) -> tuple[dict[str, list[Target]], list[str]]:
     return targets, warnings
 
 
-def s3_record(region: str, bucket: str, key: str, event_name: str, principal: str, size: int | None,
-              etag: str | None, configuration_id: str) -> dict[str, Any]:  # fmt: skip
+def s3_record(
+    region: str,
+    bucket: str,
+    key: str,
+    event_name: str,
+    principal: str,
+    size: int | None,
+    etag: str | None,
+    configuration_id: str,
+) -> dict[str, Any]:
     obj: dict[str, Any] = {"key": quote_plus(key, safe="/"), "sequencer": f"{time.time_ns():X}"}
     if event_name.startswith("ObjectCreated"):
         obj["size"] = size or 0
@@ -146,8 +154,13 @@ class Notifier:
         self._invoke_async = invoke_async
         self._sqs = sqs_client
 
-    def __call__(self, described: Described, response_headers: dict[str, str], request_body: bytes,
-                 response_body: bytes) -> None:  # fmt: skip
+    def __call__(
+        self,
+        described: Described,
+        response_headers: dict[str, str],
+        request_body: bytes,
+        response_body: bytes,
+    ) -> None:
         info = described.s3
         bucket = info["bucket"]
         if bucket not in self.targets:
@@ -172,8 +185,15 @@ class Notifier:
             size = int(decoded) if decoded else len(request_body)
         self.emit(bucket, info["key"], event_name, principal, size, response_headers.get("etag"))
 
-    def emit(self, bucket: str, key: str, event_name: str, principal: str = "AWS:local", size: int | None = None,
-             etag: str | None = None) -> int:  # fmt: skip
+    def emit(
+        self,
+        bucket: str,
+        key: str,
+        event_name: str,
+        principal: str = "AWS:local",
+        size: int | None = None,
+        etag: str | None = None,
+    ) -> int:
         sent = 0
         for target in self.targets.get(bucket, []):
             if not target.matches(event_name, key):

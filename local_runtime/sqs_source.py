@@ -36,9 +36,18 @@ def lambda_records(messages: list[dict[str, Any]], queue_arn: str, region: str) 
         attributes = {
             k: v
             for k, v in message.get("Attributes", {}).items()
-            if k in ("ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp",
-                     "SequenceNumber", "MessageGroupId", "MessageDeduplicationId", "AWSTraceHeader")
-        }  # fmt: skip
+            if k
+            in (
+                "ApproximateReceiveCount",
+                "SentTimestamp",
+                "SenderId",
+                "ApproximateFirstReceiveTimestamp",
+                "SequenceNumber",
+                "MessageGroupId",
+                "MessageDeduplicationId",
+                "AWSTraceHeader",
+            )
+        }
         message_attributes = {
             name: {
                 "stringValue": value.get("StringValue"),

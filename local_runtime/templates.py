@@ -388,7 +388,7 @@ class App:
 
 
 def _add_construct_paths(template: dict[str, Any], artifact: dict[str, Any], assembly_dir: Path) -> None:
-    """Fill `aws:cdk:path` from the artifact's logical-id metadata (in-process synth omits it in templates)."""
+    """Fill `aws:cdk:path` from the artifact's logical-id metadata (in-process synth leaves it out)."""
     metadata = dict(artifact.get("metadata", {}))
     extra = artifact.get("additionalMetadataFile")
     if extra and (assembly_dir / extra).is_file():

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 import select
 import signal
 import subprocess
 import sys
-import re
 import threading
 import time
 import uuid
@@ -88,7 +89,8 @@ def layer_problem(python_dir: Path) -> str | None:
         if header[:4] == b"\x7fELF":
             machine = _ELF_MACHINES.get(int.from_bytes(header[18:20], "little"), "unknown")
             if machine != host_machine:
-                return f"native extension {so.relative_to(python_dir)} is built for {machine}, host is {host_machine}"
+                where = so.relative_to(python_dir)
+                return f"native extension {where} is built for {machine}, host is {host_machine}"
     return None
 
 
@@ -163,10 +165,8 @@ class Worker:
 
     def kill(self) -> None:
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.proc.wait()
         self._close()
 
@@ -182,12 +182,11 @@ class Worker:
         self.kill()
 
     def _close(self) -> None:
-        for closer in (lambda: os.close(self._read_fd), self._log.close):
-            try:
-                closer()
-            except OSError:
-                pass
+        if self._read_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._read_fd)
         self._read_fd = -1
+        self._log.close()
 
 
 @dataclass
@@ -263,7 +262,8 @@ class Pool:
     ) -> Invocation:
         timeout_error = {
             "errorType": "Sandbox.Timedout",
-            "errorMessage": f"RequestId: {request_id} Error: Task timed out after {self.spec.timeout_s:.2f} seconds",
+            "errorMessage": f"RequestId: {request_id} Error: "
+            f"Task timed out after {self.spec.timeout_s:.2f} seconds",
         }
         if not worker.ready:
             # Lambda gives init its own 10 s budget; locally it shares the invocation's timeout.
@@ -306,8 +306,13 @@ class Pool:
             return Invocation(
                 request_id, False, error=message["error"], duration_ms=duration, init_ms=init_ms
             )
-        return Invocation(request_id, False, error=_exit_error(request_id, message.get("code")),
-                          duration_ms=duration, init_ms=init_ms)  # fmt: skip
+        return Invocation(
+            request_id,
+            False,
+            error=_exit_error(request_id, message.get("code")),
+            duration_ms=duration,
+            init_ms=init_ms,
+        )
 
     @staticmethod
     def _ms(since: float) -> float:
@@ -317,7 +322,8 @@ class Pool:
         init = f"\tInit Duration: {invocation.init_ms:.2f} ms" if invocation.init_ms is not None else ""
         status = "" if invocation.ok else f"\tStatus: {invocation.error_type}"
         line = (
-            f"END RequestId: {request_id}\nREPORT RequestId: {request_id}\tDuration: {invocation.duration_ms:.2f} ms"
+            f"END RequestId: {request_id}\n"
+            f"REPORT RequestId: {request_id}\tDuration: {invocation.duration_ms:.2f} ms"
             f"\tMemory Size: {self.spec.memory_mb} MB{init}{status}\n"
         )
         if invocation.error and invocation.error_type in ("Sandbox.Timedout", "Runtime.ExitError"):

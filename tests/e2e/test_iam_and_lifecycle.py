@@ -21,7 +21,7 @@ from tests.e2e.conftest import start_runtime
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _without(action: str):  # noqa: ANN202
+def _without(action: str):
     def edit(_role_arn: str, policy: Policy) -> Policy:
         statements = []
         for statement in policy.statements:
@@ -39,7 +39,9 @@ def test_removed_grant_is_denied_on_exactly_that_call(dev_assembly: Path, tmp_pa
     runtime = start_runtime(dev_assembly, tmp_path / "state", policy_override=_without("dynamodb:DeleteItem"))
     try:
         api = runtime.api_servers[0].base_url
-        user = requests.post(f"{api}users", json={"name": "Eve", "email": "eve@example.com"}, timeout=30).json()
+        user = requests.post(
+            f"{api}users", json={"name": "Eve", "email": "eve@example.com"}, timeout=30
+        ).json()
         assert requests.get(f"{api}users/{user['userId']}", timeout=10).status_code == 200
         denied = requests.delete(f"{api}users/{user['userId']}", timeout=10)
         assert denied.status_code == 500
@@ -54,18 +56,27 @@ def test_removed_grant_is_denied_on_exactly_that_call(dev_assembly: Path, tmp_pa
     assert "AccessDeniedException" in log and "dynamodb:DeleteItem" in log
 
 
-def test_over_privilege_report_for_the_real_app_lists_nothing_unexplained(local_app: Runtime, api_url: str) -> None:
+def test_over_privilege_report_for_the_real_app_lists_nothing_unexplained(
+    local_app: Runtime, api_url: str
+) -> None:
     user = requests.post(f"{api_url}users", json={"name": "Al", "email": "al@example.com"}, timeout=30).json()
     requests.get(f"{api_url}users", timeout=10)
     requests.get(f"{api_url}users/{user['userId']}", timeout=10)
-    requests.put(f"{api_url}users/{user['userId']}", json={"name": "Al2", "email": "al@example.com"}, timeout=10)
+    requests.put(
+        f"{api_url}users/{user['userId']}", json={"name": "Al2", "email": "al@example.com"}, timeout=10
+    )
     requests.delete(f"{api_url}users/{user['userId']}", timeout=10)
     recording = local_app.options.state_dir / "recording.jsonl"
     entries = [json.loads(line) for line in recording.read_text().splitlines()]
     report = grant_report(local_app.app, entries)
     assert report["UsersApi"]["unexplained"] == []
     explained = {action for action, _, _ in report["UsersApi"]["explained"]}
-    assert explained == {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTelemetryRecords", "xray:PutTraceSegments"}
+    assert explained == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
+    }
 
 
 def _port_free(port: int) -> bool:
@@ -79,9 +90,23 @@ def _port_free(port: int) -> bool:
 
 def test_sigterm_stops_workers_and_frees_ports(dev_assembly: Path, tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
-    command = [sys.executable, "-m", "local_runtime", "--state-dir", str(state_dir), "up",
-               "--cdk-out", str(dev_assembly), "--port", "0", "--aws-port", "0"]  # fmt: skip
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "local_runtime",
+        "--state-dir",
+        str(state_dir),
+        "up",
+        "--cdk-out",
+        str(dev_assembly),
+        "--port",
+        "0",
+        "--aws-port",
+        "0",
+    ]
+    process = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         deadline = time.monotonic() + 30
         while not (state_dir / "state.json").exists():
@@ -91,7 +116,9 @@ def test_sigterm_stops_workers_and_frees_ports(dev_assembly: Path, tmp_path: Pat
         state = json.loads((state_dir / "state.json").read_text())
         api = next(iter(state["api"].values()))
         assert requests.get(f"{api}users", timeout=30).status_code == 200  # starts a worker
-        workers = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False)
+        workers = subprocess.run(
+            ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
+        )
         worker_pids = [int(pid) for pid in workers.stdout.split()]
         assert worker_pids
         process.send_signal(signal.SIGTERM)

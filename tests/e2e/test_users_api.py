@@ -20,7 +20,9 @@ def test_users_crud_over_http(api_url: str) -> None:
     assert created.headers["Location"] == f"/users/{user['userId']}"
     fetched = requests.get(f"{api_url}users/{user['userId']}", timeout=10)
     assert fetched.status_code == 200 and fetched.json()["email"] == email
-    updated = requests.put(f"{api_url}users/{user['userId']}", json={"name": "Ada L", "email": email}, timeout=10)
+    updated = requests.put(
+        f"{api_url}users/{user['userId']}", json={"name": "Ada L", "email": email}, timeout=10
+    )
     assert updated.status_code == 200 and updated.json()["name"] == "Ada L"
     deleted = requests.delete(f"{api_url}users/{user['userId']}", timeout=10)
     assert deleted.status_code == 204
@@ -32,15 +34,21 @@ def test_users_crud_over_http(api_url: str) -> None:
 
 def test_list_pagination_and_validation(api_url: str) -> None:
     for index in range(3):
-        response = requests.post(f"{api_url}users", json={"name": f"U{index}", "email": f"u{index}@example.com"}, timeout=10)
+        response = requests.post(
+            f"{api_url}users", json={"name": f"U{index}", "email": f"u{index}@example.com"}, timeout=10
+        )
         assert response.status_code == 201
     first = requests.get(f"{api_url}users", params={"limit": 2}, timeout=10).json()
     assert len(first["items"]) == 2 and first["nextToken"]
-    second = requests.get(f"{api_url}users", params={"limit": 2, "nextToken": first["nextToken"]}, timeout=10).json()
+    second = requests.get(
+        f"{api_url}users", params={"limit": 2, "nextToken": first["nextToken"]}, timeout=10
+    ).json()
     assert {u["userId"] for u in first["items"]}.isdisjoint({u["userId"] for u in second["items"]})
     invalid = requests.post(f"{api_url}users", json={"name": "x", "email": "not-an-email"}, timeout=10)
     assert invalid.status_code == 422 and invalid.json()["error"] == "ValidationError"
-    malformed = requests.post(f"{api_url}users", data="{", headers={"Content-Type": "application/json"}, timeout=10)
+    malformed = requests.post(
+        f"{api_url}users", data="{", headers={"Content-Type": "application/json"}, timeout=10
+    )
     assert malformed.status_code == 400
 
 
@@ -68,7 +76,7 @@ def test_measured_latency(local_app: Runtime, api_url: str) -> None:
     assert p50 > 0
 
 
-def test_invoke_cli_with_an_api_event(local_app: Runtime, tmp_path) -> None:  # noqa: ANN001
+def test_invoke_cli_with_an_api_event(local_app: Runtime, tmp_path) -> None:
     from local_runtime.__main__ import main
 
     event = {
@@ -84,4 +92,7 @@ def test_invoke_cli_with_an_api_event(local_app: Runtime, tmp_path) -> None:  # 
     }
     path = tmp_path / "event.json"
     path.write_text(json.dumps(event))
-    assert main(["--state-dir", str(local_app.options.state_dir), "invoke", "UsersApi", "--event", str(path)]) == 0
+    assert (
+        main(["--state-dir", str(local_app.options.state_dir), "invoke", "UsersApi", "--event", str(path)])
+        == 0
+    )

@@ -37,10 +37,10 @@ def sample_runtime(sample_assembly: Path, tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.fixture(scope="session")
-def user_client(sample_runtime: Runtime):  # noqa: ANN201
+def user_client(sample_runtime: Runtime):
     """A boto3 client of a local-runtime user (not a function): talks to the gateway, unrestricted."""
 
-    def make(service: str):  # noqa: ANN202
+    def make(service: str):
         assert sample_runtime.gateway is not None
         return boto3.client(
             service,

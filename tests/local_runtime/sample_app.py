@@ -70,7 +70,8 @@ HANDLERS = {
                 if key.endswith("fail.txt"):
                     raise RuntimeError("cannot index " + key)
                 if record["eventName"].startswith("ObjectCreated"):
-                    table.put_item(Item={"pk": "file#" + key, "sk": "v1", "size": record["s3"]["object"]["size"]})
+                    size = record["s3"]["object"]["size"]
+                    table.put_item(Item={"pk": "file#" + key, "sk": "v1", "size": size})
                 else:
                     table.delete_item(Key={"pk": "file#" + key, "sk": "v1"})
     """,
@@ -111,18 +112,20 @@ HANDLERS = {
             ddb = boto3.client("dynamodb")
             table = os.environ["TABLE_NAME"]
             s3 = boto3.client("s3")
+            bucket = os.environ["BUCKET"]
             events = boto3.client("events")
             sqs = boto3.client("sqs")
+            queue_url = os.environ["QUEUE_URL"]
             return {
                 "get": call(lambda: ddb.get_item(TableName=table, Key={"pk": {"S": "x"}, "sk": {"S": "y"}})),
                 "query_index": call(lambda: ddb.query(TableName=table, IndexName="byGsi",
                     KeyConditionExpression="gsi = :g", ExpressionAttributeValues={":g": {"S": "orders"}})),
-                "put_item": call(lambda: ddb.put_item(TableName=table, Item={"pk": {"S": "x"}, "sk": {"S": "y"}})),
-                "s3_put": call(lambda: s3.put_object(Bucket=os.environ["BUCKET"], Key="uploads/p.txt", Body=b"x")),
+                "put_item": call(lambda: ddb.put_item(TableName=table, Item={"pk": {"S": "x"}})),
+                "s3_put": call(lambda: s3.put_object(Bucket=bucket, Key="uploads/p", Body=b"x")),
                 "s3_get_other": call(lambda: s3.get_object(Bucket=os.environ["BUCKET"], Key="private/p.txt")),
                 "put_events": call(lambda: events.put_events(Entries=[{"Source": "probe", "DetailType": "x",
                     "Detail": "{}", "EventBusName": os.environ["BUS_NAME"]}])),
-                "send_denied": call(lambda: sqs.send_message(QueueUrl=os.environ["QUEUE_URL"], MessageBody="x")),
+                "send_denied": call(lambda: sqs.send_message(QueueUrl=queue_url, MessageBody="")),
                 "presigned": s3.generate_presigned_url("put_object",
                     Params={"Bucket": os.environ["BUCKET"], "Key": "uploads/presigned.txt"}),
             }
@@ -189,7 +192,10 @@ def data_template() -> dict[str, Any]:
                         {"AttributeName": "sk", "AttributeType": "S"},
                         {"AttributeName": "gsi", "AttributeType": "S"},
                     ],
-                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                    "KeySchema": [
+                        {"AttributeName": "pk", "KeyType": "HASH"},
+                        {"AttributeName": "sk", "KeyType": "RANGE"},
+                    ],
                     "BillingMode": "PAY_PER_REQUEST",
                     "GlobalSecondaryIndexes": [
                         {
@@ -206,7 +212,10 @@ def data_template() -> dict[str, Any]:
                 "Type": "AWS::SQS::Queue",
                 "Properties": {
                     "VisibilityTimeout": 1,
-                    "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]}, "maxReceiveCount": 2},
+                    "RedrivePolicy": {
+                        "deadLetterTargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]},
+                        "maxReceiveCount": 2,
+                    },
                 },
             },
             "AsyncDlq": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "test-async-dlq"}},
@@ -252,14 +261,23 @@ def service_template() -> dict[str, Any]:
         ),
         "IndexerInvokeConfig": {
             "Type": "AWS::Lambda::EventInvokeConfig",
-            "Properties": {"FunctionName": {"Ref": "Indexer"}, "Qualifier": "$LATEST", "MaximumRetryAttempts": 1},
+            "Properties": {
+                "FunctionName": {"Ref": "Indexer"},
+                "Qualifier": "$LATEST",
+                "MaximumRetryAttempts": 1,
+            },
         },
         "Consumer": _function("Consumer", "asset.consumer", table_env),
         "Report": _function("Report", "asset.report", {"BUCKET": _out("BucketName")}),
         "Prober": _function(
             "Prober",
             "asset.prober",
-            {**table_env, "BUCKET": _out("BucketName"), "BUS_NAME": _out("BusName"), "QUEUE_URL": _out("QueueUrl")},
+            {
+                **table_env,
+                "BUCKET": _out("BucketName"),
+                "BUS_NAME": _out("BusName"),
+                "QUEUE_URL": _out("QueueUrl"),
+            },
         ),
         "WorkerMapping": {
             "Type": "AWS::Lambda::EventSourceMapping",
@@ -278,7 +296,9 @@ def service_template() -> dict[str, Any]:
         "BucketNotifications": {
             "Type": "Custom::S3BucketNotifications",
             "Properties": {
-                "ServiceToken": {"Fn::GetAtt": ["BucketNotificationsHandler050a0587b7544547bf325f094a3db834", "Arn"]},
+                "ServiceToken": {
+                    "Fn::GetAtt": ["BucketNotificationsHandler050a0587b7544547bf325f094a3db834", "Arn"]
+                },
                 "BucketName": _out("BucketName"),
                 "NotificationConfiguration": {
                     "LambdaFunctionConfigurations": [
@@ -307,7 +327,10 @@ def service_template() -> dict[str, Any]:
                     },
                     {
                         "Id": "Missing",
-                        "Arn": {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:gone"},
+                        "Arn": {
+                            "Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:"
+                            "${AWS::AccountId}:function:gone"
+                        },
                         "RetryPolicy": {"MaximumRetryAttempts": 1},
                         "DeadLetterConfig": {"Arn": _out("RuleDlqArn")},
                     },
@@ -334,8 +357,12 @@ def service_template() -> dict[str, Any]:
             {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": TABLE_ARN},
             {
                 "Effect": "Allow",
-                "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-                           "sqs:ChangeMessageVisibility"],
+                "Action": [
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ChangeMessageVisibility",
+                ],
                 "Resource": _out("QueueArn"),
             },
         ],
@@ -350,7 +377,13 @@ def service_template() -> dict[str, Any]:
     resources |= _role("Consumer", [{"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": TABLE_ARN}])
     resources |= _role(
         "Report",
-        [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": {"Fn::Join": ["", [BUCKET_ARN, "/reports/*"]]}}],
+        [
+            {
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": {"Fn::Join": ["", [BUCKET_ARN, "/reports/*"]]},
+            }
+        ],
     )
     resources |= _role(
         "Prober",
@@ -358,7 +391,11 @@ def service_template() -> dict[str, Any]:
             {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:Query"], "Resource": TABLE_ARN},
             {"Effect": "Allow", "Action": "dynamodb:*", "Resource": TABLE_ARN},
             {"Effect": "Deny", "Action": "dynamodb:PutItem", "Resource": "*"},
-            {"Effect": "Allow", "Action": "s3:PutObject", "Resource": {"Fn::Join": ["", [BUCKET_ARN, "/uploads/*"]]}},
+            {
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": {"Fn::Join": ["", [BUCKET_ARN, "/uploads/*"]]},
+            },
             {"Effect": "Allow", "Action": "events:PutEvents", "Resource": _out("BusArn")},
             {"Effect": "Allow", "Action": "sqs:ReceiveMessage", "Resource": _out("QueueArn")},
         ],

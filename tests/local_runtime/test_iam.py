@@ -6,7 +6,10 @@ import json
 
 from local_runtime.iam import AwsRequest, Policy, access_denied, describe_request, unused_grants
 
-AUTH = "AWS4-HMAC-SHA256 Credential=AKIDFN/20261123/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=x"
+AUTH = (
+    "AWS4-HMAC-SHA256 Credential=AKIDFN/20261123/us-east-1/{service}/aws4_request, "
+    "SignedHeaders=host, Signature=x"
+)
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/T"
 
 
@@ -18,7 +21,11 @@ def _json_request(service: str, target: str, body: dict) -> AwsRequest:
 def test_policy_allow_deny_and_wildcards() -> None:
     policy = Policy(
         [
-            {"Effect": "Allow", "Action": ["dynamodb:Get*", "dynamodb:Query"], "Resource": [TABLE, f"{TABLE}/index/*"]},
+            {
+                "Effect": "Allow",
+                "Action": ["dynamodb:Get*", "dynamodb:Query"],
+                "Resource": [TABLE, f"{TABLE}/index/*"],
+            },
             {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/uploads/*"},
             {"Effect": "Deny", "Action": "dynamodb:GetItem", "Resource": TABLE},
             {"Effect": "Allow", "NotAction": "iam:*", "Resource": "arn:aws:sqs:*:*:q?"},
@@ -41,7 +48,11 @@ def test_dynamodb_index_and_batch_resources() -> None:
         "us-east-1",
         "123456789012",
     )
-    assert (query.action, query.resources, query.access_key) == ("dynamodb:Query", [f"{TABLE}/index/byUser"], "AKIDFN")
+    assert (query.action, query.resources, query.access_key) == (
+        "dynamodb:Query",
+        [f"{TABLE}/index/byUser"],
+        "AKIDFN",
+    )
     batch = describe_request(
         _json_request("dynamodb", "DynamoDB_20120810.BatchWriteItem", {"RequestItems": {"T": [], "U": []}}),
         "us-east-1",
@@ -74,11 +85,20 @@ def test_sqs_events_ssm_resources() -> None:
 
 def test_s3_requests_path_virtual_host_and_presigned() -> None:
     put = describe_request(
-        AwsRequest("PUT", "/bkt/uploads/a%20b.txt", {"authorization": AUTH.format(service="s3"), "host": "localhost:1"}, b"x"),
+        AwsRequest(
+            "PUT",
+            "/bkt/uploads/a%20b.txt",
+            {"authorization": AUTH.format(service="s3"), "host": "localhost:1"},
+            b"x",
+        ),
         "us-east-1",
         "123456789012",
     )
-    assert (put.action, put.resources, put.s3["operation"]) == ("s3:PutObject", ["arn:aws:s3:::bkt/uploads/a b.txt"], "Put")
+    assert (put.action, put.resources, put.s3["operation"]) == (
+        "s3:PutObject",
+        ["arn:aws:s3:::bkt/uploads/a b.txt"],
+        "Put",
+    )
     presigned = describe_request(
         AwsRequest(
             "PUT",
@@ -91,7 +111,12 @@ def test_s3_requests_path_virtual_host_and_presigned() -> None:
     )
     assert (presigned.access_key, presigned.action) == ("AKIDFN", "s3:PutObject")
     virtual = describe_request(
-        AwsRequest("GET", "/?list-type=2", {"authorization": AUTH.format(service="s3"), "host": "bkt.localhost:1"}, b""),
+        AwsRequest(
+            "GET",
+            "/?list-type=2",
+            {"authorization": AUTH.format(service="s3"), "host": "bkt.localhost:1"},
+            b"",
+        ),
         "us-east-1",
         "123456789012",
     )
@@ -99,7 +124,9 @@ def test_s3_requests_path_virtual_host_and_presigned() -> None:
 
 
 def test_access_denied_shapes() -> None:
-    query = describe_request(_json_request("dynamodb", "DynamoDB_20120810.Query", {"TableName": "T"}), "r", "1")
+    query = describe_request(
+        _json_request("dynamodb", "DynamoDB_20120810.Query", {"TableName": "T"}), "r", "1"
+    )
     status, headers, body = access_denied(query, "arn:aws:sts::1:assumed-role/R/f", "arn:x", explicit=False)
     assert status == 400 and headers["x-amzn-ErrorType"] == "AccessDeniedException"
     assert "is not authorized to perform: dynamodb:Query on resource: arn:x" in json.loads(body)["message"]
@@ -109,9 +136,13 @@ def test_access_denied_shapes() -> None:
 
 
 def test_unused_grants_matches_wildcards() -> None:
-    granted = {"f": [("dynamodb:GetItem", TABLE), ("dynamodb:Query", f"{TABLE}/index/*"), ("s3:PutObject", "*")]}
+    granted = {
+        "f": [("dynamodb:GetItem", TABLE), ("dynamodb:Query", f"{TABLE}/index/*"), ("s3:PutObject", "*")]
+    }
     recording = [
         {"function": "f", "action": "dynamodb:GetItem", "resource": TABLE, "allowed": True},
         {"function": "f", "action": "dynamodb:Query", "resource": f"{TABLE}/index/i", "allowed": False},
     ]
-    assert unused_grants(granted, recording) == {"f": [("dynamodb:Query", f"{TABLE}/index/*"), ("s3:PutObject", "*")]}
+    assert unused_grants(granted, recording) == {
+        "f": [("dynamodb:Query", f"{TABLE}/index/*"), ("s3:PutObject", "*")]
+    }

@@ -29,7 +29,11 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: floa
 
 
 def item(runtime: Runtime, pk: str, sk: str = "v1") -> dict | None:
-    return runtime.client("dynamodb").get_item(TableName=TABLE, Key={"pk": {"S": pk}, "sk": {"S": sk}}).get("Item")
+    return (
+        runtime.client("dynamodb")
+        .get_item(TableName=TABLE, Key={"pk": {"S": pk}, "sk": {"S": sk}})
+        .get("Item")
+    )
 
 
 def drain(runtime: Runtime, queue: str, want: int, timeout: float = 15.0) -> list[dict]:
@@ -38,8 +42,11 @@ def drain(runtime: Runtime, queue: str, want: int, timeout: float = 15.0) -> lis
     got: list[dict] = []
 
     def enough() -> bool:
-        got.extend(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
-                                       WaitTimeSeconds=1).get("Messages", []))  # fmt: skip
+        got.extend(
+            sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=1
+            ).get("Messages", [])
+        )
         return len(got) >= want
 
     wait_for(enough, timeout)
@@ -89,7 +96,9 @@ def test_warm_reuse_then_timeout_kill_and_cold_restart(sample_runtime: Runtime) 
     assert "Task timed out after 2.00 seconds" in timed_out.error["errorMessage"]
     assert not _alive(first.result["pid"])
     after = echo(sample_runtime, {})
-    assert after.ok and after.cold and after.init_ms is not None and after.result["pid"] != first.result["pid"]
+    assert (
+        after.ok and after.cold and after.init_ms is not None and after.result["pid"] != first.result["pid"]
+    )
 
 
 def test_handler_error_keeps_the_worker_warm(sample_runtime: Runtime) -> None:
@@ -130,7 +139,9 @@ def test_sqs_batches_partial_failures_and_redrive(sample_runtime: Runtime, user_
     assert item(sample_runtime, f"order#{run}-fail") is None
 
 
-def test_sqs_poison_message_fails_the_batch_and_lands_in_the_dlq(sample_runtime: Runtime, user_client: Callable) -> None:
+def test_sqs_poison_message_fails_the_batch_and_lands_in_the_dlq(
+    sample_runtime: Runtime, user_client: Callable
+) -> None:
     sqs = user_client("sqs")
     url = sqs.get_queue_url(QueueName="Test-Data-Queue")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"id": "p1", "poison": True}))
@@ -138,7 +149,9 @@ def test_sqs_poison_message_fails_the_batch_and_lands_in_the_dlq(sample_runtime:
     assert json.loads(dead[0]["Body"])["id"] == "p1"
 
 
-def test_s3_notifications_create_delete_prefix_and_async_dlq(sample_runtime: Runtime, user_client: Callable) -> None:
+def test_s3_notifications_create_delete_prefix_and_async_dlq(
+    sample_runtime: Runtime, user_client: Callable
+) -> None:
     s3 = user_client("s3")
     s3.put_object(Bucket="test-data-bucket", Key="uploads/a b+c.txt", Body=b"hello")
     stored = wait_for(lambda: item(sample_runtime, "file#uploads/a b+c.txt"))
@@ -169,12 +182,24 @@ def test_iam_enforced_per_call_and_presigned_upload(sample_runtime: Runtime) -> 
     wait_for(lambda: item(sample_runtime, "file#uploads/presigned.txt"))
 
 
-def test_eventbridge_rule_pattern_targets_and_target_dlq(sample_runtime: Runtime, user_client: Callable) -> None:
+def test_eventbridge_rule_pattern_targets_and_target_dlq(
+    sample_runtime: Runtime, user_client: Callable
+) -> None:
     events = user_client("events")
     events.put_events(
         Entries=[
-            {"Source": "orders", "DetailType": "OrderCreated", "Detail": json.dumps({"id": "e1"}), "EventBusName": "test-bus"},
-            {"Source": "other", "DetailType": "OrderCreated", "Detail": json.dumps({"id": "e2"}), "EventBusName": "test-bus"},
+            {
+                "Source": "orders",
+                "DetailType": "OrderCreated",
+                "Detail": json.dumps({"id": "e1"}),
+                "EventBusName": "test-bus",
+            },
+            {
+                "Source": "other",
+                "DetailType": "OrderCreated",
+                "Detail": json.dumps({"id": "e2"}),
+                "EventBusName": "test-bus",
+            },
         ]
     )
     stored = wait_for(lambda: item(sample_runtime, "event#e1", "OrderCreated"))
@@ -201,13 +226,18 @@ def test_fire_schedule_now_via_the_cli(sample_runtime: Runtime) -> None:
 def test_invoke_cli_and_unused_grants(sample_runtime: Runtime, tmp_path: Any) -> None:
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"from": "cli"}))
-    assert main(["--state-dir", str(sample_runtime.options.state_dir), "invoke", "Echo", "--event", str(event)]) == 0
+    assert (
+        main(["--state-dir", str(sample_runtime.options.state_dir), "invoke", "Echo", "--event", str(event)])
+        == 0
+    )
     recording = sample_runtime.options.state_dir / "recording.jsonl"
     entries = [json.loads(line) for line in recording.read_text().splitlines()]
     report = grant_report(sample_runtime.app, entries)
-    assert ("sqs:ChangeMessageVisibility", "arn:aws:sqs:us-east-1:123456789012:Test-Data-Queue", "") in report[
-        "Worker"
-    ]["unexplained"]
+    assert (
+        "sqs:ChangeMessageVisibility",
+        "arn:aws:sqs:us-east-1:123456789012:Test-Data-Queue",
+        "",
+    ) in report["Worker"]["unexplained"]
     assert report["Consumer"]["unexplained"] == []
 
 

@@ -37,7 +37,9 @@ def test_join_select_split(app: App) -> None:
 def test_cross_stack_references(app: App) -> None:
     service = app.stack("Test-Service")
     assert app.resolve(service, {"Fn::ImportValue": "Test-TableName"}) == "Test-Data-Table"
-    output = {"Fn::GetStackOutput": {"StackName": "Test-Data", "Region": "eu-west-1", "OutputName": "TableArn"}}
+    output = {
+        "Fn::GetStackOutput": {"StackName": "Test-Data", "Region": "eu-west-1", "OutputName": "TableArn"}
+    }
     assert app.resolve(service, output) == "arn:aws:dynamodb:eu-west-1:123456789012:table/Test-Data-Table"
     with pytest.raises(TemplateError, match="no stack exports"):
         app.resolve(service, {"Fn::ImportValue": "Nope"})

@@ -18,8 +18,12 @@ from tests.local_runtime.sample_app import data_template, service_template, writ
 
 def test_cron_daily_at_two_and_rate() -> None:
     daily = Schedule.parse("cron(0 2 * * ? *)")
-    assert daily.next_after(datetime(2026, 11, 23, 7, 0, tzinfo=UTC)) == datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
-    assert daily.next_after(datetime(2026, 11, 23, 1, 59, 30, tzinfo=UTC)) == datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    assert daily.next_after(datetime(2026, 11, 23, 7, 0, tzinfo=UTC)) == datetime(
+        2026, 11, 24, 2, 0, tzinfo=UTC
+    )
+    assert daily.next_after(datetime(2026, 11, 23, 1, 59, 30, tzinfo=UTC)) == datetime(
+        2026, 11, 23, 2, 0, tzinfo=UTC
+    )
     weekdays = Schedule.parse("cron(15 10 ? * MON-FRI *)")
     saturday = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     assert weekdays.next_after(saturday) == datetime(2026, 11, 30, 10, 15, tzinfo=UTC)  # Monday
@@ -34,7 +38,9 @@ def test_cron_daily_at_two_and_rate() -> None:
 
 
 def test_route_matching_prefers_literals_then_parameters_then_greedy() -> None:
-    methods = {p: {"GET": Method("GET", p, "proxy")} for p in ("/users", "/users/{userId}", "/users/me", "/{proxy+}")}
+    methods = {
+        p: {"GET": Method("GET", p, "proxy")} for p in ("/users", "/users/{userId}", "/users/me", "/{proxy+}")
+    }
     api = RestApi("Api", "S", "abc", "api", "dev", [], methods)
     assert api.match("/users/me") == ("/users/me", {})
     assert api.match("/users/42") == ("/users/{userId}", {"userId": "42"})
@@ -59,8 +65,12 @@ def test_unknown_resource_type_fails_start_with_a_clear_error(tmp_path: Path) ->
     service = service_template()
     service["Resources"]["Mystery"] = {"Type": "AWS::AppSync::GraphQLApi", "Properties": {}}
     assembly = write_assembly(tmp_path / "cdk.out", service)
-    runtime = Runtime(Options(assembly_dir=assembly, state_dir=tmp_path / "state", clock=False, echo=lambda _: None))
-    with pytest.raises(model.UnsupportedResources, match=r"Test-Service/Mystery: AWS::AppSync::GraphQLApi"):
+    runtime = Runtime(
+        Options(assembly_dir=assembly, state_dir=tmp_path / "state", clock=False, echo=lambda _: None)
+    )
+    with pytest.raises(
+        model.UnsupportedResourcesError, match=r"Test-Service/Mystery: AWS::AppSync::GraphQLApi"
+    ):
         runtime.start()
     runtime.stop()
 
