@@ -34,7 +34,9 @@ def spec(script: ModuleType) -> dict:
 
 
 def test_committed_spec_is_up_to_date(script: ModuleType, spec: dict) -> None:
-    assert SPEC_FILE.is_file(), "docs/openapi.json is missing: run python scripts/openapi.py --output docs/openapi.json"
+    assert SPEC_FILE.is_file(), (
+        "docs/openapi.json is missing: run python scripts/openapi.py --output docs/openapi.json"
+    )
     assert SPEC_FILE.read_text() == script.render(spec), (
         "docs/openapi.json is stale: run python scripts/openapi.py --output docs/openapi.json"
     )
@@ -74,7 +76,11 @@ def test_spec_documents_the_request_models(spec: dict) -> None:
     assert schemas["UserFields"]["additionalProperties"] is False
     assert schemas["UserFields"]["properties"]["email"]["format"] == "email"
     limit = next(p for p in spec["paths"]["/users"]["get"]["parameters"] if p["name"] == "limit")
-    assert (limit["schema"]["minimum"], limit["schema"]["maximum"], limit["schema"]["default"]) == (1, 100, 20)
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"], limit["schema"]["default"]) == (
+        1,
+        100,
+        20,
+    )
 
 
 def test_building_the_spec_leaves_the_environment_alone(script: ModuleType) -> None:

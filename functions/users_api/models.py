@@ -15,11 +15,13 @@ class UserFields(BaseModel):
 class User(UserFields):
     model_config = ConfigDict(extra="ignore")
 
-    userId: str
-    createdAt: str
-    updatedAt: str | None = None
+    userId: str  # noqa: N815 (API field name)
+    createdAt: str  # noqa: N815 (API field name)
+    updatedAt: str | None = None  # noqa: N815 (API field name)
 
 
 class UserPage(BaseModel):
     items: list[User]
-    nextToken: str | None = Field(default=None, description="Pass as `nextToken` to get the next page")
+    nextToken: str | None = Field(  # noqa: N815 (API field name)
+        default=None, description="Pass as `nextToken` to get the next page"
+    )

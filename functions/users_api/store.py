@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from models import User, UserFields, UserPage
-from service_common.api import ApiError, ResourceNotFound
+from service_common.api import ApiError, ResourceNotFoundError
 from service_common.aws import dynamodb_table
 
 _PROJECTION = "userId, #name, email, createdAt, updatedAt"
@@ -67,7 +67,7 @@ class UsersStore:
             Key={"userId": user_id}, ProjectionExpression=_PROJECTION, ExpressionAttributeNames=_NAMES
         ).get("Item")
         if item is None:
-            raise ResourceNotFound("User", user_id)
+            raise ResourceNotFoundError("User", user_id)
         return User.model_validate(item)
 
     def list_page(self, limit: int, next_token: str | None) -> UserPage:
@@ -97,16 +97,14 @@ class UsersStore:
             )["Attributes"]
         except ClientError as error:
             if _is_conditional_failure(error):
-                raise ResourceNotFound("User", user_id) from None
+                raise ResourceNotFoundError("User", user_id) from None
             raise
         return User.model_validate(item)
 
     def delete(self, user_id: str) -> None:
         try:
-            self._table.delete_item(
-                Key={"userId": user_id}, ConditionExpression="attribute_exists(userId)"
-            )
+            self._table.delete_item(Key={"userId": user_id}, ConditionExpression="attribute_exists(userId)")
         except ClientError as error:
             if _is_conditional_failure(error):
-                raise ResourceNotFound("User", user_id) from None
+                raise ResourceNotFoundError("User", user_id) from None
             raise

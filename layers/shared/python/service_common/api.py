@@ -26,7 +26,7 @@ class ApiError(Exception):
         self.details = details or []
 
 
-class ResourceNotFound(ApiError):
+class ResourceNotFoundError(ApiError):
     def __init__(self, resource: str, resource_id: str) -> None:
         super().__init__(HTTPStatus.NOT_FOUND, "NotFound", f"{resource} {resource_id} was not found")
 
@@ -61,9 +61,7 @@ def validation_error(error: RequestValidationError) -> ApiError:
         return ApiError(HTTPStatus.BAD_REQUEST, "MalformedJson", "Request body is not valid JSON")
     details = [{"field": _field_name(p.get("loc", ())), "message": p.get("msg", "")} for p in problems]
     fields = ", ".join(d["field"] for d in details)
-    return ApiError(
-        HTTPStatus.UNPROCESSABLE_ENTITY, "ValidationError", f"Invalid request: {fields}", details
-    )
+    return ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, "ValidationError", f"Invalid request: {fields}", details)
 
 
 def create_resolver(logger: Logger) -> APIGatewayRestResolver:

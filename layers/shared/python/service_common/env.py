@@ -3,7 +3,7 @@
 import os
 
 
-class MissingEnvironmentVariable(RuntimeError):
+class MissingEnvironmentVariableError(RuntimeError):
     def __init__(self, name: str) -> None:
         super().__init__(f"Required environment variable {name} is not set")
         self.name = name
@@ -13,5 +13,5 @@ def require_env(name: str) -> str:
     """Return the variable's value; fail at init, naming the variable, when it is missing or empty."""
     value = os.environ.get(name, "")
     if not value:
-        raise MissingEnvironmentVariable(name)
+        raise MissingEnvironmentVariableError(name)
     return value
