@@ -92,6 +92,28 @@ def cmd_fire_schedule(args: argparse.Namespace) -> int:
     return 0 if status == 200 else 1
 
 
+def _explanations(app: App, specs: list[Any]) -> dict[tuple[str, str, str], str]:
+    """(function, action, resource) grants that a recorded run cannot be expected to use, and why."""
+    why: dict[tuple[str, str, str], str] = {}
+    by_name = {s.name: s for s in specs}
+    for stack, _lid, resource in app.all_resources("AWS::Lambda::EventSourceMapping"):
+        props = app.resolve(stack, resource.get("Properties", {}))
+        spec = by_name.get(str(props.get("FunctionName")))
+        if spec and ":sqs:" in str(props.get("EventSourceArn")):
+            for action in ("sqs:ChangeMessageVisibility", "sqs:GetQueueUrl"):
+                why[(spec.display, action, str(props["EventSourceArn"]))] = (
+                    "part of CDK's grantConsumeMessages for the SQS event source; Lambda's poller needs only "
+                    "Receive/Delete/GetQueueAttributes"
+                )
+    for spec in specs:
+        for arn in (spec.dead_letter_arn, spec.on_failure_arn):
+            if arn:
+                why[(spec.display, "sqs:SendMessage", arn)] = (
+                    "used by Lambda only when async invocations fail"
+                )
+    return why
+
+
 def grant_report(
     app: App, recording: list[dict[str, Any]]
 ) -> dict[str, dict[str, list[tuple[str, str, str]]]]:
@@ -99,6 +121,7 @@ def grant_report(
     specs = model.function_specs(app)
     policies, _warnings = model.role_policies(app)
     granted = {s.display: policies[s.role_arn].granted() if s.role_arn in policies else [] for s in specs}
+    explanations = _explanations(app, specs)
     report: dict[str, dict[str, list[tuple[str, str, str]]]] = {}
     for function, pairs in unused_grants(granted, recording).items():
         entry: dict[str, list[tuple[str, str, str]]] = {"unexplained": [], "explained": []}
@@ -106,6 +129,7 @@ def grant_report(
             why = next(
                 (w for prefix, w in EXPLAINED_PREFIXES.items() if action.lower().startswith(prefix)), ""
             )
+            why = why or explanations.get((function, action, resource), "")
             entry["explained" if why else "unexplained"].append((action, resource, why))
         report[function] = entry
     return report

@@ -9,6 +9,7 @@ target's RetryPolicy and then sent to the target's dead-letter queue.
 from __future__ import annotations
 
 import calendar
+import hashlib
 import json
 import logging
 import re
@@ -204,7 +205,7 @@ class PatternRules:
                 EventPattern=json.dumps(rule.pattern),
                 State="ENABLED" if rule.enabled else "DISABLED",
             )
-            queue_name = f"{INTERNAL_QUEUE_PREFIX}{abs(hash(rule.arn)) % 10**10}"
+            queue_name = f"{INTERNAL_QUEUE_PREFIX}{hashlib.sha256(rule.arn.encode()).hexdigest()[:16]}"
             url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
             arn = f"arn:aws:sqs:{self.region}:{self.account}:{queue_name}"
             events.put_targets(

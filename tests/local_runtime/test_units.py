@@ -84,3 +84,48 @@ def test_layer_with_foreign_native_code_is_not_importable(tmp_path: Path) -> Non
     so.parent.mkdir(parents=True)
     so.write_bytes(b"")
     assert "another Python" in (layer_problem(tmp_path / "py") or "")
+
+
+def test_api_proxy_event_shape_binary_and_required_parameters() -> None:
+    import base64
+    import json as _json
+
+    import requests
+
+    from local_runtime.api import ApiServer
+    from local_runtime.workers import Invocation
+
+    seen: list[dict] = []
+
+    def invoke(arn: str, event: dict, trigger: str) -> Invocation:
+        seen.append(event)
+        body = base64.b64encode(b"\x89PNG").decode()
+        result = {"statusCode": 200, "headers": {"Content-Type": "image/png"}, "body": body}
+        return Invocation("r", True, {**result, "isBase64Encoded": True})
+
+    method = Method("POST", "/files/{name}", "proxy", function_arn="arn:fn", required_query=["mode"])
+    api = RestApi("Api", "S", "abc123", "api", "dev", ["image/*"], {"/files/{name}": {"POST": method}})
+    server = ApiServer(api, invoke, "123456789012")
+    server.start()
+    try:
+        missing = requests.post(f"{server.base_url}files/a%20b", data=b"x", timeout=5)
+        assert missing.status_code == 400
+        assert missing.json() == {"message": "Missing required request parameters: [mode]"}
+        response = requests.post(
+            f"{server.base_url}files/a%20b?mode=x&mode=y",
+            data=b"\x00\x01",
+            headers={"Content-Type": "image/png"},
+            timeout=5,
+        )
+        assert response.status_code == 200 and response.content == b"\x89PNG"
+    finally:
+        server.stop()
+    event = seen[0]
+    assert event["resource"] == "/files/{name}" and event["path"] == "/files/a%20b"
+    assert event["pathParameters"] == {"name": "a b"}
+    assert event["multiValueQueryStringParameters"] == {"mode": ["x", "y"]}
+    assert event["queryStringParameters"] == {"mode": "y"}
+    assert event["isBase64Encoded"] and base64.b64decode(event["body"]) == b"\x00\x01"
+    context = event["requestContext"]
+    assert context["stage"] == "dev" and context["requestId"] and context["path"] == "/dev/files/a%20b"
+    assert _json.loads(_json.dumps(event)) == event
