@@ -71,6 +71,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     except (TemplateError, model.UnsupportedResourcesError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        print(
+            f"error: {error} (is another runtime using --port {args.port} / --aws-port {args.aws_port}?)",
+            file=sys.stderr,
+        )
+        return 2
     finally:
         runtime.stop()
     print("Stopped.", flush=True)

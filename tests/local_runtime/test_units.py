@@ -129,3 +129,21 @@ def test_api_proxy_event_shape_binary_and_required_parameters() -> None:
     context = event["requestContext"]
     assert context["stage"] == "dev" and context["requestId"] and context["path"] == "/dev/files/a%20b"
     assert _json.loads(_json.dumps(event)) == event
+
+
+def test_event_source_mapping_needs_the_roles_sqs_grants(tmp_path: Path) -> None:
+    from local_runtime.iam import Policy
+    from local_runtime.templates import TemplateError
+
+    def strip_receive(_arn: str, policy: Policy) -> Policy:
+        return Policy([s for s in policy.statements if "sqs:ReceiveMessage" not in str(s.get("Action"))])
+
+    assembly = write_assembly(tmp_path / "cdk.out")
+    options = Options(assembly_dir=assembly, state_dir=tmp_path / "state", clock=False, echo=lambda _: None)
+    options.policy_override = strip_receive
+    runtime = Runtime(options)
+    with pytest.raises(
+        TemplateError, match=r"WorkerMapping: Worker's role does not allow sqs:ReceiveMessage"
+    ):
+        runtime.start()
+    runtime.stop()
