@@ -6,6 +6,7 @@ import json
 import statistics
 import time
 import uuid
+from pathlib import Path
 
 import requests
 
@@ -76,23 +77,14 @@ def test_measured_latency(local_app: Runtime, api_url: str) -> None:
     assert p50 > 0
 
 
-def test_invoke_cli_with_an_api_event(local_app: Runtime, tmp_path) -> None:
+def test_invoke_cli_with_the_example_api_event(local_app: Runtime, capsys) -> None:
     from local_runtime.__main__ import main
 
-    event = {
-        "resource": "/users",
-        "path": "/users",
-        "httpMethod": "GET",
-        "headers": {},
-        "queryStringParameters": {"limit": "1"},
-        "pathParameters": None,
-        "requestContext": {"requestId": "cli", "stage": "dev", "resourcePath": "/users", "httpMethod": "GET"},
-        "body": None,
-        "isBase64Encoded": False,
-    }
-    path = tmp_path / "event.json"
-    path.write_text(json.dumps(event))
+    event = Path(__file__).resolve().parents[2] / "events" / "api-get-users.json"
     assert (
-        main(["--state-dir", str(local_app.options.state_dir), "invoke", "UsersApi", "--event", str(path)])
+        main(["--state-dir", str(local_app.options.state_dir), "invoke", "UsersApi", "--event", str(event)])
         == 0
     )
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["ok"] and answer["function"] == "UsersApi"
+    assert answer["result"]["statusCode"] == 200 and "items" in json.loads(answer["result"]["body"])
