@@ -112,17 +112,12 @@ def _buckets(app: App, s3: Any, created: list[str]) -> None:
         if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         if props.get("CorsConfiguration"):
+            # CloudFormation names → S3 API names
+            renamed = {"ExposedHeaders": "ExposeHeaders", "Id": "ID", "MaxAge": "MaxAgeSeconds"}
             rules = [
-                {
-                    k: v
-                    for k, v in rule.items()
-                    if k in ("AllowedHeaders", "AllowedMethods", "AllowedOrigins", "ExposedHeaders", "MaxAge")
-                }
+                {renamed.get(k, k): int(v) if k == "MaxAge" else v for k, v in rule.items()}
                 for rule in props["CorsConfiguration"].get("CorsRules", [])
             ]
-            for rule in rules:
-                if "MaxAge" in rule:
-                    rule["MaxAgeSeconds"] = int(rule.pop("MaxAge"))
             s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
         created.append(f"bucket {name}")
 

@@ -182,18 +182,21 @@ class Runtime:
     def _start_functions(self) -> None:
         assert self.gateway is not None
         opts = self.options
+        skipped: dict[tuple[str, str], list[str]] = {}
         for spec in self.specs:
             policy = self.policies.get(spec.role_arn, Policy())
             role_name = spec.role_arn.rsplit("/", 1)[-1]
             principal = f"arn:aws:sts::123456789012:assumed-role/{role_name}/{spec.name}"
             self.gateway.identities[spec.access_key] = Identity(spec.display, principal, policy)
             for layer, problem in spec.skipped_layers:
-                opts.echo(
-                    f"  note: {spec.display}: layer {layer.parent.name} not on sys.path ({problem}); "
-                    "its packages come from the runtime's own environment"
-                )
+                skipped.setdefault((layer.parent.name, problem), []).append(spec.display)
             self.pools[spec.arn] = Pool(
                 spec, self._lambda_env(spec), opts.state_dir / "logs", on_invocation=self._log_invocation
+            )
+        for (layer, problem), functions in skipped.items():
+            opts.echo(
+                f"  note: layer {layer} is not put on sys.path of {', '.join(functions)}: {problem}; "
+                "its packages come from the runtime's own environment"
             )
 
     def _lambda_env(self, spec: FunctionSpec) -> dict[str, str]:
@@ -279,6 +282,23 @@ class Runtime:
         assert self.asynchronous is not None
         return self.asynchronous.invoke(function_arn, event, trigger)
 
+    def find_schedule(self, name: str) -> Any:
+        """A schedule rule by its own name, or the one schedule that targets the function of that name."""
+        assert self.scheduler is not None
+        try:
+            return self.scheduler.find(name)
+        except LookupError:
+            try:
+                arn = self.find_function(name).arn
+            except LookupError:
+                arn = None
+            targeting = [
+                r for r in self.scheduler.rules if any(t.arn.startswith(arn or "-") for t in r.targets)
+            ]
+            if len(targeting) == 1:
+                return targeting[0]
+            raise
+
     def find_function(self, name: str) -> FunctionSpec:
         wanted = name.lower()
         for spec in self.specs:
@@ -335,7 +355,7 @@ class Runtime:
                         }
                     elif parts.path == "/fire-schedule":
                         assert runtime.scheduler is not None
-                        rule = runtime.scheduler.find(query["rule"])
+                        rule = runtime.find_schedule(query["rule"])
                         answer = {"rule": rule.name, "targets": runtime.scheduler.fire(rule)}
                     else:
                         raise LookupError(f"unknown control path {parts.path}")

@@ -220,7 +220,21 @@ def data_template() -> dict[str, Any]:
             },
             "AsyncDlq": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "test-async-dlq"}},
             "RuleDlq": {"Type": "AWS::SQS::Queue"},
-            "Bucket": {"Type": "AWS::S3::Bucket"},
+            "Bucket": {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {
+                    "CorsConfiguration": {
+                        "CorsRules": [
+                            {
+                                "AllowedMethods": ["PUT"],
+                                "AllowedOrigins": ["*"],
+                                "ExposedHeaders": ["ETag"],
+                                "MaxAge": 60,
+                            }
+                        ]
+                    }
+                },
+            },
             "Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": "test-bus"}},
             "Param": {"Type": "AWS::SSM::Parameter", "Properties": {"Type": "String", "Value": "v1"}},
         },

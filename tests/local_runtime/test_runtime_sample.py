@@ -63,6 +63,14 @@ def test_startup_lists_handled_and_skipped_kinds(sample_runtime: Runtime) -> Non
     assert "Custom::S3BucketNotifications" in output
     assert "built for aarch64" in output  # the arm64-only layer is reported, not put on sys.path
     assert "redrive Test-Data-Queue -> Test-Data-Dlq after 2 receives" in output
+    cors = sample_runtime.client("s3").get_bucket_cors(Bucket="test-data-bucket")["CORSRules"][0]
+    assert cors["ExposeHeaders"] == ["ETag"] and cors["MaxAgeSeconds"] == 60  # CloudFormation names mapped
+    ttl = sample_runtime.client("dynamodb").describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "expiresAt"
+    index = sample_runtime.client("dynamodb").describe_table(TableName=TABLE)["Table"][
+        "GlobalSecondaryIndexes"
+    ][0]
+    assert index["IndexName"] == "byGsi"
     # CDK's bucket-notifications provider is handled natively, not run as a function
     assert all("BucketNotificationsHandler" not in s.logical_id for s in sample_runtime.specs)
 
@@ -219,6 +227,9 @@ def test_fire_schedule_now_via_the_cli(sample_runtime: Runtime) -> None:
     body = wait_for(lambda: _object(s3, "test-data-bucket", key))
     assert json.loads(body) == {"source": "aws.events"}
     assert main(["--state-dir", state_dir, "fire-schedule", "NoSuchRule"]) == 1
+    assert (
+        main(["--state-dir", state_dir, "fire-schedule", "Report"]) == 0
+    )  # the function its schedule targets
     nxt = sample_runtime.scheduler.schedules[sample_runtime.scheduler.rules[0].arn]  # type: ignore[union-attr]
     assert nxt.expression == "cron(0 2 * * ? *)"
 
