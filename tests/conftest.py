@@ -67,3 +67,11 @@ def _fresh_aws_clients() -> Iterator[None]:
     aws.client.cache_clear()
     aws.dynamodb_table.cache_clear()
     yield
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The app of each stage, synthesized once per session (synth is the slow part) and shared."""
+    from tests.stacks.conftest import STAGES, synthesize  # imports aws_cdk: only when a test needs it
+
+    return {stage: synthesize(stage, tmp_path_factory.mktemp(f"cdk-{stage}")) for stage in STAGES}

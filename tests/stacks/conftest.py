@@ -81,11 +81,6 @@ def synthesize(stage: str, outdir: Path, context_overrides: dict[str, Any] | Non
     return Synthesized(stage, outdir, templates, report)
 
 
-@pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synthesized]:
-    return {stage: synthesize(stage, tmp_path_factory.mktemp(f"cdk-{stage}")) for stage in STAGES}
-
-
 @pytest.fixture(params=STAGES)
 def stage_app(request: pytest.FixtureRequest, synthesized: dict[str, Synthesized]) -> Synthesized:
     return synthesized[request.param]

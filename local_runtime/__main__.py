@@ -1,0 +1,202 @@
+"""python -m local_runtime up | invoke | fire-schedule | unused-grants (see README: "Run it locally")."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from local_runtime import model
+from local_runtime.iam import unused_grants
+from local_runtime.runtime import Options, Runtime
+from local_runtime.templates import App, TemplateError
+
+# Grants Lambda itself uses with the function's role; the runtime does not emulate these services.
+EXPLAINED_PREFIXES = {
+    "logs:": "Lambda writes the function's logs with its role (CloudWatch Logs is not emulated)",
+    "xray:": "Lambda/X-Ray SDK send traces with the role (X-Ray is not emulated)",
+}
+
+
+def _state(state_dir: Path) -> dict[str, Any]:
+    state_file = state_dir / "state.json"
+    if not state_file.is_file():
+        sys.exit(f"The local runtime is not running ({state_file} not found): start it with `make up`.")
+    return json.loads(state_file.read_text())
+
+
+def _post(url: str, body: Any) -> tuple[int, Any]:
+    request = urllib.request.Request(  # noqa: S310 (the runtime's localhost control port)
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=900) as response:  # noqa: S310 (localhost control port)
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    options = Options(
+        assembly_dir=Path(args.cdk_out),
+        state_dir=Path(args.state_dir),
+        region=args.region,
+        api_port=args.port,
+        gateway_port=args.aws_port,
+        skip_unknown=args.skip_unknown,
+    )
+    runtime = Runtime(options)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        runtime.start()
+        if args.stage:
+            print(f"Stage: {args.stage}", flush=True)
+        stop.wait()
+        print("Stopping: workers, pollers, servers...", flush=True)
+    except (TemplateError, model.UnsupportedResourcesError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(
+            f"error: {error} (is another runtime using --port {args.port} / --aws-port {args.aws_port}?)",
+            file=sys.stderr,
+        )
+        return 2
+    finally:
+        runtime.stop()
+    print("Stopped.", flush=True)
+    return 0
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    state = _state(Path(args.state_dir))
+    event = json.loads(Path(args.event).read_text()) if args.event else {}
+    status, answer = _post(f"{state['control']}/invoke?function={args.function}", event)
+    print(json.dumps(answer, indent=2))
+    return 0 if status == 200 and answer.get("ok") else 1
+
+
+def cmd_fire_schedule(args: argparse.Namespace) -> int:
+    state = _state(Path(args.state_dir))
+    status, answer = _post(f"{state['control']}/fire-schedule?rule={args.rule}", {})
+    print(json.dumps(answer, indent=2))
+    return 0 if status == 200 else 1
+
+
+def _explanations(app: App, specs: list[Any]) -> dict[tuple[str, str, str], str]:
+    """(function, action, resource) grants that a recorded run cannot be expected to use, and why."""
+    why: dict[tuple[str, str, str], str] = {}
+    by_name = {s.name: s for s in specs}
+    for stack, _lid, resource in app.all_resources("AWS::Lambda::EventSourceMapping"):
+        props = app.resolve(stack, resource.get("Properties", {}))
+        spec = by_name.get(str(props.get("FunctionName")))
+        if spec and ":sqs:" in str(props.get("EventSourceArn")):
+            for action in ("sqs:ChangeMessageVisibility", "sqs:GetQueueUrl"):
+                why[(spec.display, action, str(props["EventSourceArn"]))] = (
+                    "part of CDK's grantConsumeMessages for the SQS event source; Lambda's poller needs only "
+                    "Receive/Delete/GetQueueAttributes"
+                )
+    for spec in specs:
+        for arn in (spec.dead_letter_arn, spec.on_failure_arn):
+            if arn:
+                why[(spec.display, "sqs:SendMessage", arn)] = (
+                    "used by Lambda only when async invocations fail"
+                )
+    return why
+
+
+def grant_report(
+    app: App, recording: list[dict[str, Any]]
+) -> dict[str, dict[str, list[tuple[str, str, str]]]]:
+    """Per function: {"unexplained": [(action, resource, "")], "explained": [(action, resource, why)]}."""
+    specs = model.function_specs(app)
+    policies, _warnings = model.role_policies(app)
+    granted = {s.display: policies[s.role_arn].granted() if s.role_arn in policies else [] for s in specs}
+    explanations = _explanations(app, specs)
+    report: dict[str, dict[str, list[tuple[str, str, str]]]] = {}
+    for function, pairs in unused_grants(granted, recording).items():
+        entry: dict[str, list[tuple[str, str, str]]] = {"unexplained": [], "explained": []}
+        for action, resource in pairs:
+            why = next(
+                (w for prefix, w in EXPLAINED_PREFIXES.items() if action.lower().startswith(prefix)), ""
+            )
+            why = why or explanations.get((function, action, resource), "")
+            entry["explained" if why else "unexplained"].append((action, resource, why))
+        report[function] = entry
+    return report
+
+
+def cmd_unused_grants(args: argparse.Namespace) -> int:
+    app = App.load(args.cdk_out)
+    recording = [json.loads(line) for line in Path(args.recording).read_text().splitlines() if line.strip()]
+    report = grant_report(app, recording)
+    unexplained = 0
+    for function, entry in sorted(report.items()):
+        print(f"{function}:")
+        for action, resource, _ in entry["unexplained"]:
+            print(f"  UNUSED  {action} on {resource}")
+            unexplained += 1
+        for action, resource, why in entry["explained"]:
+            print(f"  unused  {action} on {resource}  (explained: {why})")
+        if not entry["unexplained"] and not entry["explained"]:
+            print("  every granted action was used")
+    print(
+        f"{unexplained} granted action(s) never used and unexplained"
+        if unexplained
+        else "nothing unexplained"
+    )
+    return 1 if unexplained and args.strict else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local_runtime", description=__doc__)
+    parser.add_argument("--state-dir", default=".local-runtime", help="logs, recording and the running state")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="run the synthesized app locally")
+    up.add_argument("--cdk-out", default="cdk.out")
+    up.add_argument("--stage", default=None, help="the stage cdk.out was synthesized for (informational)")
+    up.add_argument("--port", type=int, default=3000, help="API port (0 = any free port)")
+    up.add_argument("--aws-port", type=int, default=4566, help="AWS endpoint (IAM gateway) port")
+    up.add_argument("--region", default="us-east-1")
+    up.add_argument(
+        "--skip-unknown", action="store_true", help="skip unsupported resource types instead of failing"
+    )
+    up.set_defaults(run=cmd_up)
+
+    invoke = commands.add_parser("invoke", help="invoke a function of the running runtime")
+    invoke.add_argument("function", help="construct name (UsersApi), logical id or function name")
+    invoke.add_argument("--event", help="JSON event file")
+    invoke.set_defaults(run=cmd_invoke)
+
+    fire = commands.add_parser("fire-schedule", help="fire a schedule rule now")
+    fire.add_argument("rule", help="construct name, logical id or rule name")
+    fire.set_defaults(run=cmd_fire_schedule)
+
+    unused = commands.add_parser("unused-grants", help="granted actions never used in a recorded run")
+    unused.add_argument("recording", help=".local-runtime/recording.jsonl")
+    unused.add_argument("--cdk-out", default="cdk.out")
+    unused.add_argument("--strict", action="store_true", help="exit 1 when something is unexplained")
+    unused.set_defaults(run=cmd_unused_grants)
+
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,385 @@
+"""API Gateway REST APIs (v1 proxy integration) served on localhost from the template's resources/methods."""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from local_runtime.templates import App, Stack
+from local_runtime.workers import Invocation
+
+log = logging.getLogger("local_runtime.api")
+_FUNCTION_ARN = re.compile(r"functions/(arn:[^/]+)/invocations")
+
+
+@dataclass
+class Method:
+    http_method: str
+    resource_path: str
+    kind: str  # "proxy" | "mock" | other integration type
+    function_arn: str | None = None
+    mock_status: int = 200
+    mock_headers: dict[str, str] = field(default_factory=dict)
+    required_query: list[str] = field(default_factory=list)
+    required_headers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RestApi:
+    logical_id: str
+    stack: str
+    api_id: str
+    name: str
+    stage: str
+    binary_media_types: list[str]
+    methods: dict[str, dict[str, Method]]  # resource path -> HTTP method -> Method
+
+    def match(self, path: str) -> tuple[str, dict[str, str]] | None:
+        """(resource path, path parameters) of the most specific resource matching `path`."""
+        segments = [s for s in path.split("/") if s]
+        best: tuple[tuple[int, ...], str, dict[str, str]] | None = None
+        for resource_path in self.methods:
+            parts = [p for p in resource_path.split("/") if p]
+            params: dict[str, str] = {}
+            score: list[int] = []
+            ok = True
+            for index, part in enumerate(parts):
+                if part.startswith("{") and part.endswith("+}"):
+                    if index >= len(segments):
+                        ok = False
+                        break
+                    params[part[1:-2]] = "/".join(segments[index:])
+                    score.append(0)
+                    segments_used = len(segments)
+                    break
+                if index >= len(segments):
+                    ok = False
+                    break
+                if part.startswith("{") and part.endswith("}"):
+                    params[part[1:-1]] = unquote(segments[index])
+                    score.append(1)
+                elif part == segments[index]:
+                    score.append(2)
+                else:
+                    ok = False
+                    break
+            else:
+                segments_used = len(parts)
+            if not ok or segments_used != len(segments):
+                continue
+            key = tuple(score)
+            if best is None or key > best[0]:
+                best = (key, resource_path, params)
+        return None if best is None else (best[1], best[2])
+
+
+def rest_apis(app: App) -> list[RestApi]:
+    apis = []
+    for stack, api_lid, api_resource in app.all_resources("AWS::ApiGateway::RestApi"):
+        api_props = app.resolve(stack, api_resource.get("Properties", {}))
+        paths = _resource_paths(stack, api_lid)
+        validators = {
+            lid: bool(app.resolve(stack, r.get("Properties", {}).get("ValidateRequestParameters", False)))
+            for lid, r in stack.of_type("AWS::ApiGateway::RequestValidator").items()
+        }
+        methods: dict[str, dict[str, Method]] = {}
+        for _lid, resource in stack.of_type("AWS::ApiGateway::Method").items():
+            props = resource.get("Properties", {})
+            if props.get("RestApiId") != {"Ref": api_lid}:
+                continue
+            resource_id = props.get("ResourceId")
+            if isinstance(resource_id, dict) and "Ref" in resource_id:
+                resource_path = paths[resource_id["Ref"]]
+            else:
+                resource_path = "/"
+            method = _method(app, stack, props, resource_path, validators)
+            methods.setdefault(resource_path, {})[method.http_method] = method
+        stages = [
+            app.resolve(stack, r["Properties"].get("StageName"))
+            for r in stack.of_type("AWS::ApiGateway::Stage").values()
+            if r.get("Properties", {}).get("RestApiId") == {"Ref": api_lid}
+        ]
+        apis.append(
+            RestApi(
+                logical_id=api_lid,
+                stack=stack.name,
+                api_id=app.ref(stack, api_lid),
+                name=str(api_props.get("Name", api_lid)),
+                stage=str(stages[0]) if stages else "prod",
+                binary_media_types=[t.replace("~1", "/") for t in api_props.get("BinaryMediaTypes", [])],
+                methods=methods,
+            )
+        )
+    return apis
+
+
+def _resource_paths(stack: Stack, api_lid: str) -> dict[str, str]:
+    resources = {
+        lid: r.get("Properties", {})
+        for lid, r in stack.of_type("AWS::ApiGateway::Resource").items()
+        if r.get("Properties", {}).get("RestApiId") == {"Ref": api_lid}
+    }
+    paths: dict[str, str] = {}
+
+    def path_of(lid: str) -> str:
+        if lid in paths:
+            return paths[lid]
+        props = resources[lid]
+        parent = props.get("ParentId")
+        parent_path = path_of(parent["Ref"]) if isinstance(parent, dict) and "Ref" in parent else ""
+        paths[lid] = f"{parent_path.rstrip('/')}/{props['PathPart']}"
+        return paths[lid]
+
+    for lid in resources:
+        path_of(lid)
+    return paths
+
+
+def _method(
+    app: App, stack: Stack, props: dict[str, Any], resource_path: str, validators: dict[str, bool]
+) -> Method:
+    http_method = str(props.get("HttpMethod", "ANY")).upper()
+    integration = props.get("Integration", {})
+    kind = str(integration.get("Type", "")).upper()
+    method = Method(http_method, resource_path, kind)
+    if kind == "AWS_PROXY":
+        method.kind = "proxy"
+        match = _FUNCTION_ARN.search(str(app.resolve(stack, integration.get("Uri", ""))))
+        method.function_arn = match.group(1) if match else None
+    elif kind == "MOCK":
+        method.kind = "mock"
+        responses = integration.get("IntegrationResponses", [])
+        if responses:
+            method.mock_status = int(responses[0].get("StatusCode", 200))
+            for key, value in app.resolve(stack, responses[0].get("ResponseParameters", {})).items():
+                method.mock_headers[key.removeprefix("method.response.header.")] = str(value).strip("'")
+    validator = props.get("RequestValidatorId")
+    if isinstance(validator, dict) and validators.get(validator.get("Ref", "")):
+        for name, required in props.get("RequestParameters", {}).items():
+            if required is True and name.startswith("method.request.querystring."):
+                method.required_query.append(name.removeprefix("method.request.querystring."))
+            elif required is True and name.startswith("method.request.header."):
+                method.required_headers.append(name.removeprefix("method.request.header."))
+    return method
+
+
+def proxy_event(
+    api: RestApi,
+    account: str,
+    method: Method,
+    http_method: str,
+    raw_path: str,
+    stage_path: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    path_params: dict[str, str],
+    source_ip: str,
+) -> dict[str, Any]:
+    query = parse_qsl(urlsplit(raw_path).query, keep_blank_values=True)
+    single_headers: dict[str, str] = {}
+    multi_headers: dict[str, list[str]] = {}
+    for key, value in headers:
+        single_headers[key] = value
+        multi_headers.setdefault(key, []).append(value)
+    single_query: dict[str, str] = {}
+    multi_query: dict[str, list[str]] = {}
+    for key, value in query:
+        single_query[key] = value
+        multi_query.setdefault(key, []).append(value)
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+    binary = bool(body) and any(
+        fnmatch.fnmatch(content_type.split(";")[0].strip(), pattern) for pattern in api.binary_media_types
+    )
+    if binary:
+        body_text: str | None = base64.b64encode(body).decode()
+    else:
+        body_text = body.decode("utf-8", "replace") if body else None
+    now = datetime.now(UTC)
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": method.resource_path,
+        "path": stage_path,
+        "httpMethod": http_method,
+        "headers": single_headers or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": single_query or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": path_params or None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": account,
+            "apiId": api.api_id,
+            "resourceId": api.api_id[:6],
+            "resourcePath": method.resource_path,
+            "httpMethod": http_method,
+            "path": f"/{api.stage}{stage_path}",
+            "stage": api.stage,
+            "requestId": request_id,
+            "extendedRequestId": request_id,
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "protocol": "HTTP/1.1",
+            "domainName": single_headers.get("Host", "localhost"),
+            "identity": {
+                "sourceIp": source_ip,
+                "userAgent": single_headers.get("User-Agent"),
+                "accessKey": None,
+                "accountId": None,
+                "caller": None,
+                "user": None,
+                "userArn": None,
+            },
+        },
+        "body": body_text,
+        "isBase64Encoded": binary,
+    }
+
+
+Invoke = Callable[[str, Any, str], Invocation]
+
+
+class ApiServer:
+    def __init__(self, api: RestApi, invoke: Invoke, account: str, port: int = 0) -> None:
+        self.api = api
+        self._invoke = invoke
+        self.account = account
+        server_self = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # header and body writes must not wait for delayed ACKs
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug(format, *args)
+
+            def _handle(self) -> None:
+                server_self.handle(self)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle  # noqa: N815
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.base_url = f"http://localhost:{self.port}/{api.stage}/"
+        self._thread = threading.Thread(target=self.server.serve_forever, name=f"api-{api.name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        path = urlsplit(handler.path).path
+        stage_prefix = f"/{self.api.stage}"
+        if path != stage_prefix and not path.startswith(stage_prefix + "/"):
+            self._send(handler, 403, {"x-amzn-ErrorType": "ForbiddenException"}, {"message": "Forbidden"})
+            return
+        stage_path = path[len(stage_prefix) :] or "/"
+        matched = self.api.match(stage_path)
+        http_method = handler.command.upper()
+        methods = self.api.methods.get(matched[0], {}) if matched else {}
+        method = methods.get(http_method) or methods.get("ANY")
+        if matched is None or method is None:
+            self._send(
+                handler,
+                403,
+                {"x-amzn-ErrorType": "MissingAuthenticationTokenException"},
+                {"message": "Missing Authentication Token"},
+            )
+            return
+        if method.kind == "mock":
+            self._send(handler, method.mock_status, method.mock_headers, None)
+            return
+        if method.kind != "proxy" or not method.function_arn:
+            self._send(
+                handler, 500, {}, {"message": f"Integration type {method.kind} is not emulated locally"}
+            )
+            return
+        query_names = {k for k, _ in parse_qsl(urlsplit(handler.path).query, keep_blank_values=True)}
+        header_names = {k.lower() for k in handler.headers}
+        missing = [f"{q}" for q in method.required_query if q not in query_names]
+        missing += [h for h in method.required_headers if h.lower() not in header_names]
+        if missing:
+            self._send(
+                handler,
+                400,
+                {"x-amzn-ErrorType": "BadRequestException"},
+                {"message": f"Missing required request parameters: [{', '.join(missing)}]"},
+            )
+            return
+        event = proxy_event(
+            self.api,
+            self.account,
+            method,
+            http_method,
+            handler.path,
+            stage_path,
+            list(handler.headers.items()),
+            body,
+            matched[1],
+            handler.client_address[0],
+        )
+        request_id = event["requestContext"]["requestId"]
+        started = time.perf_counter()
+        invocation = self._invoke(method.function_arn, event, f"api {http_method} {method.resource_path}")
+        base_headers = {"x-amzn-RequestId": request_id, "x-amz-apigw-id": request_id[:16]}
+        result = invocation.result
+        if not invocation.ok or not isinstance(result, dict) or "statusCode" not in result:
+            if invocation.ok:
+                log.error("%s returned a malformed proxy response", method.function_arn)
+            self._send(
+                handler,
+                502,
+                {**base_headers, "x-amzn-ErrorType": "InternalServerErrorException"},
+                {"message": "Internal server error"},
+            )
+            return
+        headers = dict(base_headers)
+        for key, values in (result.get("multiValueHeaders") or {}).items():
+            headers[key] = ", ".join(str(v) for v in values)
+        headers.update({k: str(v) for k, v in (result.get("headers") or {}).items()})
+        raw = result.get("body") or ""
+        payload = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+        headers.setdefault("Content-Type", "application/json")
+        log.debug(
+            "%s %s -> %s in %.1f ms",
+            http_method,
+            path,
+            result["statusCode"],
+            (time.perf_counter() - started) * 1000,
+        )
+        self._send(handler, int(result["statusCode"]), headers, payload)
+
+    @staticmethod
+    def _send(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: Any) -> None:
+        if body is None:
+            data = b""
+        elif isinstance(body, bytes):
+            data = body
+        else:
+            data = json.dumps(body).encode()
+            headers = {"Content-Type": "application/json", **headers}
+        handler.send_response(status)
+        for key, value in headers.items():
+            if key.lower() != "content-length":
+                handler.send_header(key, value)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        if handler.command != "HEAD":
+            handler.wfile.write(data)

@@ -1,0 +1,137 @@
+"""IAM on the real app (a variant with one grant removed), over-privilege report, clean shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from local_runtime.__main__ import grant_report
+from local_runtime.iam import Policy
+from local_runtime.runtime import Runtime
+from tests.e2e.conftest import start_runtime
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _without(action: str):
+    def edit(_role_arn: str, policy: Policy) -> Policy:
+        statements = []
+        for statement in policy.statements:
+            actions = statement.get("Action")
+            actions = actions if isinstance(actions, list) else [actions]
+            kept = [a for a in actions if a != action]
+            if kept:
+                statements.append({**statement, "Action": kept})
+        return Policy(statements)
+
+    return edit
+
+
+def test_removed_grant_is_denied_on_exactly_that_call(dev_assembly: Path, tmp_path: Path) -> None:
+    runtime = start_runtime(dev_assembly, tmp_path / "state", policy_override=_without("dynamodb:DeleteItem"))
+    try:
+        api = runtime.api_servers[0].base_url
+        user = requests.post(
+            f"{api}users", json={"name": "Eve", "email": "eve@example.com"}, timeout=30
+        ).json()
+        assert requests.get(f"{api}users/{user['userId']}", timeout=10).status_code == 200
+        denied = requests.delete(f"{api}users/{user['userId']}", timeout=10)
+        assert denied.status_code == 500
+        assert requests.get(f"{api}users/{user['userId']}", timeout=10).status_code == 200  # still there
+    finally:
+        runtime.stop()
+    entries = [json.loads(line) for line in (tmp_path / "state" / "recording.jsonl").read_text().splitlines()]
+    refused = [(e["function"], e["action"]) for e in entries if not e["allowed"]]
+    assert refused == [("UsersApi", "dynamodb:DeleteItem")]
+    users_api_calls = {e["action"] for e in entries if e["allowed"] and e["function"] == "UsersApi"}
+    assert users_api_calls == {"dynamodb:PutItem", "dynamodb:GetItem"}
+    log = (tmp_path / "state" / "logs" / "UsersApi.log").read_text()
+    assert "AccessDeniedException" in log and "dynamodb:DeleteItem" in log
+
+
+def test_over_privilege_report_for_the_real_app_lists_nothing_unexplained(
+    local_app: Runtime, api_url: str
+) -> None:
+    user = requests.post(f"{api_url}users", json={"name": "Al", "email": "al@example.com"}, timeout=30).json()
+    requests.get(f"{api_url}users", timeout=10)
+    requests.get(f"{api_url}users/{user['userId']}", timeout=10)
+    requests.put(
+        f"{api_url}users/{user['userId']}", json={"name": "Al2", "email": "al@example.com"}, timeout=10
+    )
+    requests.delete(f"{api_url}users/{user['userId']}", timeout=10)
+    recording = local_app.options.state_dir / "recording.jsonl"
+    entries = [json.loads(line) for line in recording.read_text().splitlines()]
+    report = grant_report(local_app.app, entries)
+    assert report["UsersApi"]["unexplained"] == []
+    explained = {action for action, _, _ in report["UsersApi"]["explained"]}
+    assert explained == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
+    }
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_sigterm_stops_workers_and_frees_ports(dev_assembly: Path, tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    command = [
+        sys.executable,
+        "-m",
+        "local_runtime",
+        "--state-dir",
+        str(state_dir),
+        "up",
+        "--cdk-out",
+        str(dev_assembly),
+        "--port",
+        "0",
+        "--aws-port",
+        "0",
+    ]
+    process = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (state_dir / "state.json").exists():
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        state = json.loads((state_dir / "state.json").read_text())
+        api = next(iter(state["api"].values()))
+        assert requests.get(f"{api}users", timeout=30).status_code == 200  # starts a worker
+        workers = subprocess.run(
+            ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
+        )
+        worker_pids = [int(pid) for pid in workers.stdout.split()]
+        assert worker_pids
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    assert "Stopped." in output and "api GET /users" in output
+    for pid in worker_pids:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    ports = [int(api.split(":")[2].split("/")[0]), int(state["aws_endpoint"].rsplit(":", 1)[1])]
+    assert all(_port_free(port) for port in ports)
+    assert not (state_dir / "state.json").exists()
+    assert os.path.exists(state_dir / "logs" / "UsersApi.log")

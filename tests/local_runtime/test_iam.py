@@ -1,0 +1,148 @@
+"""Policy evaluation and request → (action, resource) derivation, without a runtime."""
+
+from __future__ import annotations
+
+import json
+
+from local_runtime.iam import AwsRequest, Policy, access_denied, describe_request, unused_grants
+
+AUTH = (
+    "AWS4-HMAC-SHA256 Credential=AKIDFN/20261123/us-east-1/{service}/aws4_request, "
+    "SignedHeaders=host, Signature=x"
+)
+TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/T"
+
+
+def _json_request(service: str, target: str, body: dict) -> AwsRequest:
+    headers = {"authorization": AUTH.format(service=service), "x-amz-target": target, "host": "localhost:1"}
+    return AwsRequest("POST", "/", headers, json.dumps(body).encode())
+
+
+def test_policy_allow_deny_and_wildcards() -> None:
+    policy = Policy(
+        [
+            {
+                "Effect": "Allow",
+                "Action": ["dynamodb:Get*", "dynamodb:Query"],
+                "Resource": [TABLE, f"{TABLE}/index/*"],
+            },
+            {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/uploads/*"},
+            {"Effect": "Deny", "Action": "dynamodb:GetItem", "Resource": TABLE},
+            {"Effect": "Allow", "NotAction": "iam:*", "Resource": "arn:aws:sqs:*:*:q?"},
+        ]
+    )
+    assert policy.decide("dynamodb:GetItem", TABLE) == "ExplicitDeny"
+    assert policy.allows("dynamodb:getrecords", TABLE)  # actions are case-insensitive
+    assert policy.allows("dynamodb:Query", f"{TABLE}/index/byUser")
+    assert not policy.allows("dynamodb:Scan", TABLE)
+    assert policy.allows("s3:PutObject", "arn:aws:s3:::b/uploads/a b.txt")
+    assert not policy.allows("s3:PutObject", "arn:aws:s3:::b/other/a")
+    assert policy.allows("sqs:SendMessage", "arn:aws:sqs:us-east-1:1:q1")
+    assert not policy.allows("sqs:SendMessage", "arn:aws:sqs:us-east-1:1:q12")
+    assert not policy.allows("iam:PassRole", "arn:aws:sqs:us-east-1:1:q1")
+
+
+def test_dynamodb_index_and_batch_resources() -> None:
+    query = describe_request(
+        _json_request("dynamodb", "DynamoDB_20120810.Query", {"TableName": "T", "IndexName": "byUser"}),
+        "us-east-1",
+        "123456789012",
+    )
+    assert (query.action, query.resources, query.access_key) == (
+        "dynamodb:Query",
+        [f"{TABLE}/index/byUser"],
+        "AKIDFN",
+    )
+    batch = describe_request(
+        _json_request("dynamodb", "DynamoDB_20120810.BatchWriteItem", {"RequestItems": {"T": [], "U": []}}),
+        "us-east-1",
+        "123456789012",
+    )
+    assert batch.resources == [TABLE, TABLE.replace("/T", "/U")]
+
+
+def test_sqs_events_ssm_resources() -> None:
+    sqs = describe_request(
+        _json_request("sqs", "AmazonSQS.SendMessage", {"QueueUrl": "http://localhost:4566/123456789012/q"}),
+        "us-east-1",
+        "123456789012",
+    )
+    assert (sqs.action, sqs.resources) == ("sqs:SendMessage", ["arn:aws:sqs:us-east-1:123456789012:q"])
+    events = describe_request(
+        _json_request("events", "AWSEvents.PutEvents", {"Entries": [{"EventBusName": "bus"}, {}]}),
+        "us-east-1",
+        "123456789012",
+    )
+    assert events.resources == [
+        "arn:aws:events:us-east-1:123456789012:event-bus/bus",
+        "arn:aws:events:us-east-1:123456789012:event-bus/default",
+    ]
+    ssm = describe_request(
+        _json_request("ssm", "AmazonSSM.GetParameter", {"Name": "/app/x"}), "us-east-1", "123456789012"
+    )
+    assert ssm.resources == ["arn:aws:ssm:us-east-1:123456789012:parameter/app/x"]
+
+
+def test_s3_requests_path_virtual_host_and_presigned() -> None:
+    put = describe_request(
+        AwsRequest(
+            "PUT",
+            "/bkt/uploads/a%20b.txt",
+            {"authorization": AUTH.format(service="s3"), "host": "localhost:1"},
+            b"x",
+        ),
+        "us-east-1",
+        "123456789012",
+    )
+    assert (put.action, put.resources, put.s3["operation"]) == (
+        "s3:PutObject",
+        ["arn:aws:s3:::bkt/uploads/a b.txt"],
+        "Put",
+    )
+    presigned = describe_request(
+        AwsRequest(
+            "PUT",
+            "/bkt/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDFN%2F20261123%2Fus-east-1%2Fs3%2Faws4_request",
+            {"host": "localhost:1"},
+            b"x",
+        ),
+        "us-east-1",
+        "123456789012",
+    )
+    assert (presigned.access_key, presigned.action) == ("AKIDFN", "s3:PutObject")
+    virtual = describe_request(
+        AwsRequest(
+            "GET",
+            "/?list-type=2",
+            {"authorization": AUTH.format(service="s3"), "host": "bkt.localhost:1"},
+            b"",
+        ),
+        "us-east-1",
+        "123456789012",
+    )
+    assert (virtual.action, virtual.resources) == ("s3:ListBucket", ["arn:aws:s3:::bkt"])
+
+
+def test_access_denied_shapes() -> None:
+    query = describe_request(
+        _json_request("dynamodb", "DynamoDB_20120810.Query", {"TableName": "T"}), "r", "1"
+    )
+    status, headers, body = access_denied(query, "arn:aws:sts::1:assumed-role/R/f", "arn:x", explicit=False)
+    assert status == 400 and headers["x-amzn-ErrorType"] == "AccessDeniedException"
+    assert "is not authorized to perform: dynamodb:Query on resource: arn:x" in json.loads(body)["message"]
+    put = describe_request(AwsRequest("PUT", "/b/k", {"host": "localhost"}, b""), "r", "1")
+    status, _, body = access_denied(put, "p", "arn:aws:s3:::b/k", explicit=True)
+    assert status == 403 and b"<Code>AccessDenied</Code>" in body and b"explicit deny" in body
+
+
+def test_unused_grants_matches_wildcards() -> None:
+    granted = {
+        "f": [("dynamodb:GetItem", TABLE), ("dynamodb:Query", f"{TABLE}/index/*"), ("s3:PutObject", "*")]
+    }
+    recording = [
+        {"function": "f", "action": "dynamodb:GetItem", "resource": TABLE, "allowed": True},
+        {"function": "f", "action": "dynamodb:Query", "resource": f"{TABLE}/index/i", "allowed": False},
+    ]
+    assert unused_grants(granted, recording) == {
+        "f": [("dynamodb:Query", f"{TABLE}/index/*"), ("s3:PutObject", "*")]
+    }

@@ -1,0 +1,149 @@
+"""Schedules, API route matching, resource inventory, layer importability: pure functions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from local_runtime import model
+from local_runtime.api import Method, RestApi
+from local_runtime.eventbridge import Schedule, ScheduleError
+from local_runtime.runtime import Options, Runtime
+from local_runtime.templates import App
+from local_runtime.workers import layer_problem
+from tests.local_runtime.sample_app import data_template, service_template, write_assembly
+
+
+def test_cron_daily_at_two_and_rate() -> None:
+    daily = Schedule.parse("cron(0 2 * * ? *)")
+    assert daily.next_after(datetime(2026, 11, 23, 7, 0, tzinfo=UTC)) == datetime(
+        2026, 11, 24, 2, 0, tzinfo=UTC
+    )
+    assert daily.next_after(datetime(2026, 11, 23, 1, 59, 30, tzinfo=UTC)) == datetime(
+        2026, 11, 23, 2, 0, tzinfo=UTC
+    )
+    weekdays = Schedule.parse("cron(15 10 ? * MON-FRI *)")
+    saturday = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    assert weekdays.next_after(saturday) == datetime(2026, 11, 30, 10, 15, tzinfo=UTC)  # Monday
+    every = Schedule.parse("cron(0/15 * * * ? *)")
+    assert every.next_after(datetime(2026, 1, 1, 0, 1, tzinfo=UTC)).minute == 15
+    rate = Schedule.parse("rate(5 minutes)")
+    assert rate.next_after(datetime(2026, 1, 1, tzinfo=UTC)) == datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
+    with pytest.raises(ScheduleError, match="L, W and #"):
+        Schedule.parse("cron(0 2 L * ? *)")
+    with pytest.raises(ScheduleError):
+        Schedule.parse("at(2026-01-01T00:00:00)")
+
+
+def test_route_matching_prefers_literals_then_parameters_then_greedy() -> None:
+    methods = {
+        p: {"GET": Method("GET", p, "proxy")} for p in ("/users", "/users/{userId}", "/users/me", "/{proxy+}")
+    }
+    api = RestApi("Api", "S", "abc", "api", "dev", [], methods)
+    assert api.match("/users/me") == ("/users/me", {})
+    assert api.match("/users/42") == ("/users/{userId}", {"userId": "42"})
+    assert api.match("/users") == ("/users", {})
+    assert api.match("/files/a/b") == ("/{proxy+}", {"proxy": "files/a/b"})
+    narrow = RestApi("Api", "S", "abc", "api", "dev", [], {"/users/{userId}": methods["/users/{userId}"]})
+    assert narrow.match("/users/1/extra") is None
+    assert narrow.match("/users") is None
+
+
+def test_inventory_lists_skips_and_unknown_types() -> None:
+    service = service_template()
+    service["Resources"]["Mystery"] = {"Type": "AWS::AppSync::GraphQLApi", "Properties": {}}
+    app = App.from_templates({"Test-Data": data_template(), "Test-Service": service})
+    inventory = model.inventory(app)
+    assert inventory.skipped["AWS::CloudWatch::Alarm"] == (1, "CloudWatch alarms are not emulated")
+    assert inventory.handled["Custom::S3BucketNotifications"] == 1
+    assert inventory.unknown == [("Test-Service", "Mystery", "AWS::AppSync::GraphQLApi")]
+
+
+def test_unknown_resource_type_fails_start_with_a_clear_error(tmp_path: Path) -> None:
+    service = service_template()
+    service["Resources"]["Mystery"] = {"Type": "AWS::AppSync::GraphQLApi", "Properties": {}}
+    assembly = write_assembly(tmp_path / "cdk.out", service)
+    runtime = Runtime(
+        Options(assembly_dir=assembly, state_dir=tmp_path / "state", clock=False, echo=lambda _: None)
+    )
+    with pytest.raises(
+        model.UnsupportedResourcesError, match=r"Test-Service/Mystery: AWS::AppSync::GraphQLApi"
+    ):
+        runtime.start()
+    runtime.stop()
+
+
+def test_layer_with_foreign_native_code_is_not_importable(tmp_path: Path) -> None:
+    assembly = write_assembly(tmp_path / "cdk.out")
+    assert layer_problem(assembly / "asset.common" / "python") is None
+    problem = layer_problem(assembly / "asset.arm" / "python")
+    assert problem is not None and "aarch64" in problem
+    so = tmp_path / "py" / "pydantic_core" / "_core.cpython-314-x86_64-linux-gnu.so"
+    so.parent.mkdir(parents=True)
+    so.write_bytes(b"")
+    assert "another Python" in (layer_problem(tmp_path / "py") or "")
+
+
+def test_api_proxy_event_shape_binary_and_required_parameters() -> None:
+    import base64
+    import json as _json
+
+    import requests
+
+    from local_runtime.api import ApiServer
+    from local_runtime.workers import Invocation
+
+    seen: list[dict] = []
+
+    def invoke(arn: str, event: dict, trigger: str) -> Invocation:
+        seen.append(event)
+        body = base64.b64encode(b"\x89PNG").decode()
+        result = {"statusCode": 200, "headers": {"Content-Type": "image/png"}, "body": body}
+        return Invocation("r", True, {**result, "isBase64Encoded": True})
+
+    method = Method("POST", "/files/{name}", "proxy", function_arn="arn:fn", required_query=["mode"])
+    api = RestApi("Api", "S", "abc123", "api", "dev", ["image/*"], {"/files/{name}": {"POST": method}})
+    server = ApiServer(api, invoke, "123456789012")
+    server.start()
+    try:
+        missing = requests.post(f"{server.base_url}files/a%20b", data=b"x", timeout=5)
+        assert missing.status_code == 400
+        assert missing.json() == {"message": "Missing required request parameters: [mode]"}
+        response = requests.post(
+            f"{server.base_url}files/a%20b?mode=x&mode=y",
+            data=b"\x00\x01",
+            headers={"Content-Type": "image/png"},
+            timeout=5,
+        )
+        assert response.status_code == 200 and response.content == b"\x89PNG"
+    finally:
+        server.stop()
+    event = seen[0]
+    assert event["resource"] == "/files/{name}" and event["path"] == "/files/a%20b"
+    assert event["pathParameters"] == {"name": "a b"}
+    assert event["multiValueQueryStringParameters"] == {"mode": ["x", "y"]}
+    assert event["queryStringParameters"] == {"mode": "y"}
+    assert event["isBase64Encoded"] and base64.b64decode(event["body"]) == b"\x00\x01"
+    context = event["requestContext"]
+    assert context["stage"] == "dev" and context["requestId"] and context["path"] == "/dev/files/a%20b"
+    assert _json.loads(_json.dumps(event)) == event
+
+
+def test_event_source_mapping_needs_the_roles_sqs_grants(tmp_path: Path) -> None:
+    from local_runtime.iam import Policy
+    from local_runtime.templates import TemplateError
+
+    def strip_receive(_arn: str, policy: Policy) -> Policy:
+        return Policy([s for s in policy.statements if "sqs:ReceiveMessage" not in str(s.get("Action"))])
+
+    assembly = write_assembly(tmp_path / "cdk.out")
+    options = Options(assembly_dir=assembly, state_dir=tmp_path / "state", clock=False, echo=lambda _: None)
+    options.policy_override = strip_receive
+    runtime = Runtime(options)
+    with pytest.raises(
+        TemplateError, match=r"WorkerMapping: Worker's role does not allow sqs:ReceiveMessage"
+    ):
+        runtime.start()
+    runtime.stop()
