@@ -128,9 +128,9 @@ class Gateway:
             connection.request(request.method, request.path, body=request.body, headers=headers)
             response = connection.getresponse()
             data = response.read()
-            out = {
-                k: v for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP | {"content-length"}
-            }
+            # A HEAD response has no body but announces the object's size: keep its Content-Length.
+            dropped = _HOP_BY_HOP if request.method == "HEAD" else _HOP_BY_HOP | {"content-length"}
+            out = {k: v for k, v in response.getheaders() if k.lower() not in dropped}
             return response.status, out, data
         finally:
             connection.close()
@@ -141,7 +141,10 @@ class Gateway:
         for key, value in headers.items():
             if key.lower() not in ("server", "date", "content-length"):
                 handler.send_header(key, value)
-        handler.send_header("Content-Length", str(len(body)))
+        length = {k.lower(): v for k, v in headers.items()}.get("content-length")
+        handler.send_header(
+            "Content-Length", length if handler.command == "HEAD" and length else str(len(body))
+        )
         handler.end_headers()
         if handler.command != "HEAD":
             handler.wfile.write(body)

@@ -199,6 +199,14 @@ class Runtime:
                 "its packages come from the runtime's own environment"
             )
 
+    def _aws_config_file(self) -> Path:
+        """SDK settings for workers: path-style S3 URLs, because `<bucket>.localhost` does not resolve
+        everywhere (glibc), so presigned URLs a function hands out must address the bucket in the path."""
+        path = self.options.state_dir / "aws-config"
+        if not path.exists():
+            path.write_text("[default]\ns3 =\n    addressing_style = path\n")
+        return path
+
     def _lambda_env(self, spec: FunctionSpec) -> dict[str, str]:
         assert self.gateway is not None
         region = self.options.region
@@ -212,7 +220,7 @@ class Runtime:
             "AWS_SECRET_ACCESS_KEY": "local-runtime-secret",
             "AWS_SESSION_TOKEN": f"local-runtime-session-{spec.name}",
             "AWS_ENDPOINT_URL": self.gateway.url,
-            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_CONFIG_FILE": str(self._aws_config_file()),
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "AWS_LAMBDA_FUNCTION_NAME": spec.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),

@@ -70,8 +70,8 @@ def check(request: UploadRequest, max_bytes: int) -> str:
 
 @cache
 def _s3() -> Any:
-    # SigV4 and virtual-hosted addressing: what browsers PUT to; created once per container.
-    return boto3.client("s3", config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
+    # SigV4 presigned URLs; addressing follows the SDK default (virtual-hosted on AWS). Created once.
+    return boto3.client("s3", config=Config(signature_version="s3v4"))
 
 
 class Uploads:

@@ -18,6 +18,10 @@ class User(UserFields):
     userId: str  # noqa: N815 (API field name)
     createdAt: str  # noqa: N815 (API field name)
     updatedAt: str | None = None  # noqa: N815 (API field name)
+    # Maintained by order_projection from OrderCreated events; read-only through this API.
+    orderCount: int = 0  # noqa: N815 (API field name)
+    lastOrderId: str | None = None  # noqa: N815 (API field name)
+    lastOrderAt: str | None = None  # noqa: N815 (API field name)
 
 
 class UserPage(BaseModel):

@@ -15,7 +15,7 @@ from service_common.api import ApiError, ResourceNotFoundError
 from service_common.aws import dynamodb_table
 from service_common.clock import utc_now
 
-_PROJECTION = "userId, #name, email, createdAt, updatedAt"
+_PROJECTION = "userId, #name, email, createdAt, updatedAt, orderCount, lastOrderId, lastOrderAt"
 _NAMES = {"#name": "name"}
 
 
@@ -53,7 +53,7 @@ class UsersStore:
     def create(self, fields: UserFields) -> User:
         user = User(userId=str(uuid.uuid4()), createdAt=utc_now(), **fields.model_dump())
         self._table.put_item(
-            Item=user.model_dump(exclude_none=True),
+            Item=user.model_dump(exclude_none=True, exclude={"orderCount"}),  # owned by order_projection
             ConditionExpression="attribute_not_exists(userId)",
         )
         return user

@@ -334,7 +334,10 @@ def test_update_replaces_fields_and_keeps_created_at(handler: ModuleType, table:
     assert reply.body["email"] == "countess@example.com"
     assert reply.body["createdAt"] == created["createdAt"]
     assert datetime.fromisoformat(reply.body["updatedAt"]) >= datetime.fromisoformat(created["createdAt"])
-    assert table.get_item(Key={"userId": created["userId"]})["Item"] == reply.body
+    projection_defaults = {"orderCount": 0, "lastOrderId": None, "lastOrderAt": None}
+    assert reply.body | projection_defaults == reply.body  # no orders projected yet
+    stored = table.get_item(Key={"userId": created["userId"]})["Item"]
+    assert stored == {k: v for k, v in reply.body.items() if k not in projection_defaults}
     assert send_to_user(handler, "GET", created["userId"]).body == reply.body
 
 
@@ -476,3 +479,18 @@ def test_import_fails_naming_missing_table_variable(
 
     with pytest.raises(MissingEnvironmentVariableError, match="USERS_TABLE_NAME"):
         load_function("users_api")
+
+
+def test_get_shows_the_order_projection_maintained_by_order_projection(
+    handler: ModuleType, table: Any
+) -> None:
+    created = create(handler)
+    table.update_item(
+        Key={"userId": created["userId"]},
+        UpdateExpression="SET orderCount = :n, lastOrderId = :id, lastOrderAt = :at",
+        ExpressionAttributeValues={":n": 2, ":id": "o-2", ":at": "2026-11-23T08:00:00.000+00:00"},
+    )
+
+    reply = send_to_user(handler, "GET", created["userId"])
+
+    assert (reply.body["orderCount"], reply.body["lastOrderId"]) == (2, "o-2")

@@ -1,0 +1,174 @@
+"""Every flow of the app end to end through the local runtime: API → queue → processor → bus →
+projection, poison messages to the DLQ, presigned uploads indexed and removed, the daily report."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import boto3
+import requests
+
+from local_runtime.runtime import Runtime
+
+T = TypeVar("T")
+
+
+def eventually(probe: Callable[[], T | None], timeout_s: float = 30.0, what: str = "condition") -> T:
+    """Poll until `probe` returns something truthy (flows are asynchronous, as in AWS)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def env_of(runtime: Runtime, function: str, variable: str) -> str:
+    return runtime.find_function(function).environment[variable]
+
+
+def queue_url(runtime: Runtime, logical_id: str) -> str:
+    app = runtime.app
+    name = app.physical_name(app.stack("Data"), logical_id)
+    return runtime.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+
+
+def aws_client(runtime: Runtime, service: str) -> Any:
+    """A standard boto3 client against the runtime's AWS endpoint (what a developer would use)."""
+    assert runtime.gateway is not None
+    return boto3.client(
+        service,
+        endpoint_url=runtime.gateway.url,
+        region_name=runtime.options.region,
+        aws_access_key_id="developer",
+        aws_secret_access_key="developer",
+    )
+
+
+def test_an_order_flows_from_the_api_through_queue_processor_bus_and_projection(
+    local_app: Runtime, api_url: str
+) -> None:
+    user = requests.post(f"{api_url}users", json={"name": "Olga", "email": "olga@example.com"}, timeout=30)
+    user_id = user.json()["userId"]
+    order = {"userId": user_id, "items": [{"sku": "SKU-1", "quantity": 3, "unitPriceCents": 1250}]}
+
+    accepted = requests.post(f"{api_url}orders", json=order, timeout=30)
+
+    assert accepted.status_code == 202, accepted.text
+    order_id = accepted.json()["orderId"]
+    stored = eventually(
+        lambda: (
+            (r := requests.get(f"{api_url}orders/{order_id}", timeout=10)).status_code == 200 and r.json()
+        ),
+        what="the processed order",
+    )
+    assert (stored["status"], stored["totalCents"], stored["userId"]) == ("CONFIRMED", 3750, user_id)
+    projected = eventually(
+        lambda: (u := requests.get(f"{api_url}users/{user_id}", timeout=10).json()).get("orderCount") and u,
+        what="the projection onto the user",
+    )
+    assert projected["orderCount"] == 1
+
+
+def test_a_poison_order_lands_in_the_dlq_after_three_receives_with_its_body_intact(
+    local_app: Runtime,
+) -> None:
+    orders_queue, orders_dlq = (
+        queue_url(local_app, "OrdersQueue3DFA1D51"),
+        queue_url(local_app, "OrdersDLQ8E8CD9EE"),
+    )
+    sqs = aws_client(local_app, "sqs")
+    # The template's 180 s visibility timeout (6 times the processor's) would make this test take minutes;
+    # the redrive policy (3 receives) under test is the template's, untouched.
+    sqs.set_queue_attributes(QueueUrl=orders_queue, Attributes={"VisibilityTimeout": "1"})
+    time.sleep(2.5)  # a long poll already under way (<= 1 s) still uses the old timeout
+    poison = '{"orderId": "poison-1", "items": "not a list"}'
+
+    sqs.send_message(QueueUrl=orders_queue, MessageBody=poison)
+
+    def dead_letters() -> list[dict]:
+        return sqs.receive_message(QueueUrl=orders_dlq, AttributeNames=["All"], WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+
+    (dead,) = eventually(dead_letters, timeout_s=60, what="the poison message in OrdersDLQ")
+    assert dead["Body"] == poison
+    assert int(dead["Attributes"]["ApproximateReceiveCount"]) >= 3
+
+
+def test_a_presigned_upload_is_indexed_and_removed_with_its_object(local_app: Runtime, api_url: str) -> None:
+    files = local_app.client("dynamodb")
+    files_table = env_of(local_app, "UploadIndexer", "FILES_TABLE_NAME")
+    content = b"id,total\n1,42\n"
+    ticket = requests.post(
+        f"{api_url}uploads",
+        json={"userId": "u-7", "fileName": "my report.csv", "contentType": "text/csv", "size": len(content)},
+        timeout=30,
+    )
+    assert ticket.status_code == 201, ticket.text
+    ticket_body = ticket.json()
+
+    put = requests.put(ticket_body["uploadUrl"], data=content, headers=ticket_body["headers"], timeout=30)
+
+    assert put.status_code == 200, put.text
+    key = ticket_body["key"]
+    indexed = eventually(
+        lambda: files.get_item(TableName=files_table, Key={"fileKey": {"S": key}}).get("Item"),
+        what="the upload in FilesTable",
+    )
+    assert (indexed["size"]["N"], indexed["contentType"]["S"]) == (str(len(content)), "text/csv")
+
+    aws_client(local_app, "s3").delete_object(
+        Bucket=env_of(local_app, "UploadsApi", "UPLOADS_BUCKET_NAME"), Key=key
+    )
+
+    eventually(
+        lambda: "Item" not in files.get_item(TableName=files_table, Key={"fileKey": {"S": key}}),
+        what="the removal from FilesTable",
+    )
+
+
+def test_firing_the_daily_report_now_writes_the_report_of_the_seeded_day(local_app: Runtime) -> None:
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    orders_table = env_of(local_app, "DailyReport", "ORDERS_TABLE_NAME")
+    for number, cents in ((1, 1000), (2, 2550)):
+        local_app.client("dynamodb").put_item(
+            TableName=orders_table,
+            Item={
+                "orderId": {"S": f"report-{number}"},
+                "userId": {"S": "u-1"},
+                "items": {
+                    "L": [
+                        {
+                            "M": {
+                                "sku": {"S": "SKU-R"},
+                                "quantity": {"N": "1"},
+                                "unitPriceCents": {"N": str(cents)},
+                            }
+                        }
+                    ]
+                },
+                "totalCents": {"N": str(cents)},
+                "status": {"S": "CONFIRMED"},
+                "orderDate": {"S": yesterday},
+                "createdAt": {"S": f"{yesterday}T10:0{number}:00.000+00:00"},
+            },
+        )
+    assert local_app.scheduler is not None
+
+    fired = local_app.scheduler.fire(local_app.find_schedule("DailyReport"))
+
+    assert fired == 1
+    bucket = env_of(local_app, "DailyReport", "REPORTS_BUCKET_NAME")
+    s3 = local_app.client("s3")
+    listed = eventually(  # the schedule invokes its target asynchronously, as EventBridge does
+        lambda: s3.list_objects_v2(Bucket=bucket, Prefix=f"reports/{yesterday}.json").get("Contents"),
+        what="the daily report object",
+    )
+    report = json.loads(s3.get_object(Bucket=bucket, Key=listed[0]["Key"])["Body"].read())
+    assert (report["date"], report["orderCount"], report["revenue"]) == (yesterday, 2, "35.50")
