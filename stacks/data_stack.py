@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -34,7 +34,6 @@ class Gsi:
 # reference back to the service stack (which would make the two stacks depend on each other).
 ORDER_CREATED_RULE_NAME = "OrderCreatedToProjection"
 MAX_RECEIVES_BEFORE_DLQ = 3
-DLQ_RETENTION = Duration.days(14)
 
 
 class DataStack(Stack):
@@ -59,13 +58,8 @@ class DataStack(Stack):
         self.idempotency_table = self._table(
             "IdempotencyTable", partition_key="id", config=config, time_to_live_attribute="expiration"
         )
-        self.orders_dlq = self._queue("OrdersDLQ", retention_period=DLQ_RETENTION)
-        Validations.of(self.orders_dlq).acknowledge(
-            Acknowledgment(
-                id="Serverless::Serverless-SQSRedrivePolicy",
-                reason="OrdersDLQ is the dead-letter queue of OrdersQueue (redrive after 3 receives); "
-                "its messages are inspected and redriven by hand, never consumed by a function.",
-            )
+        self.orders_dlq = self._dead_letter_queue(
+            "OrdersDLQ", "orders that failed 3 receives from OrdersQueue (redrive policy)"
         )
         self.orders_queue = self._queue(
             "OrdersQueue",
@@ -80,7 +74,11 @@ class DataStack(Stack):
         self.orders_bus.apply_removal_policy(config.removal_policy)
         # Where OrderCreated events end up when the projection cannot take them: EventBridge's target
         # DLQ (delivery failed) and the projection function's async DLQ (it failed after its retries).
-        self.projection_dlq = self._queue("OrderProjectionDLQ", retention_period=DLQ_RETENTION)
+        self.projection_dlq = self._dead_letter_queue(
+            "OrderProjectionDLQ",
+            "OrderCreated events the projection could not take (EventBridge target DLQ and "
+            "order_projection's async DLQ)",
+        )
         self.projection_dlq.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="OrderCreatedRuleDeadLetters",
@@ -89,18 +87,6 @@ class DataStack(Stack):
                 resources=[self.projection_dlq.queue_arn],
                 conditions={"ArnEquals": {"aws:SourceArn": self.order_created_rule_arn}},
             )
-        )
-        Validations.of(self.projection_dlq).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-SQS3",
-                reason="This queue is itself a dead-letter queue: the EventBridge target DLQ and the "
-                "Lambda async DLQ of order_projection, neither of which is an SQS redrive policy.",
-            ),
-            Acknowledgment(
-                id="Serverless::Serverless-SQSRedrivePolicy",
-                reason="This queue is itself a dead-letter queue (EventBridge target and Lambda async "
-                "DLQ of order_projection); a DLQ of a DLQ would only move the same messages again.",
-            ),
         )
 
     @property
