@@ -50,7 +50,12 @@ class Fixtures:
         users_table = runtime.find_function("UsersApi").environment["USERS_TABLE_NAME"]
         runtime.client("dynamodb").put_item(
             TableName=users_table,
-            Item={"userId": {"S": self.user_id}, "name": {"S": "Bench"}, "email": {"S": "b@example.com"}},
+            Item={
+                "userId": {"S": self.user_id},
+                "name": {"S": "Bench"},
+                "email": {"S": "bench@example.com"},
+                "createdAt": {"S": datetime.now(UTC).isoformat()},
+            },
         )
         self.bucket = runtime.find_function("UploadsApi").environment["UPLOADS_BUCKET_NAME"]
         self.key = f"uploads/{self.user_id}/bench.txt"

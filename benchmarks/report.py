@@ -136,14 +136,14 @@ def render_table(results: dict[str, Any]) -> str:
         rows = []
         for name, f in cold["functions"].items():
             fn, bare = f["function"], f["bare"]
-            failed = fn["failed"] + bare["failed"]
+            failed = fn["failed"] + bare["failed"]  # a 5xx or an error: the timing is not comparable
             top = ", ".join(f"{t['module']} {t['cumulative_ms']:.0f}" for t in f["imports"]["top"])
             rows.append(
                 [
                     name,
                     _cold(fn),
                     _cold(bare),
-                    f"{f['ratio']:.2f}x" + (f" ⚠ {failed} failed" if failed else ""),
+                    f"{f['ratio']:.2f}x" + (f" (⚠ {failed} invocations failed)" if failed else ""),
                     f"{f['imports']['total_ms']:.0f} ms: {top}",
                 ]
             )
