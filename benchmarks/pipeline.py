@@ -73,7 +73,7 @@ def run_once(runtime: Runtime, api_url: str, orders: int, timeout_s: float) -> d
         if stored_s is not None and counts_right():
             projected_s = time.perf_counter() - started
             break
-        time.sleep(0.5)
+        time.sleep(2.0)  # light polling: the scan competes with the pipeline for moto
     # Readable through the API: the final check, included in the time.
     missing = _readable(session, api_url, order_ids)
     readable_s = time.perf_counter() - started
