@@ -87,7 +87,8 @@ def render_table(results: dict[str, Any]) -> str:
         f"Measured {meta.get('date')} on {machine.get('cores')} cores ({machine.get('machine')}, "
         f"{machine.get('platform')}, Python {machine.get('python')}); "
         f"{'--quick' if meta.get('quick') else 'default'} run, repetitions {meta.get('repetitions')}; "
-        f"medians over the repetitions; A/B comparisons interleaved in one run.",
+        f"medians over the repetitions; A/B comparisons interleaved in one run; "
+        f"whole run {meta.get('duration_s')} s.",
         "",
     ]
 

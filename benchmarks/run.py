@@ -75,8 +75,10 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
     try:
         assembly: Path | None = None
         if "synth" in only:
+            print("[bench] synth ...", file=sys.stderr, flush=True)
+            begun = time.perf_counter()
             figures, assembly = synth.run(work, reps["synth"])
-            results["synth"] = figures
+            results["synth"] = {**figures, "elapsed_s": round(time.perf_counter() - begun, 1)}
         else:
             results["synth"] = {"skipped": "not in --only"}
             assembly = work / "full.out"

@@ -21,8 +21,9 @@ def run() -> dict[str, Any]:
         check=False,
     )
     seconds = time.perf_counter() - started
-    tail = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-    outcome = re.sub(r"=+", "", tail).strip()
+    # pytest's last summary line, e.g. "212 passed, 1 skipped in 140.2s" (make prints after it).
+    summaries = re.findall(r"^=+ (.*\d+ (?:passed|failed|error).*) =+$", result.stdout, re.M)
+    outcome = summaries[-1] if summaries else "no pytest summary line"
     return {
         "command": "make test",
         "repetitions": 1,
