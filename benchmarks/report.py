@@ -237,6 +237,8 @@ def render_table(results: dict[str, Any]) -> str:
             f"{suite['seconds']:.0f} s wall, exit {suite['exit_code']} ({suite.get('outcome', '')}); "
             f"{suite.get('note', '')}."
         )
+        if suite.get("failed_tests"):
+            out.append("Failed in that run: " + ", ".join(f"`{t}`" for t in suite["failed_tests"]))
     return "\n".join(out) + "\n"
 
 

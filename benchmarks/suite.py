@@ -24,6 +24,8 @@ def run() -> dict[str, Any]:
     # pytest's last summary line, e.g. "212 passed, 1 skipped in 140.2s" (make prints after it).
     summaries = re.findall(r"^=+ (.*\d+ (?:passed|failed|error).*) =+$", result.stdout, re.M)
     outcome = summaries[-1] if summaries else "no pytest summary line"
+    # -ra (pyproject addopts) lists each failure: keep their ids, a slow machine can make e2e flaky.
+    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", result.stdout, re.M)
     return {
         "command": "make test",
         "repetitions": 1,
@@ -31,4 +33,5 @@ def run() -> dict[str, Any]:
         "seconds": round(seconds, 1),
         "exit_code": result.returncode,
         "outcome": outcome,
+        "failed_tests": failed,
     }
