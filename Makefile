@@ -12,7 +12,7 @@ PORT ?= 3000
 AWS_PORT ?= 4566
 CDK := cdk --context stage=$(STAGE)
 
-.PHONY: help setup test synth up diff diff-ref diagram deploy lint openapi clean
+.PHONY: help setup test synth up diff diff-ref diagram deploy lint openapi bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -67,6 +67,10 @@ lint: setup ## ruff (lint + format check) and mypy
 
 openapi: setup ## Regenerate docs/openapi.json from the API handlers
 	$(BIN)/python scripts/openapi.py --output docs/openapi.json
+
+BENCH_ARGS ?=
+bench: setup ## Benchmarks: benchmarks/results.json + table in README (BENCH_ARGS=--quick --skip-suite)
+	$(BIN)/python -m benchmarks.run --readme $(BENCH_ARGS)
 
 clean: ## Remove build output and caches (keeps the venv and node_modules)
 	rm -rf cdk.out .cache .pytest_cache .mypy_cache .ruff_cache

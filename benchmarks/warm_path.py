@@ -1,0 +1,78 @@
+"""Warm path: latency percentiles and requests/s through the local runtime's API, closed-loop load from
+a second process (benchmarks/load_client.py), GET /users/{id} and POST /orders rounds interleaved."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from benchmarks.stats import median, percentile, run_interleaved
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(url: str, method: str, body: str | None, concurrency: int, count: int) -> dict[str, Any]:
+    command = [sys.executable, "-m", "benchmarks.load_client", "--url", url, "--method", method]
+    command += ["--concurrency", str(concurrency), "--requests", str(count)]
+    if body:
+        command += ["--body", body]
+    result = subprocess.run(  # noqa: S603 (our interpreter)
+        command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout)
+
+
+def round_figures(raw: dict[str, Any]) -> dict[str, Any]:
+    latencies = raw["latencies_ms"]
+    return {
+        "p50_ms": percentile(latencies, 50),
+        "p90_ms": percentile(latencies, 90),
+        "p99_ms": percentile(latencies, 99),
+        "rps": len(latencies) / raw["seconds"] if raw["seconds"] else 0.0,
+        "statuses": raw["statuses"],
+    }
+
+
+def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median of each figure over the rounds; statuses summed."""
+    statuses: dict[str, int] = {}
+    for figures in rounds:
+        for status, count in figures["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + count
+    combined = {
+        key: round(median(f[key] for f in rounds), 1) for key in ("p50_ms", "p90_ms", "p99_ms", "rps")
+    }
+    return {**combined, "rounds": len(rounds), "statuses": statuses}
+
+
+def run(api_url: str, repetitions: int, requests_per_round: int, concurrency: int = 4) -> dict[str, Any]:
+    user = requests.post(f"{api_url}users", json={"name": "Bench", "email": "bench@example.com"}, timeout=30)
+    user.raise_for_status()
+    user_id = user.json()["userId"]
+    order = json.dumps({"userId": user_id, "items": [{"sku": "SKU-1", "quantity": 1, "unitPriceCents": 100}]})
+    targets = {
+        "GET /users/{id}": (f"{api_url}users/{user_id}", "GET", None),
+        "POST /orders": (f"{api_url}orders", "POST", order),
+    }
+    # Warm-up: `concurrency` warm workers per function before measuring.
+    for url, method, body in targets.values():
+        load(url, method, body, concurrency, concurrency * 5)
+    rounds = run_interleaved(
+        {
+            name: (lambda t=target: round_figures(load(*t, concurrency, requests_per_round)))
+            for name, target in targets.items()
+        },
+        repetitions,
+    )
+    return {
+        "repetitions": repetitions,
+        "requests_per_round": requests_per_round,
+        "concurrency": concurrency,
+        "order": "GET/POST rounds interleaved, after a warm-up round each",
+        "routes": {name: combine(r) for name, r in rounds.items()},
+    }
