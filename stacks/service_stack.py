@@ -110,6 +110,11 @@ class ServiceStack(Stack):
 
     # --- orders: API → queue → processor → table + OrderCreated → projection → UsersTable -------------
     def _orders(self, data: DataResources) -> None:
+        # Powertools idempotency's documented grants on its table. DeleteItem removes the in-progress
+        # record when processing fails, so the retry can run. GetItem is unused by every e2e flow and
+        # stays on purpose (tests/e2e/test_least_privilege.py lists it with this reason): it is the
+        # fallback read of an existing record when a failed conditional PutItem returns no item
+        # (ReturnValuesOnConditionCheckFailure normally returns it).
         idempotency_actions = [
             "dynamodb:PutItem",
             "dynamodb:GetItem",
@@ -151,6 +156,7 @@ class ServiceStack(Stack):
             [data.orders_queue.queue_arn],
         )
         self.order_processor.allow(["dynamodb:PutItem"], [data.orders_table.table_arn])
+        # GetItem: Powertools' fallback read (see idempotency_actions); DeleteItem: when an order fails.
         self.order_processor.allow(idempotency_actions, [data.idempotency_table.table_arn])
         self.order_processor.allow(["events:PutEvents"], [data.orders_bus.event_bus_arn])
         polling = self._config.orders_queue
@@ -183,6 +189,7 @@ class ServiceStack(Stack):
             dead_letter_queue=projection_dlq,
         )
         self.order_projection.allow(["dynamodb:UpdateItem"], [data.users_table.table_arn])
+        # GetItem: Powertools' fallback read (see idempotency_actions); DeleteItem: when a projection fails.
         self.order_projection.allow(idempotency_actions, [data.idempotency_table.table_arn])
         events.Rule(
             self,

@@ -25,7 +25,9 @@ uploads = Uploads(
 )
 
 
-@app.post("/uploads", responses=documented_responses(201, UploadTicket, "Upload URL issued", errors=(400,)))
+@app.post(
+    "/uploads", responses=documented_responses(201, UploadTicket, "Upload URL issued", errors=(400, 413))
+)
 @tracer.capture_method
 def create_upload(request: Annotated[UploadRequest, Body()]) -> Response[UploadTicket]:
     ticket = uploads.ticket(request)

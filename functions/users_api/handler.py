@@ -40,7 +40,7 @@ def create_user(fields: Annotated[UserFields, Body()]) -> Response[User]:
 @tracer.capture_method
 def list_users(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    nextToken: Annotated[str | None, Query(max_length=2048)] = None,  # noqa: N803 (API name)
+    nextToken: Annotated[str | None, Query(min_length=1, max_length=2048)] = None,  # noqa: N803 (API name)
 ) -> UserPage:
     return users.list_page(limit, nextToken)
 

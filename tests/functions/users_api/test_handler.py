@@ -318,6 +318,13 @@ def test_list_rejects_a_bad_next_token_with_400(handler: ModuleType, token: str)
     assert_error(reply, 400, "InvalidNextToken", ["query.nextToken"])
 
 
+def test_list_rejects_an_empty_next_token(handler: ModuleType) -> None:
+    # Found by schema fuzzing: `?nextToken=` used to return the first page as if no token was sent.
+    reply = send(handler, "GET", "/users", query={"nextToken": ""})
+
+    assert_error(reply, 422, "ValidationError", ["query.nextToken"])
+
+
 # --- PUT /users/{userId} -----------------------------------------------------------------------
 
 
