@@ -7,16 +7,16 @@ import fnmatch
 import json
 import logging
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from local_runtime.http_server import LocalServer
 from local_runtime.templates import App, Stack
 from local_runtime.workers import Invocation
 
@@ -255,32 +255,15 @@ class ApiServer:
         self.api = api
         self._invoke = invoke
         self.account = account
-        server_self = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # header and body writes must not wait for delayed ACKs
-
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug(format, *args)
-
-            def _handle(self) -> None:
-                server_self.handle(self)
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle  # noqa: N815
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
+        self._server = LocalServer(self.handle, port=port, name=f"api-{api.name}")
+        self.port = self._server.port
         self.base_url = f"http://localhost:{self.port}/{api.stage}/"
-        self._thread = threading.Thread(target=self.server.serve_forever, name=f"api-{api.name}", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        self._server.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._server.stop()
 
     def handle(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)

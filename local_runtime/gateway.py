@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import http.client
 import logging
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
 
+from local_runtime.http_server import LocalServer
 from local_runtime.iam import (
     ALWAYS_ALLOWED,
     AwsRequest,
@@ -63,33 +62,15 @@ class Gateway:
         self.recorder = recorder
         self.identities: dict[str, Identity] = {}
         self.s3_hooks: list[S3Hook] = []
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # header and body writes must not wait for delayed ACKs
-
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug(format, *args)
-
-            def _handle(self) -> None:
-                gateway.handle(self)
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle  # noqa: N815
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
+        self._server = LocalServer(self.handle, port=port, name="iam-gateway")
+        self.port = self._server.port
         self.url = f"http://localhost:{self.port}"
-        self._thread = threading.Thread(target=self.server.serve_forever, name="iam-gateway", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        self._server.start()
 
     def stop(self) -> None:
-        if self._thread.is_alive():
-            self.server.shutdown()
-        self.server.server_close()
+        self._server.stop()
 
     # ------------------------------------------------------------------ request handling
     def handle(self, handler: BaseHTTPRequestHandler) -> None:
