@@ -40,6 +40,7 @@ def add_stacks(app: App, config: StageConfig) -> None:
         description=f"{config.service} ({config.stage}): API, functions and event sources",
         config=config,
         data=DataResources(
+            user_pool=data.user_pool,
             users_table=data.users_table,
             orders_table=data.orders_table,
             idempotency_table=data.idempotency_table,

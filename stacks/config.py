@@ -78,6 +78,13 @@ class OrdersQueueSettings(_Strict):
         return 6 * ORDER_PROCESSOR_TIMEOUT_SECONDS + self.max_batching_window_seconds
 
 
+class UserPoolSettings(_Strict):
+    # OPTIONAL lets users enrol a TOTP app; REQUIRED makes every user do it at sign-in.
+    mfa: Literal["OPTIONAL", "REQUIRED"]
+    # Cognito threat protection (Plus plan): AUDIT_ONLY reports risky sign-ins, FULL_FUNCTION acts on them.
+    threat_protection: Literal["AUDIT_ONLY", "FULL_FUNCTION"] = Field(alias="threatProtection")
+
+
 class StageConfig(_Strict):
     stage: str
     service: str
@@ -97,6 +104,7 @@ class StageConfig(_Strict):
     presign_expiry_seconds: int = Field(alias="presignExpirySeconds", ge=60, le=3600)
     # The API's p90 latency alarm threshold.
     api_p90_latency_ms: int = Field(alias="apiP90LatencyMs", gt=0, le=29_000)
+    user_pool: UserPoolSettings = Field(alias="userPool")
 
     @field_validator("log_retention_days")
     @classmethod

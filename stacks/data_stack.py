@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -34,16 +35,79 @@ class Gsi:
 # reference back to the service stack (which would make the two stacks depend on each other).
 ORDER_CREATED_RULE_NAME = "OrderCreatedToProjection"
 MAX_RECEIVES_BEFORE_DLQ = 3
+# Members of this user pool group may list and read every user (GET /users, GET /users/{id}).
+ADMINS_GROUP = "admins"
 
 
 class DataStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self._config = config
+        self._auth(config)
         self.users_table = self._table("UsersTable", partition_key="userId", config=config)
         self._orders(config)
         self._uploads(config)
         self._reports(config)
+
+    # --- auth: UserPool (sign-in by e-mail) + the API's app client + the admins group -----------------
+    def _auth(self, config: StageConfig) -> None:
+        auth = config.user_pool
+        self.user_pool = cognito.UserPool(
+            self,
+            "UserPool",
+            user_pool_name=config.stack_name("Users"),
+            self_sign_up_enabled=True,
+            sign_in_aliases=cognito.SignInAliases(email=True),
+            sign_in_case_sensitive=False,
+            auto_verify=cognito.AutoVerifiedAttrs(email=True),
+            standard_attributes=cognito.StandardAttributes(
+                email=cognito.StandardAttribute(required=True, mutable=True)
+            ),
+            password_policy=cognito.PasswordPolicy(
+                min_length=12,
+                require_lowercase=True,
+                require_uppercase=True,
+                require_digits=True,
+                require_symbols=True,
+                temp_password_validity=Duration.days(3),
+            ),
+            mfa=cognito.Mfa[auth.mfa],
+            mfa_second_factor=cognito.MfaSecondFactor(sms=False, otp=True),
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            # Threat protection (compromised credentials, adaptive authentication) needs the Plus plan.
+            feature_plan=cognito.FeaturePlan.PLUS,
+            standard_threat_protection_mode=cognito.StandardThreatProtectionMode[auth.threat_protection],
+            deletion_protection=config.deletion_protection,
+            removal_policy=config.removal_policy,
+        )
+        if auth.mfa != "REQUIRED":
+            Validations.of(self.user_pool).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-COG2",
+                    reason=f"MFA is {auth.mfa} in stage {config.stage} (cdk.json userPool.mfa): users "
+                    "may enrol a TOTP app; threat protection challenges risky sign-ins.",
+                )
+            )
+        # A public client (no secret) for the web/mobile app; SRP keeps passwords off the wire.
+        self.user_pool_client = self.user_pool.add_client(
+            "ApiClient",
+            auth_flows=cognito.AuthFlow(user_srp=True),
+            generate_secret=False,
+            prevent_user_existence_errors=True,
+            enable_token_revocation=True,
+            id_token_validity=Duration.hours(1),
+            access_token_validity=Duration.hours(1),
+            refresh_token_validity=Duration.days(30),
+            disable_o_auth=True,
+        )
+        self.admins_group = cognito.CfnUserPoolGroup(
+            self,
+            "AdminsGroup",
+            user_pool_id=self.user_pool.user_pool_id,
+            group_name=ADMINS_GROUP,
+            description="May list and read every user",
+            precedence=0,
+        )
 
     # --- orders: table, queue + DLQ, idempotency records, event bus, projection DLQ -------------------
     def _orders(self, config: StageConfig) -> None:

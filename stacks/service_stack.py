@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment, CfnResource, Duration, Stack, Validations
+from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -29,6 +30,7 @@ MAX_EVENT_RETRIES = 8
 class DataResources:
     """What the service stack uses from the data stack."""
 
+    user_pool: cognito.IUserPool
     users_table: dynamodb.ITable
     # orders
     orders_table: dynamodb.ITable
@@ -76,7 +78,7 @@ class ServiceStack(Stack):
                 compatible_architectures=[lambda_.Architecture.ARM_64],
             ),
         ]
-        self.api = ServiceApi(self, "Api", config=config)
+        self.api = ServiceApi(self, "Api", config=config, user_pool=data.user_pool)
 
         # /users → users_api → UsersTable
         self.users_api = self._function(

@@ -1,12 +1,17 @@
-"""ServiceApi: the REST API with the service's stage settings and a `route()` per operation."""
+"""ServiceApi: the REST API with the service's stage settings and a `route()` per operation.
+
+Every route requires a Cognito ID token from the user pool (API Gateway verifies it); errors that
+API Gateway itself returns (401, throttling, missing route...) use the functions' JSON error contract.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -16,8 +21,18 @@ from stacks.config import StageConfig
 _PATH_PARAM = re.compile(r"{(\w+)}")
 
 
+def gateway_error_template(code: str) -> str:
+    """The functions' error body ({error, message, details, requestId}) as a gateway response template."""
+    return (
+        f'{{"error":"{code}","message":$context.error.messageString,"details":[],'
+        '"requestId":"$context.requestId"}'
+    )
+
+
 class ServiceApi(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StageConfig, user_pool: cognito.IUserPool
+    ) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=config.log_retention, removal_policy=config.removal_policy
@@ -54,6 +69,16 @@ class ServiceApi(Construct):
                 allow_headers=["Content-Type", "Authorization", "X-Amz-Date", "X-Api-Key"],
             ),
         )
+        # No OAuth scopes on the methods: API Gateway accepts the pool's ID tokens, whose claims
+        # (sub, cognito:groups) reach the functions in requestContext.authorizer.claims.
+        self.authorizer = apigw.CognitoUserPoolsAuthorizer(
+            self,
+            "Authorizer",
+            cognito_user_pools=[user_pool],
+            authorizer_name=config.stack_name("UserPool"),
+            results_cache_ttl=Duration.minutes(5),
+        )
+        self._gateway_errors(config)
         self.validator = self.rest_api.add_request_validator(
             "RequestValidator", validate_request_body=True, validate_request_parameters=True
         )
@@ -68,16 +93,24 @@ class ServiceApi(Construct):
                 reason="WAF web ACLs are attached by the organisation's Firewall Manager policy, "
                 "not per service.",
             ),
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-APIG4",
-                reason="Authorization (Cognito authorizer) is tracked in its own issue; the API is "
-                "not yet authenticated.",
-            ),
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-COG4",
-                reason="Authorization (Cognito user pool authorizer) is tracked in its own issue.",
-            ),
         )
+
+    def _gateway_errors(self, config: StageConfig) -> None:
+        # A browser can only read an error that carries CORS headers; a static header allows one origin.
+        origins = config.cors_allow_origins
+        headers = {"Access-Control-Allow-Origin": f"'{origins[0]}'"} if len(origins) == 1 else None
+        for construct_id, response_type, code in (
+            ("Unauthorized", apigw.ResponseType.UNAUTHORIZED, "Unauthorized"),
+            ("AccessDenied", apigw.ResponseType.ACCESS_DENIED, "Forbidden"),
+            ("Default4xx", apigw.ResponseType.DEFAULT_4_XX, "$context.error.responseType"),
+            ("Default5xx", apigw.ResponseType.DEFAULT_5_XX, "$context.error.responseType"),
+        ):
+            self.rest_api.add_gateway_response(
+                construct_id,
+                type=response_type,
+                response_headers=headers,
+                templates={"application/json": gateway_error_template(code)},
+            )
 
     def route(
         self,
@@ -96,4 +129,6 @@ class ServiceApi(Construct):
             apigw.LambdaIntegration(function, allow_test_invoke=False),
             request_validator=self.validator,
             request_parameters=parameters or None,
+            authorizer=self.authorizer,
+            authorization_type=apigw.AuthorizationType.COGNITO,
         )

@@ -15,9 +15,8 @@ from tests.stacks.conftest import STACKS
 EXPECTED_ACKNOWLEDGED = {
     "AwsSolutions": {
         "AwsSolutions-APIG3",  # WAF attached by Firewall Manager
-        "AwsSolutions-APIG4",  # authorizer: its own issue
         "AwsSolutions-APIG6",  # execution logs need the account-wide role
-        "AwsSolutions-COG4",  # authorizer: its own issue
+        "AwsSolutions-COG2",  # MFA is OPTIONAL (cdk.json userPool.mfa); REQUIRED removes the finding
         "AwsSolutions-IAM5[Resource::*]",  # X-Ray has no resource-level permissions
         "AwsSolutions-SQS3",  # the DLQs are themselves dead-letter queues
         # object actions scoped to one key prefix (uploads_api, upload_indexer / daily_report)
@@ -34,6 +33,7 @@ EXPECTED_ACKNOWLEDGED = {
 }
 # Which constructs carry each acknowledgement that is not about every function or the API.
 EXPECTED_ACKNOWLEDGED_ON = {
+    "AwsSolutions-COG2": {"Data/UserPool/Resource"},
     "AwsSolutions-SQS3": {
         "Data/UploadIndexerDlq/Resource",
         "Data/DailyReportDlq/Resource",

@@ -26,6 +26,7 @@ PINNED = {
         "ReportsBucket4E7C5994": "AWS::S3::Bucket",
         "UploadIndexerDlq1B4D5A7E": "AWS::SQS::Queue",
         "DailyReportDlqE17BC784": "AWS::SQS::Queue",
+        "UserPool6BA7E5F2": "AWS::Cognito::UserPool",
     },
     "Service": {},
     "Monitoring": {},  # AlarmEmailDlq exists only with an alarmEmail: pinned in test_monitoring
