@@ -25,17 +25,38 @@ class LambdaContext:
         return self._timeout_ms
 
 
+def cognito_claims(sub: str, *, email: str | None = None, groups: tuple[str, ...] = ()) -> dict[str, str]:
+    """requestContext.authorizer.claims as API Gateway's Cognito user pool authorizer passes an ID token's
+    claims to a REST (v1) proxy integration: every value a string, `cognito:groups` comma-separated."""
+    claims = {
+        "sub": sub,
+        "aud": "example-app-client-id",
+        "iss": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example",
+        "token_use": "id",
+        "email": email or f"{sub[:8]}@example.com",
+        "email_verified": "true",
+        "cognito:username": sub,
+        "auth_time": "1763884800",
+        "iat": "Sun Nov 23 08:00:00 UTC 2025",
+        "exp": "Sun Nov 23 09:00:00 UTC 2025",
+    }
+    if groups:
+        claims["cognito:groups"] = ",".join(groups)
+    return claims
+
+
 def api_event(
     method: str,
     path: str,
     *,
+    claims: dict[str, str] | None = None,
     resource: str | None = None,
     body: Any = None,
     raw_body: str | None = None,
     query: dict[str, str] | None = None,
     path_params: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway REST (v1) proxy event."""
+    """An API Gateway REST (v1) proxy event; `claims`: the caller the authorizer verified (None: none)."""
     request_id = str(uuid.uuid4())
     if raw_body is None and body is not None:
         raw_body = json.dumps(body)
@@ -57,6 +78,7 @@ def api_event(
             "stage": "dev",
             "accountId": "123456789012",
             "identity": {"sourceIp": "127.0.0.1"},
+            **({"authorizer": {"claims": claims}} if claims else {}),
         },
         "body": raw_body,
         "isBase64Encoded": False,

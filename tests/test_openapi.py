@@ -134,3 +134,13 @@ def test_every_status_a_handler_returns_is_documented(spec: dict) -> None:
     assert "413" in spec["paths"]["/uploads"]["post"]["responses"]
     next_token = next(p for p in spec["paths"]["/users"]["get"]["parameters"] if p["name"] == "nextToken")
     assert next_token["schema"]["anyOf"][0]["minLength"] == 1  # `?nextToken=` is rejected, not ignored
+
+
+def test_spec_declares_the_cognito_security_scheme_on_every_operation(spec: dict) -> None:
+    scheme = spec["components"]["securitySchemes"]["CognitoUserPool"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "Authorization")
+    assert spec["security"] == [{"CognitoUserPool": []}]
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            assert operation.get("security", spec["security"]) == spec["security"], (method, path)
+            assert "401" in operation["responses"], (method, path)

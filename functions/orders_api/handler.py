@@ -1,4 +1,4 @@
-"""Orders API: POST /orders queues an order (202), GET /orders/{orderId} reads a processed one."""
+"""Orders API: POST /orders queues the caller's order (202), GET /orders/{orderId} reads a processed one."""
 
 from http import HTTPStatus
 from typing import Annotated
@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from models import OrderFields
 from service_common.api import create_resolver, documented_responses
 from service_common.env import require_env
+from service_common.identity import current_caller
 from service_common.orders import Order
 from store import OrdersStore
 
@@ -32,7 +33,7 @@ OrderId = Annotated[str, Path(min_length=1, max_length=64, description="The orde
 )
 @tracer.capture_method
 def create_order(fields: Annotated[OrderFields, Body()]) -> Response[Order]:
-    order = orders.accept(fields)
+    order = orders.accept(current_caller(app).user_id, fields)
     metrics.add_metric(name="OrderAccepted", unit=MetricUnit.Count, value=1)
     return Response(
         status_code=HTTPStatus.ACCEPTED,
@@ -42,10 +43,13 @@ def create_order(fields: Annotated[OrderFields, Body()]) -> Response[Order]:
     )
 
 
-@app.get("/orders/<orderId>", responses=documented_responses(200, Order, "The order", errors=(404,)))
+@app.get(
+    "/orders/<orderId>",
+    responses=documented_responses(200, Order, "The order (own orders, or any for admins)", errors=(404,)),
+)
 @tracer.capture_method
 def get_order(orderId: OrderId) -> Order:  # noqa: N803 (API name)
-    return orders.get(orderId)
+    return orders.get(orderId, current_caller(app))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -8,6 +8,7 @@ from models import OrderFields
 from service_common.api import ResourceNotFoundError
 from service_common.aws import client, dynamodb_table
 from service_common.clock import utc_now
+from service_common.identity import Caller
 from service_common.orders import Order
 
 
@@ -16,11 +17,11 @@ class OrdersStore:
         self._table_name = table_name
         self._queue_url = queue_url
 
-    def accept(self, fields: OrderFields) -> Order:
-        """Queue a new order; order_processor stores it in OrdersTable and announces it."""
+    def accept(self, user_id: str, fields: OrderFields) -> Order:
+        """Queue a new order of `user_id`; order_processor stores it in OrdersTable and announces it."""
         order = Order(
             orderId=str(uuid.uuid4()),
-            userId=fields.userId,
+            userId=user_id,
             items=fields.items,
             totalCents=sum(item.quantity * item.unitPriceCents for item in fields.items),
             status="ACCEPTED",
@@ -29,8 +30,10 @@ class OrdersStore:
         client("sqs").send_message(QueueUrl=self._queue_url, MessageBody=order.model_dump_json())
         return order
 
-    def get(self, order_id: str) -> Order:
+    def get(self, order_id: str, caller: Caller) -> Order:
+        """The order if the caller placed it (or is an admin); someone else's order is "not found"."""
         item = dynamodb_table(self._table_name).get_item(Key={"orderId": order_id}).get("Item")
-        if item is None:
+        # 404, not 403: order ids must not reveal that another user's order exists.
+        if item is None or (item.get("userId") != caller.user_id and not caller.is_admin):
             raise ResourceNotFoundError("Order", order_id)
         return Order.model_validate(item)

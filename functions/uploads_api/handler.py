@@ -1,4 +1,4 @@
-"""Uploads API: POST /uploads returns a presigned PUT URL under uploads/<userId>/ in UploadsBucket."""
+"""Uploads API: POST /uploads returns a presigned PUT URL under the caller's uploads/<sub>/ prefix."""
 
 from http import HTTPStatus
 from typing import Annotated
@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from models import UploadRequest, UploadTicket
 from service_common.api import create_resolver, documented_responses
 from service_common.env import require_env
+from service_common.identity import current_caller
 from uploads import Uploads
 
 logger = Logger()
@@ -30,7 +31,7 @@ uploads = Uploads(
 )
 @tracer.capture_method
 def create_upload(request: Annotated[UploadRequest, Body()]) -> Response[UploadTicket]:
-    ticket = uploads.ticket(request)
+    ticket = uploads.ticket(current_caller(app).user_id, request)
     logger.info("Upload URL issued", extra={"key": ticket.key, "size": request.size})
     metrics.add_metric(name="UploadUrlIssued", unit=MetricUnit.Count, value=1)
     return Response(status_code=HTTPStatus.CREATED, content_type=content_types.APPLICATION_JSON, body=ticket)

@@ -4,12 +4,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class UploadRequest(BaseModel):
-    """What a client tells us about the file it wants to upload."""
+    """What a client tells us about the file it wants to upload (always under the caller's own prefix)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    # Until the API has an authorizer (its own issue) the caller names the user; it becomes a claim then.
-    userId: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")  # noqa: N815 (API field name)
     fileName: str = Field(min_length=1, max_length=255)  # noqa: N815 (API field name)
     contentType: str = Field(min_length=1, max_length=100)  # noqa: N815 (API field name)
     size: int = Field(gt=0, description="The file's size in bytes")

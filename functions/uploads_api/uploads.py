@@ -26,6 +26,8 @@ ALLOWED_TYPES: dict[str, frozenset[str]] = {
 }
 MAX_NAME_LENGTH = 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# Cognito subs are UUIDs; anything that could escape the prefix ("/", "..") is refused.
+_SAFE_USER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _invalid(field: str, code: str, message: str, status: HTTPStatus = HTTPStatus.UNPROCESSABLE_ENTITY):
@@ -80,10 +82,13 @@ class Uploads:
         self.max_bytes = max_bytes
         self.expiry_seconds = expiry_seconds
 
-    def ticket(self, request: UploadRequest) -> UploadTicket:
+    def ticket(self, user_id: str, request: UploadRequest) -> UploadTicket:
+        """A presigned PUT under uploads/<user_id>/ (user_id: the caller's sub)."""
+        if not _SAFE_USER_ID.fullmatch(user_id):
+            raise ApiError(HTTPStatus.FORBIDDEN, "Forbidden", "The caller's id cannot name an upload prefix")
         name = check(request, self.max_bytes)
         content_type = request.contentType.lower()
-        key = f"uploads/{request.userId}/{uuid.uuid4()}-{name}"
+        key = f"uploads/{user_id}/{uuid.uuid4()}-{name}"
         # Content-Type and Content-Length are signed: the PUT must send exactly the announced file.
         url = _s3().generate_presigned_url(
             "put_object",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import uuid
 from http import HTTPStatus
 from typing import Any
 
@@ -50,12 +49,19 @@ class UsersStore:
     def _table(self) -> Any:
         return dynamodb_table(self._table_name)
 
-    def create(self, fields: UserFields) -> User:
-        user = User(userId=str(uuid.uuid4()), createdAt=utc_now(), **fields.model_dump())
-        self._table.put_item(
-            Item=user.model_dump(exclude_none=True, exclude={"orderCount"}),  # owned by order_projection
-            ConditionExpression="attribute_not_exists(userId)",
-        )
+    def create(self, user_id: str, fields: UserFields) -> User:
+        user = User(userId=user_id, createdAt=utc_now(), **fields.model_dump())
+        try:
+            self._table.put_item(
+                Item=user.model_dump(exclude_none=True, exclude={"orderCount"}),  # owned by order_projection
+                ConditionExpression="attribute_not_exists(userId)",
+            )
+        except ClientError as error:
+            if _is_conditional_failure(error):
+                raise ApiError(
+                    HTTPStatus.CONFLICT, "UserExists", f"User {user_id} already exists: update it with PUT"
+                ) from None
+            raise
         return user
 
     def get(self, user_id: str) -> User:

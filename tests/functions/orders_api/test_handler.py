@@ -10,9 +10,13 @@ from moto import mock_aws
 
 from tests.aws_resources import create_queue, create_table, receive_all
 from tests.conftest import load_function
-from tests.events import LambdaContext, api_event
+from tests.events import LambdaContext, api_event, cognito_claims
 
-ORDER = {"userId": "user-1", "items": [{"sku": "SKU-1", "quantity": 2, "unitPriceCents": 1250}]}
+ALICE_ID = "a11ce000-0000-4000-8000-000000000001"
+ALICE = cognito_claims(ALICE_ID)
+BOB = cognito_claims("b0b00000-0000-4000-8000-000000000002")
+ADMIN = cognito_claims("ad000000-0000-4000-8000-000000000003", groups=("admins",))
+ORDER = {"items": [{"sku": "SKU-1", "quantity": 2, "unitPriceCents": 1250}]}
 
 
 @pytest.fixture
@@ -25,8 +29,10 @@ def aws(monkeypatch):
         yield {"table": table, "queue_url": queue_url, "handler": load_function("orders_api")}
 
 
-def call(aws, method, path, **kwargs):
-    response = aws["handler"].lambda_handler(api_event(method, path, **kwargs), LambdaContext())
+def call(aws, method, path, caller=ALICE, **kwargs):
+    response = aws["handler"].lambda_handler(
+        api_event(method, path, claims=caller, **kwargs), LambdaContext()
+    )
     return response["statusCode"], json.loads(response["body"]) if response.get("body") else None, response
 
 
@@ -44,7 +50,7 @@ def test_post_queues_the_order_and_answers_202_with_its_location(aws):
     uuid.UUID(body["orderId"])
     assert body["status"] == "ACCEPTED"
     assert body["totalCents"] == 2500
-    assert body["userId"] == "user-1" and body["items"] == ORDER["items"]
+    assert body["userId"] == ALICE_ID and body["items"] == ORDER["items"]  # the caller's own order
     assert response["multiValueHeaders"]["Location"] == [f"/orders/{body['orderId']}"]
     (message,) = receive_all(aws["queue_url"])
     assert json.loads(message["Body"]) == body
@@ -72,7 +78,7 @@ def test_each_post_is_a_new_order(aws):
             {**ORDER, "items": [{"sku": "A", "quantity": 1, "unitPriceCents": -1}]},
             "body.items.0.unitPriceCents",
         ),
-        ({"items": ORDER["items"]}, "body.userId"),
+        ({**ORDER, "userId": "b0b00000-0000-4000-8000-000000000002"}, "body.userId"),  # only for yourself
         ({**ORDER, "totalCents": 1}, "body.totalCents"),  # the client cannot set the total
     ],
 )
@@ -86,37 +92,80 @@ def test_invalid_orders_get_422_and_nothing_is_queued(aws, body, field):
 
 
 def test_malformed_json_gets_400(aws):
-    status, error, _ = call(aws, "POST", "/orders", raw_body='{"userId": ')
+    status, error, _ = call(aws, "POST", "/orders", raw_body='{"items": ')
 
     assert status == 400
     assert_error(error, "MalformedJson")
     assert receive_all(aws["queue_url"]) == []
 
 
-def test_get_returns_the_processed_order(aws):
-    stored = {
+def _order_by(owner_id, order_id="o-1"):
+    return {
         **ORDER,
-        "orderId": "o-1",
+        "userId": owner_id,
+        "orderId": order_id,
         "totalCents": 2500,
         "status": "CONFIRMED",
         "createdAt": "2026-11-23T08:00:00.000+00:00",
         "orderDate": "2026-11-23",
         "confirmedAt": "2026-11-23T08:00:01.000+00:00",
     }
+
+
+def get_order(aws, order_id, caller=ALICE):
+    return call(
+        aws,
+        "GET",
+        f"/orders/{order_id}",
+        caller,
+        resource="/orders/{orderId}",
+        path_params={"orderId": order_id},
+    )
+
+
+@pytest.mark.parametrize("caller", [ALICE, ADMIN], ids=["owner", "admin"])
+def test_get_returns_the_processed_order_to_its_owner_and_admins(aws, caller):
+    stored = _order_by(ALICE_ID)
     aws["table"].put_item(Item=stored)
 
-    status, body, _ = call(
-        aws, "GET", "/orders/o-1", resource="/orders/{orderId}", path_params={"orderId": "o-1"}
-    )
+    status, body, _ = get_order(aws, "o-1", caller)
 
     assert status == 200
     assert body == stored
 
 
+def test_someone_elses_order_is_not_found_exactly_like_a_missing_one(aws):
+    aws["table"].put_item(Item=_order_by(ALICE_ID, "o-alice"))
+
+    status, error, _ = get_order(aws, "o-alice", caller=BOB)
+    missing_status, missing, _ = get_order(aws, "o-nope", caller=BOB)
+
+    # 404 either way: Bob cannot tell that Alice's order id exists.
+    assert (status, missing_status) == (404, 404)
+    assert_error(error, "NotFound")
+    assert error["message"] == missing["message"].replace("o-nope", "o-alice")
+    assert "SKU-1" not in json.dumps(error) and ALICE_ID not in json.dumps(error)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        ("POST", "/orders", {"body": ORDER}),
+        ("GET", "/orders/o-1", {"resource": "/orders/{orderId}", "path_params": {"orderId": "o-1"}}),
+    ],
+)
+def test_a_request_without_a_verified_caller_is_401_and_queues_nothing(aws, method, path, kwargs):
+    aws["table"].put_item(Item=_order_by(ALICE_ID))
+
+    status, error, _ = call(aws, method, path, caller=None, **kwargs)
+
+    assert status == 401
+    assert_error(error, "Unauthorized")
+    assert receive_all(aws["queue_url"]) == []
+
+
 def test_get_of_an_unknown_order_is_404_in_the_error_contract(aws):
-    status, error, _ = call(
-        aws, "GET", "/orders/nope", resource="/orders/{orderId}", path_params={"orderId": "nope"}
-    )
+    status, error, _ = get_order(aws, "nope")
 
     assert status == 404
     assert_error(error, "NotFound")

@@ -14,12 +14,14 @@ import requests
 from moto import mock_aws
 
 from tests.conftest import load_function
-from tests.events import LambdaContext, api_event
+from tests.events import LambdaContext, api_event, cognito_claims
 
 BUCKET = "orders-test-uploads"
 MAX_BYTES = 1024
+ALICE_ID = "a11ce000-0000-4000-8000-000000000001"
+ALICE = cognito_claims(ALICE_ID)
 KEY = re.compile(
-    r"^uploads/user-1/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}-(?P<name>.+)$"
+    rf"^uploads/{ALICE_ID}/[0-9a-f]{{8}}-[0-9a-f]{{4}}-4[0-9a-f]{{3}}-[0-9a-f]{{4}}-[0-9a-f]{{12}}-(?P<name>.+)$"
 )
 
 
@@ -39,14 +41,14 @@ def handler(s3, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     return load_function("uploads_api")
 
 
-def post(handler: ModuleType, body: object) -> tuple[int, dict]:
-    response = handler.lambda_handler(api_event("POST", "/uploads", body=body), LambdaContext())
+def post(handler: ModuleType, body: object, caller: dict | None = ALICE) -> tuple[int, dict]:
+    event = api_event("POST", "/uploads", body=body, claims=caller)
+    response = handler.lambda_handler(event, LambdaContext())
     return response["statusCode"], json.loads(response["body"])
 
 
 def request(**overrides: object) -> dict:
     return {
-        "userId": "user-1",
         "fileName": "report.pdf",
         "contentType": "application/pdf",
         "size": 5,
@@ -134,7 +136,7 @@ def test_the_size_limit_is_inclusive(handler):
     ("overrides", "field"),
     [
         ({"size": 0}, "body.size"),
-        ({"userId": "../other-user"}, "body.userId"),
+        ({"userId": "b0b00000-0000-4000-8000-000000000002"}, "body.userId"),  # only under your own prefix
         ({"fileName": ""}, "body.fileName"),
         ({"bucket": "elsewhere"}, "body.bucket"),
     ],
@@ -154,3 +156,19 @@ def test_missing_configuration_fails_at_cold_start(s3, monkeypatch):
 
     with pytest.raises(RuntimeError, match="UPLOADS_BUCKET_NAME"):
         load_function("uploads_api")
+
+
+def test_the_prefix_is_always_the_callers_own(handler):
+    bob_id = "b0b00000-0000-4000-8000-000000000002"
+
+    keys = {post(handler, request(), caller=caller)[1]["key"] for caller in (ALICE, cognito_claims(bob_id))}
+
+    assert {key.split("/")[1] for key in keys} == {ALICE_ID, bob_id}
+
+
+@pytest.mark.parametrize("sub", ["../alice", "a/b", "", "x" * 65])
+def test_a_caller_id_that_could_leave_its_prefix_is_refused(handler, s3, sub):
+    status, body = post(handler, request(), caller={"sub": sub} if sub else None)
+
+    assert (status, body["error"]) == ((403, "Forbidden") if sub else (401, "Unauthorized"))
+    assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0

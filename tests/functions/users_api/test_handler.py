@@ -18,9 +18,16 @@ from moto import mock_aws
 from service_common.env import MissingEnvironmentVariableError
 
 from tests.conftest import load_function
-from tests.events import LambdaContext, api_event
+from tests.events import LambdaContext, api_event, cognito_claims
 
 TABLE_NAME = "users"
+
+# Callers as the Cognito authorizer passes them: two users and an admin (ids are their tokens' subs).
+ALICE_ID = "a11ce000-0000-4000-8000-000000000001"
+BOB_ID = "b0b00000-0000-4000-8000-000000000002"
+ALICE = cognito_claims(ALICE_ID, email="alice@example.com")
+BOB = cognito_claims(BOB_ID, email="bob@example.com")
+ADMIN = cognito_claims("ad000000-0000-4000-8000-000000000003", groups=("admins",))
 
 # GET routes add no metric; Powertools warns about the empty flush on every such call.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -52,8 +59,10 @@ def handler(table: Any) -> ModuleType:
     return load_function("users_api")
 
 
-def send(handler: ModuleType, method: str, path: str, **event_args: Any) -> Reply:
-    event = api_event(method, path, **event_args)
+def send(
+    handler: ModuleType, method: str, path: str, *, caller: dict | None = ALICE, **event_args: Any
+) -> Reply:
+    event = api_event(method, path, claims=caller, **event_args)
     response = handler.lambda_handler(event, LambdaContext())
     # REST (v1) responses carry headers in multiValueHeaders.
     headers = {name: values[0] for name, values in (response.get("multiValueHeaders") or {}).items()}
@@ -72,8 +81,10 @@ def send_to_user(handler: ModuleType, method: str, user_id: str, **event_args: A
     )
 
 
-def create(handler: ModuleType, name: str = "Ada Lovelace", email: str = "ada@example.com") -> dict:
-    reply = send(handler, "POST", "/users", body={"name": name, "email": email})
+def create(
+    handler: ModuleType, name: str = "Ada Lovelace", email: str = "ada@example.com", caller: dict = ALICE
+) -> dict:
+    reply = send(handler, "POST", "/users", body={"name": name, "email": email}, caller=caller)
     assert reply.status == 201, reply.body
     return reply.body
 
@@ -114,12 +125,12 @@ def assert_error(reply: Reply, status: int, error: str, fields: list[str] | None
 # --- POST /users -------------------------------------------------------------------------------
 
 
-def test_create_user_returns_201_with_generated_id_and_location(handler: ModuleType, table: Any) -> None:
+def test_create_user_stores_the_callers_own_record_under_their_sub(handler: ModuleType, table: Any) -> None:
     reply = send(handler, "POST", "/users", body={"name": "  Ada Lovelace ", "email": "ada@example.com"})
 
     assert reply.status == 201
     user_id = reply.body["userId"]
-    assert uuid.UUID(user_id).version == 4
+    assert user_id == ALICE_ID  # from the authorizer's claims, not from anything the client sent
     assert reply.headers["Location"] == f"/users/{user_id}"
     assert reply.headers["Content-Type"] == "application/json"
     assert reply.body["name"] == "Ada Lovelace"  # surrounding whitespace is stripped
@@ -136,32 +147,26 @@ def test_create_user_returns_201_with_generated_id_and_location(handler: ModuleT
     }
 
 
-def test_each_created_user_gets_its_own_id(handler: ModuleType, table: Any) -> None:
-    first = create(handler, "Ada", "ada@example.com")
-    second = create(handler, "Ada", "ada@example.com")
+def test_each_caller_creates_their_own_record(handler: ModuleType, table: Any) -> None:
+    alice = create(handler, "Ada", "ada@example.com", caller=ALICE)
+    bob = create(handler, "Ada", "ada@example.com", caller=BOB)
 
-    assert first["userId"] != second["userId"]
-    assert {item["userId"] for item in all_items(table)} == {first["userId"], second["userId"]}
+    assert (alice["userId"], bob["userId"]) == (ALICE_ID, BOB_ID)
+    assert {item["userId"] for item in all_items(table)} == {ALICE_ID, BOB_ID}
 
 
-def test_create_never_overwrites_an_existing_user(
-    handler: ModuleType, table: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_create_never_overwrites_the_callers_existing_record(handler: ModuleType, table: Any) -> None:
     existing = {
-        "userId": "00000000-0000-4000-8000-000000000000",
+        "userId": ALICE_ID,
         "name": "Old",
         "email": "old@example.com",
         "createdAt": "2024-01-01T00:00:00.000+00:00",
     }
     table.put_item(Item=existing)
-    event = api_event("POST", "/users", body={"name": "New", "email": "new@example.com"})
-    context = LambdaContext()
-    # Force a uuid collision (patched after the event is built: the builders use uuid4 too).
-    monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(existing["userId"]))
 
-    response = handler.lambda_handler(event, context)
+    reply = send(handler, "POST", "/users", body={"name": "New", "email": "new@example.com"})
 
-    assert response["statusCode"] == 500
+    assert_error(reply, 409, "UserExists", [])
     assert all_items(table) == [existing]
 
 
@@ -222,10 +227,34 @@ def test_get_user_returns_the_stored_user(handler: ModuleType) -> None:
 def test_get_unknown_user_is_404(handler: ModuleType) -> None:
     create(handler)
 
-    reply = send_to_user(handler, "GET", "no-such-user")
+    reply = send_to_user(handler, "GET", "no-such-user", caller=ADMIN)
 
     assert_error(reply, 404, "NotFound", [])
     assert "no-such-user" in reply.body["message"]
+
+
+def test_get_own_record_before_creating_it_is_404(handler: ModuleType) -> None:
+    assert_error(send_to_user(handler, "GET", ALICE_ID), 404, "NotFound", [])
+
+
+@pytest.mark.parametrize("target", ["existing", "missing"])
+def test_a_user_cannot_read_someone_elses_record(handler: ModuleType, target: str) -> None:
+    if target == "existing":
+        create(handler, caller=BOB)
+
+    reply = send_to_user(handler, "GET", BOB_ID, caller=ALICE)
+
+    # 403 whether or not Bob has a record: the refusal comes before the lookup and leaks nothing.
+    assert_error(reply, 403, "Forbidden", [])
+    assert "Ada" not in json.dumps(reply.body)
+
+
+def test_an_admin_reads_any_record(handler: ModuleType) -> None:
+    bob = create(handler, caller=BOB)
+
+    reply = send_to_user(handler, "GET", BOB_ID, caller=ADMIN)
+
+    assert (reply.status, reply.body) == (200, bob)
 
 
 def test_user_id_longer_than_64_characters_is_422(handler: ModuleType) -> None:
@@ -235,8 +264,18 @@ def test_user_id_longer_than_64_characters_is_422(handler: ModuleType) -> None:
 # --- GET /users --------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("caller", [ALICE, cognito_claims(ALICE_ID, groups=("readers", "administrators"))])
+def test_only_admins_may_list_users(handler: ModuleType, table: Any, caller: dict) -> None:
+    put_users(table, 3)
+
+    reply = send(handler, "GET", "/users", caller=caller)
+
+    assert_error(reply, 403, "Forbidden", [])
+    assert "items" not in reply.body
+
+
 def test_list_of_empty_table(handler: ModuleType) -> None:
-    reply = send(handler, "GET", "/users")
+    reply = send(handler, "GET", "/users", caller=ADMIN)
 
     assert reply.status == 200
     assert reply.body == {"items": [], "nextToken": None}
@@ -245,7 +284,7 @@ def test_list_of_empty_table(handler: ModuleType) -> None:
 def test_list_returns_20_users_by_default(handler: ModuleType, table: Any) -> None:
     ids = put_users(table, 25)
 
-    reply = send(handler, "GET", "/users")
+    reply = send(handler, "GET", "/users", caller=ADMIN)
 
     assert reply.status == 200
     assert len(reply.body["items"]) == 20
@@ -256,7 +295,7 @@ def test_list_returns_20_users_by_default(handler: ModuleType, table: Any) -> No
 def test_list_returns_users_as_stored(handler: ModuleType) -> None:
     created = create(handler)
 
-    reply = send(handler, "GET", "/users", query={"limit": "5"})
+    reply = send(handler, "GET", "/users", query={"limit": "5"}, caller=ADMIN)
 
     assert reply.body == {"items": [created], "nextToken": None}
 
@@ -267,7 +306,7 @@ def test_pagination_walks_every_user_exactly_once(handler: ModuleType, table: An
     query = {"limit": "2"}
 
     for _ in range(10):  # 4 pages are needed; the bound stops a token that never ends
-        reply = send(handler, "GET", "/users", query=query)
+        reply = send(handler, "GET", "/users", query=query, caller=ADMIN)
         assert reply.status == 200, reply.body
         assert len(reply.body["items"]) <= 2
         seen += [item["userId"] for item in reply.body["items"]]
@@ -282,7 +321,7 @@ def test_pagination_walks_every_user_exactly_once(handler: ModuleType, table: An
 
 @pytest.mark.parametrize("limit", ["0", "101", "-1", "ten"])
 def test_list_rejects_limit_outside_1_to_100(handler: ModuleType, limit: str) -> None:
-    reply = send(handler, "GET", "/users", query={"limit": limit})
+    reply = send(handler, "GET", "/users", query={"limit": limit}, caller=ADMIN)
 
     assert_error(reply, 422, "ValidationError", ["query.limit"])
 
@@ -291,7 +330,7 @@ def test_list_rejects_limit_outside_1_to_100(handler: ModuleType, limit: str) ->
 def test_list_accepts_limit_bounds(handler: ModuleType, table: Any, limit: str) -> None:
     put_users(table, 3)
 
-    reply = send(handler, "GET", "/users", query={"limit": limit})
+    reply = send(handler, "GET", "/users", query={"limit": limit}, caller=ADMIN)
 
     assert reply.status == 200
     assert len(reply.body["items"]) == min(int(limit), 3)
@@ -313,14 +352,14 @@ def _b64(value: Any) -> str:
     ],
 )
 def test_list_rejects_a_bad_next_token_with_400(handler: ModuleType, token: str) -> None:
-    reply = send(handler, "GET", "/users", query={"nextToken": token})
+    reply = send(handler, "GET", "/users", query={"nextToken": token}, caller=ADMIN)
 
     assert_error(reply, 400, "InvalidNextToken", ["query.nextToken"])
 
 
 def test_list_rejects_an_empty_next_token(handler: ModuleType) -> None:
     # Found by schema fuzzing: `?nextToken=` used to return the first page as if no token was sent.
-    reply = send(handler, "GET", "/users", query={"nextToken": ""})
+    reply = send(handler, "GET", "/users", query={"nextToken": ""}, caller=ADMIN)
 
     assert_error(reply, 422, "ValidationError", ["query.nextToken"])
 
@@ -348,11 +387,26 @@ def test_update_replaces_fields_and_keeps_created_at(handler: ModuleType, table:
     assert send_to_user(handler, "GET", created["userId"]).body == reply.body
 
 
-def test_update_of_unknown_user_is_404_and_creates_nothing(handler: ModuleType, table: Any) -> None:
-    reply = send_to_user(handler, "PUT", "no-such-user", body={"name": "Ada", "email": "ada@example.com"})
+def test_update_of_own_missing_record_is_404_and_creates_nothing(handler: ModuleType, table: Any) -> None:
+    reply = send_to_user(handler, "PUT", ALICE_ID, body={"name": "Ada", "email": "ada@example.com"})
 
     assert_error(reply, 404, "NotFound", [])
     assert all_items(table) == []
+
+
+@pytest.mark.parametrize("caller", [ALICE, ADMIN], ids=["other user", "admin"])
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+def test_nobody_changes_someone_elses_record(
+    handler: ModuleType, table: Any, caller: dict, method: str
+) -> None:
+    create(handler, "Bob", "bob@example.com", caller=BOB)
+    before = all_items(table)
+    body = {"name": "Mallory", "email": "mallory@example.com"} if method == "PUT" else None
+
+    reply = send_to_user(handler, method, BOB_ID, body=body, caller=caller)
+
+    assert_error(reply, 403, "Forbidden", [])
+    assert all_items(table) == before
 
 
 @pytest.mark.parametrize(
@@ -384,8 +438,8 @@ def test_update_with_malformed_json_is_400(handler: ModuleType) -> None:
 
 
 def test_delete_returns_204_and_removes_only_that_user(handler: ModuleType, table: Any) -> None:
-    doomed = create(handler, "Doomed", "doomed@example.com")
-    kept = create(handler, "Kept", "kept@example.com")
+    doomed = create(handler, "Doomed", "doomed@example.com", caller=ALICE)
+    kept = create(handler, "Kept", "kept@example.com", caller=BOB)
 
     reply = send_to_user(handler, "DELETE", doomed["userId"])
 
@@ -402,10 +456,10 @@ def test_delete_twice_is_404_the_second_time(handler: ModuleType) -> None:
     assert_error(send_to_user(handler, "DELETE", created["userId"]), 404, "NotFound", [])
 
 
-def test_delete_of_unknown_user_is_404_and_leaves_others(handler: ModuleType, table: Any) -> None:
-    created = create(handler)
+def test_delete_of_own_missing_record_is_404_and_leaves_others(handler: ModuleType, table: Any) -> None:
+    created = create(handler, caller=BOB)
 
-    assert_error(send_to_user(handler, "DELETE", "no-such-user"), 404, "NotFound", [])
+    assert_error(send_to_user(handler, "DELETE", ALICE_ID), 404, "NotFound", [])
     assert [item["userId"] for item in all_items(table)] == [created["userId"]]
 
 
@@ -419,21 +473,27 @@ def test_unknown_route_is_404_json(handler: ModuleType, method: str, path: str) 
     assert_error(reply, 404, "RouteNotFound", [])
 
 
+_OWN = {"resource": "/users/{userId}", "path_params": {"userId": ALICE_ID}}
 ROUTES = [
     ("POST", "/users", {"body": {"name": "Ada", "email": "ada@example.com"}}),
-    ("GET", "/users", {}),
-    ("GET", "/users/u1", {"resource": "/users/{userId}", "path_params": {"userId": "u1"}}),
-    (
-        "PUT",
-        "/users/u1",
-        {
-            "resource": "/users/{userId}",
-            "path_params": {"userId": "u1"},
-            "body": {"name": "Ada", "email": "ada@example.com"},
-        },
-    ),
-    ("DELETE", "/users/u1", {"resource": "/users/{userId}", "path_params": {"userId": "u1"}}),
+    ("GET", "/users", {"caller": ADMIN}),
+    ("GET", f"/users/{ALICE_ID}", _OWN),
+    ("PUT", f"/users/{ALICE_ID}", {**_OWN, "body": {"name": "Ada", "email": "ada@example.com"}}),
+    ("DELETE", f"/users/{ALICE_ID}", _OWN),
 ]
+
+
+@pytest.mark.parametrize(("method", "path", "event_args"), ROUTES, ids=[f"{m} {p}" for m, p, _ in ROUTES])
+def test_a_request_without_a_verified_caller_is_401_and_touches_nothing(
+    handler: ModuleType, table: Any, method: str, path: str, event_args: dict
+) -> None:
+    table.put_item(Item={"userId": ALICE_ID, "name": "Ada", "email": "a@example.com", "createdAt": "x"})
+    before = all_items(table)
+
+    reply = send(handler, method, path, **{**event_args, "caller": None})
+
+    assert_error(reply, 401, "Unauthorized", [])
+    assert all_items(table) == before
 
 
 @pytest.mark.parametrize(("method", "path", "event_args"), ROUTES, ids=[f"{m} {p}" for m, p, _ in ROUTES])
@@ -464,7 +524,7 @@ def test_unexpected_client_error_text_never_reaches_the_client(
 
     monkeypatch.setattr(handler.users, "get", fail)
 
-    reply = send_to_user(handler, "GET", "u1")
+    reply = send_to_user(handler, "GET", ALICE_ID)
 
     assert_error(reply, 500, "InternalError", [])
     text = json.dumps(reply.body)

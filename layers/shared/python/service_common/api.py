@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from pydantic import BaseModel
 
 
@@ -35,11 +36,12 @@ def documented_responses(
 ) -> dict[int, dict[str, Any]]:
     """OpenAPI responses of a route: its success response plus the error statuses it can return.
 
-    422 (invalid input) and 500 (unexpected) apply to every route; `errors` adds the route's own.
+    401 (no valid token), 422 (invalid input) and 500 (unexpected) apply to every route; `errors` adds
+    the route's own.
     """
     success_content = {"application/json": {"model": model}} if model is not None else {}
     responses: dict[int, dict[str, Any]] = {status: {"description": description, "content": success_content}}
-    for code in sorted({*errors, 422, 500}):
+    for code in sorted({*errors, 401, 422, 500}):
         responses[code] = {
             "description": HTTPStatus(code).phrase,
             "content": {"application/json": {"model": ErrorBody}},
@@ -96,9 +98,20 @@ def validation_error(error: RequestValidationError) -> ApiError:
     return ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, "ValidationError", f"Invalid request: {fields}", details)
 
 
+# How a client authenticates: API Gateway's Cognito authorizer reads the raw ID token from this header.
+SECURITY_SCHEMES = {
+    "CognitoUserPool": APIKey(
+        name="Authorization",
+        in_=APIKeyIn.header,
+        description="An ID token issued by the service's Cognito user pool (the raw JWT).",
+    )
+}
+
+
 def create_resolver(logger: Logger) -> APIGatewayRestResolver:
-    """A REST resolver with request validation and the shared JSON error contract."""
+    """A REST resolver with request validation, the shared JSON error contract and the security scheme."""
     app = APIGatewayRestResolver(enable_validation=True)
+    app.configure_openapi(security_schemes=SECURITY_SCHEMES, security=[{"CognitoUserPool": []}])
 
     @app.exception_handler(ApiError)
     def _api_error(error: ApiError) -> Response:
