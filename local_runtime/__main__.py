@@ -1,4 +1,4 @@
-"""python -m local_runtime up | invoke | fire-schedule | unused-grants (see README: "Run it locally")."""
+"""python -m local_runtime up | invoke | fire-schedule | token | unused-grants (README: "Run it locally")."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,28 @@ def cmd_fire_schedule(args: argparse.Namespace) -> int:
     status, answer = _post(f"{state['control']}/fire-schedule?rule={args.rule}", {})
     print(json.dumps(answer, indent=2))
     return 0 if status == 200 else 1
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Only the ID token on stdout (TOKEN=$(...) works); what it is and how to use it on stderr."""
+    state = _state(Path(args.state_dir))
+    groups = list(dict.fromkeys([*(["admins"] if args.admin else []), *args.group]))
+    body = {"username": args.username, "groups": groups, "password": args.password, "pool": args.pool}
+    status, answer = _post(f"{state['control']}/user", body)
+    if status != 200:
+        print(f"error: {answer.get('error', answer)}", file=sys.stderr)
+        return 1
+    expires = datetime.now(UTC) + timedelta(seconds=int(answer["expiresIn"]))
+    api = next(iter(state.get("api", {}).values()), "http://localhost:3000/<stage>/")
+    print(answer["idToken"])
+    print(
+        f"user {answer['username']} (sub {answer['sub']}) in pool {answer['pool']}, "
+        f"groups: {', '.join(answer['groups']) or 'none'}, password: {answer['password']}\n"
+        f"ID token expires at {expires:%H:%M:%S} UTC ({answer['expiresIn']} s); use it as:\n"
+        f'  curl -H "Authorization: $TOKEN" {api}...',
+        file=sys.stderr,
+    )
+    return 0
 
 
 def _explanations(app: App, specs: list[Any]) -> dict[tuple[str, str, str], str]:
@@ -187,6 +210,18 @@ def main(argv: list[str] | None = None) -> int:
     fire = commands.add_parser("fire-schedule", help="fire a schedule rule now")
     fire.add_argument("rule", help="construct name, logical id or rule name")
     fire.set_defaults(run=cmd_fire_schedule)
+
+    token = commands.add_parser(
+        "token", help="create (or reuse) a user of the running runtime's user pool; print its ID token"
+    )
+    token.add_argument("username", help="the sign-in name, e.g. alice@example.com")
+    token.add_argument("--admin", action="store_true", help="shorthand for --group admins")
+    token.add_argument("--group", action="append", default=[], help="add the user to this group (repeatable)")
+    token.add_argument(
+        "--password", help="set this password (default: the one given before, else a random one)"
+    )
+    token.add_argument("--pool", help="the user pool (construct name, logical id, name or id) if several")
+    token.set_defaults(run=cmd_token)
 
     unused = commands.add_parser("unused-grants", help="granted actions never used in a recorded run")
     unused.add_argument("recording", help=".local-runtime/recording.jsonl")

@@ -1,4 +1,9 @@
-"""API Gateway REST APIs (v1 proxy integration) served on localhost from the template's resources/methods."""
+"""API Gateway REST APIs (v1 proxy integration) served on localhost from the template's resources/methods.
+
+Per request, in API Gateway's order: route (else 403 Missing Authentication Token), the method's Cognito
+authorizer (else 401), required request parameters (else 400), then the integration. Errors API Gateway
+answers itself go through the API's gateway responses (`gateway_responses.py`).
+"""
 
 from __future__ import annotations
 
@@ -16,8 +21,11 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from local_runtime import gateway_responses
+from local_runtime.authorizer import CognitoAuthorizer, UnauthorizedError
+from local_runtime.gateway_responses import GatewayResponse
 from local_runtime.http_server import LocalServer
-from local_runtime.templates import App, Stack
+from local_runtime.templates import App, Stack, TemplateError
 from local_runtime.workers import Invocation
 
 log = logging.getLogger("local_runtime.api")
@@ -34,6 +42,8 @@ class Method:
     mock_headers: dict[str, str] = field(default_factory=dict)
     required_query: list[str] = field(default_factory=list)
     required_headers: list[str] = field(default_factory=list)
+    authorizer: CognitoAuthorizer | None = None
+    authorization_scopes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -45,6 +55,7 @@ class RestApi:
     stage: str
     binary_media_types: list[str]
     methods: dict[str, dict[str, Method]]  # resource path -> HTTP method -> Method
+    gateway_responses: dict[str, GatewayResponse] = field(default_factory=dict)  # by response type
 
     def match(self, path: str) -> tuple[str, dict[str, str]] | None:
         """(resource path, path parameters) of the most specific resource matching `path`."""
@@ -94,8 +105,9 @@ def rest_apis(app: App) -> list[RestApi]:
             lid: bool(app.resolve(stack, r.get("Properties", {}).get("ValidateRequestParameters", False)))
             for lid, r in stack.of_type("AWS::ApiGateway::RequestValidator").items()
         }
+        authorizers = _authorizers(app, stack, api_lid)
         methods: dict[str, dict[str, Method]] = {}
-        for _lid, resource in stack.of_type("AWS::ApiGateway::Method").items():
+        for lid, resource in stack.of_type("AWS::ApiGateway::Method").items():
             props = resource.get("Properties", {})
             if props.get("RestApiId") != {"Ref": api_lid}:
                 continue
@@ -105,7 +117,16 @@ def rest_apis(app: App) -> list[RestApi]:
             else:
                 resource_path = "/"
             method = _method(app, stack, props, resource_path, validators)
+            _attach_authorizer(app, stack, lid, props, method, authorizers)
             methods.setdefault(resource_path, {})[method.http_method] = method
+        responses = {
+            response.response_type: response
+            for response in (
+                gateway_responses.from_properties(app.resolve(stack, r.get("Properties", {})))
+                for r in stack.of_type("AWS::ApiGateway::GatewayResponse").values()
+                if r.get("Properties", {}).get("RestApiId") == {"Ref": api_lid}
+            )
+        }
         stages = [
             app.resolve(stack, r["Properties"].get("StageName"))
             for r in stack.of_type("AWS::ApiGateway::Stage").values()
@@ -120,9 +141,65 @@ def rest_apis(app: App) -> list[RestApi]:
                 stage=str(stages[0]) if stages else "prod",
                 binary_media_types=[t.replace("~1", "/") for t in api_props.get("BinaryMediaTypes", [])],
                 methods=methods,
+                gateway_responses=responses,
             )
         )
     return apis
+
+
+def _authorizers(app: App, stack: Stack, api_lid: str) -> dict[str, CognitoAuthorizer | str]:
+    """The API's authorizers by logical id; a type that is not emulated maps to its type name."""
+    found: dict[str, CognitoAuthorizer | str] = {}
+    for lid, resource in stack.of_type("AWS::ApiGateway::Authorizer").items():
+        raw = resource.get("Properties", {})
+        if raw.get("RestApiId") != {"Ref": api_lid}:
+            continue
+        props = app.resolve(stack, raw)
+        kind = str(props.get("Type", ""))
+        if kind != "COGNITO_USER_POOLS":
+            found[lid] = kind
+            continue
+        source = str(props.get("IdentitySource", "method.request.header.Authorization"))
+        if not source.startswith("method.request.header."):
+            raise TemplateError(
+                f"{stack.name}/{lid}: identity source {source} is not emulated (headers only)"
+            )
+        try:
+            found[lid] = CognitoAuthorizer(
+                logical_id=lid,
+                name=str(props.get("Name", lid)),
+                header=source.removeprefix("method.request.header."),
+                provider_arns=[str(a) for a in props.get("ProviderARNs", [])],
+                validation_expression=props.get("IdentityValidationExpression"),
+            )
+        except ValueError as error:
+            raise TemplateError(f"{stack.name}/{lid}: {error}") from error
+    return found
+
+
+def _attach_authorizer(
+    app: App,
+    stack: Stack,
+    lid: str,
+    props: dict[str, Any],
+    method: Method,
+    authorizers: dict[str, CognitoAuthorizer | str],
+) -> None:
+    kind = str(app.resolve(stack, props.get("AuthorizationType", "NONE"))).upper()
+    if kind == "NONE":
+        return
+    if kind != "COGNITO_USER_POOLS":  # refused rather than served without the check AWS would make
+        raise TemplateError(
+            f"{stack.name}/{lid}: authorization type {kind} is not emulated locally "
+            "(only NONE and COGNITO_USER_POOLS)"
+        )
+    ref = props.get("AuthorizerId")
+    authorizer = authorizers.get(ref.get("Ref", "")) if isinstance(ref, dict) else None
+    if not isinstance(authorizer, CognitoAuthorizer):
+        what = f"authorizer type {authorizer}" if authorizer else f"authorizer {ref!r} (not in this API)"
+        raise TemplateError(f"{stack.name}/{lid}: COGNITO_USER_POOLS method with {what}: not emulated")
+    method.authorizer = authorizer
+    method.authorization_scopes = [str(s) for s in app.resolve(stack, props.get("AuthorizationScopes", []))]
 
 
 def _resource_paths(stack: Stack, api_lid: str) -> dict[str, str]:
@@ -186,6 +263,8 @@ def proxy_event(
     body: bytes,
     path_params: dict[str, str],
     source_ip: str,
+    request_id: str | None = None,
+    claims: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     query = parse_qsl(urlsplit(raw_path).query, keep_blank_values=True)
     single_headers: dict[str, str] = {}
@@ -207,8 +286,8 @@ def proxy_event(
     else:
         body_text = body.decode("utf-8", "replace") if body else None
     now = datetime.now(UTC)
-    request_id = str(uuid.uuid4())
-    return {
+    request_id = request_id or str(uuid.uuid4())
+    event: dict[str, Any] = {
         "resource": method.resource_path,
         "path": stage_path,
         "httpMethod": http_method,
@@ -245,15 +324,27 @@ def proxy_event(
         "body": body_text,
         "isBase64Encoded": binary,
     }
+    if claims is not None:  # only methods with an authorizer get the key, as in API Gateway
+        event["requestContext"]["authorizer"] = {"claims": claims}
+    return event
 
 
 Invoke = Callable[[str, Any, str], Invocation]
+# (authorizer, method scopes, request headers) -> rendered claims, or UnauthorizedError
+Authorize = Callable[[CognitoAuthorizer, list[str], dict[str, str]], dict[str, str]]
+
+
+def _refuse_all(authorizer: CognitoAuthorizer, scopes: list[str], headers: dict[str, str]) -> dict[str, str]:
+    raise UnauthorizedError(reason="no token verifier configured")
 
 
 class ApiServer:
-    def __init__(self, api: RestApi, invoke: Invoke, account: str, port: int = 0) -> None:
+    def __init__(
+        self, api: RestApi, invoke: Invoke, account: str, port: int = 0, authorize: Authorize | None = None
+    ) -> None:
         self.api = api
         self._invoke = invoke
+        self._authorize = authorize or _refuse_all
         self.account = account
         self._server = LocalServer(self.handle, port=port, name=f"api-{api.name}")
         self.port = self._server.port
@@ -278,14 +369,42 @@ class ApiServer:
         http_method = handler.command.upper()
         methods = self.api.methods.get(matched[0], {}) if matched else {}
         method = methods.get(http_method) or methods.get("ANY")
+        request_id = str(uuid.uuid4())
+        request_headers = dict(handler.headers.items())
+        query_pairs = parse_qsl(urlsplit(handler.path).query, keep_blank_values=True)
+        request = gateway_responses.Request(
+            context={
+                "requestId": request_id,
+                "extendedRequestId": request_id,
+                "apiId": self.api.api_id,
+                "accountId": self.account,
+                "stage": self.api.stage,
+                "path": f"/{self.api.stage}{stage_path}",
+                "resourcePath": method.resource_path if method else "",
+                "httpMethod": http_method,
+                "domainName": request_headers.get("Host", "localhost"),
+                "identity": {
+                    "sourceIp": handler.client_address[0],
+                    "userAgent": request_headers.get("User-Agent"),
+                },
+            },
+            headers=request_headers,
+            query=dict(query_pairs),
+            path=matched[1] if matched else {},
+        )
         if matched is None or method is None:
-            self._send(
-                handler,
-                403,
-                {"x-amzn-ErrorType": "MissingAuthenticationTokenException"},
-                {"message": "Missing Authentication Token"},
+            self._gateway_error(
+                handler, "MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token", request
             )
             return
+        claims = None
+        if method.authorizer is not None:
+            try:
+                claims = self._authorize(method.authorizer, method.authorization_scopes, request_headers)
+            except UnauthorizedError as failure:
+                log.warning("%s %s: 401 (%s): %s", http_method, path, method.authorizer.name, failure.reason)
+                self._gateway_error(handler, "UNAUTHORIZED", failure.message, request)
+                return
         if method.kind == "mock":
             self._send(handler, method.mock_status, method.mock_headers, None)
             return
@@ -294,17 +413,13 @@ class ApiServer:
                 handler, 500, {}, {"message": f"Integration type {method.kind} is not emulated locally"}
             )
             return
-        query_names = {k for k, _ in parse_qsl(urlsplit(handler.path).query, keep_blank_values=True)}
+        query_names = {k for k, _ in query_pairs}
         header_names = {k.lower() for k in handler.headers}
         missing = [f"{q}" for q in method.required_query if q not in query_names]
         missing += [h for h in method.required_headers if h.lower() not in header_names]
         if missing:
-            self._send(
-                handler,
-                400,
-                {"x-amzn-ErrorType": "BadRequestException"},
-                {"message": f"Missing required request parameters: [{', '.join(missing)}]"},
-            )
+            message = f"Missing required request parameters: [{', '.join(missing)}]"
+            self._gateway_error(handler, "BAD_REQUEST_PARAMETERS", message, request)
             return
         event = proxy_event(
             self.api,
@@ -317,8 +432,9 @@ class ApiServer:
             body,
             matched[1],
             handler.client_address[0],
+            request_id=request_id,
+            claims=claims,
         )
-        request_id = event["requestContext"]["requestId"]
         started = time.perf_counter()
         invocation = self._invoke(method.function_arn, event, f"api {http_method} {method.resource_path}")
         base_headers = {"x-amzn-RequestId": request_id, "x-amz-apigw-id": request_id[:16]}
@@ -326,12 +442,7 @@ class ApiServer:
         if not invocation.ok or not isinstance(result, dict) or "statusCode" not in result:
             if invocation.ok:
                 log.error("%s returned a malformed proxy response", method.function_arn)
-            self._send(
-                handler,
-                502,
-                {**base_headers, "x-amzn-ErrorType": "InternalServerErrorException"},
-                {"message": "Internal server error"},
-            )
+            self._gateway_error(handler, "DEFAULT_5XX", "Internal server error", request)
             return
         headers = dict(base_headers)
         for key, values in (result.get("multiValueHeaders") or {}).items():
@@ -348,6 +459,18 @@ class ApiServer:
             (time.perf_counter() - started) * 1000,
         )
         self._send(handler, int(result["statusCode"]), headers, payload)
+
+    def _gateway_error(
+        self,
+        handler: BaseHTTPRequestHandler,
+        response_type: str,
+        message: str,
+        request: gateway_responses.Request,
+    ) -> None:
+        rendered = gateway_responses.render(self.api.gateway_responses, response_type, message, request)
+        request_id = request.context["requestId"]
+        headers = {"x-amzn-RequestId": request_id, "x-amz-apigw-id": request_id[:16], **rendered.headers}
+        self._send(handler, rendered.status, headers, rendered.body)
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: Any) -> None:

@@ -32,6 +32,11 @@ HANDLED = {
     "AWS::ApiGateway::Stage": "path prefix of the API",
     "AWS::ApiGateway::Deployment": "part of the stage",
     "AWS::ApiGateway::RequestValidator": "required request parameters checked",
+    "AWS::ApiGateway::Authorizer": "COGNITO_USER_POOLS: tokens verified locally (Lambda authorizers are not)",
+    "AWS::ApiGateway::GatewayResponse": "API Gateway's own errors rendered from its templates",
+    "AWS::Cognito::UserPool": "user pool in moto (password policy, username attributes, MFA setting)",
+    "AWS::Cognito::UserPoolClient": "app client in moto; its tokens pass the API's authorizer",
+    "AWS::Cognito::UserPoolGroup": "group in moto; ends up in the ID token's cognito:groups",
     "Custom::S3BucketNotifications": "bucket notifications emulated",
 }
 
@@ -55,7 +60,6 @@ SKIPPED = {
     "AWS::ApiGateway::UsagePlan": "throttling is not emulated",
     "AWS::ApiGateway::ApiKey": "API keys are not checked",
     "AWS::ApiGateway::Model": "body models are not validated",
-    "AWS::ApiGateway::GatewayResponse": "default gateway responses are used",
     "AWS::KMS::Key": "encryption at rest is not emulated",
     "AWS::KMS::Alias": "encryption at rest is not emulated",
     "AWS::XRay::Group": "X-Ray is not emulated",

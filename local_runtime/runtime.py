@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ from botocore.config import Config
 from local_runtime import model, provision
 from local_runtime.api import ApiServer, rest_apis
 from local_runtime.async_invoke import DEFAULT_RETRY_DELAYS, AsyncInvoker
+from local_runtime.authorizer import Verifier
+from local_runtime.cognito import UserError, Users, create_user_pools
 from local_runtime.eventbridge import Deliverer, PatternRules, Scheduler, rules_from
 from local_runtime.gateway import Gateway, Identity
 from local_runtime.iam import Policy, Recorder
@@ -72,6 +75,8 @@ class Runtime:
         self.control: ThreadingHTTPServer | None = None
         self.recorder: Recorder | None = None
         self.asynchronous: AsyncInvoker | None = None
+        self.users = Users([], lambda: self.client("cognito-idp"))
+        self.verifier = Verifier(self._jwks, self._pool_clients)
         self._moto: Any = None
         self._local = threading.local()
         self.startup_s = 0.0
@@ -116,6 +121,10 @@ class Runtime:
             opts.echo(line)
 
         created = provision.create_resources(app, self.client)
+        # Before anything else resolves the template: binds moto's pool/client ids into the app.
+        pools, pool_lines = create_user_pools(app, self.client("cognito-idp"))
+        created += pool_lines
+        self.users.pools = pools
         self.specs = model.function_specs(app)
         self.policies, warnings = model.role_policies(app)
         if opts.policy_override:
@@ -152,7 +161,7 @@ class Runtime:
             self.scheduler.start()
         for index, api in enumerate(rest_apis(app)):
             port = opts.api_port if index == 0 and opts.api_port else 0
-            server = ApiServer(api, self.invoke, "123456789012", port=port)
+            server = ApiServer(api, self.invoke, "123456789012", port=port, authorize=self.verifier.authorize)
             server.start()
             self.api_servers.append(server)
         self._start_control()
@@ -173,6 +182,7 @@ class Runtime:
                 app.physical_name(st, lid) for st, lid, _ in app.all_resources("AWS::Events::EventBus")
             ],
             "schedules": {r.names[0] if r.names else r.name: r.schedule for r in self.scheduler.rules},
+            "user_pools": {pool.display: pool.summary() for pool in pools},
             "startup_s": round(self.startup_s, 2),
         }
         (state_dir / "state.json").write_text(json.dumps(self.summary, indent=2))
@@ -290,6 +300,29 @@ class Runtime:
         assert self.asynchronous is not None
         return self.asynchronous.invoke(function_arn, event, trigger)
 
+    def create_user(
+        self,
+        username: str,
+        *,
+        groups: Sequence[str] = (),
+        password: str | None = None,
+        pool: str | None = None,
+    ) -> dict[str, Any]:
+        """A confirmed user (created or reused) in the app's user pool, with its groups and fresh tokens:
+        {"username", "sub", "password", "groups", "idToken", "accessToken", "expiresIn", "pool", "poolId"}.
+        `pool` (construct name, logical id, pool name or id) is needed only when the app has several.
+        Raises cognito.UserError (a ValueError) naming the pools or groups that exist."""
+        return self.users.create_user(username, groups=groups, password=password, pool=pool)
+
+    def _jwks(self, pool_id: str) -> dict[str, Any]:
+        url = f"http://localhost:{self.moto_port}/{pool_id}/.well-known/jwks.json"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.loads(response.read())
+
+    def _pool_clients(self, pool_id: str) -> set[str]:
+        pages = self.client("cognito-idp").get_paginator("list_user_pool_clients")
+        return {c["ClientId"] for page in pages.paginate(UserPoolId=pool_id) for c in page["UserPoolClients"]}
+
     def find_schedule(self, name: str) -> Any:
         """A schedule rule by its own name, or the one schedule that targets the function of that name."""
         assert self.scheduler is not None
@@ -361,6 +394,15 @@ class Runtime:
                             "cold": invocation.cold,
                             "initMs": invocation.init_ms,
                         }
+                    elif parts.path == "/user":
+                        if not body.get("username"):
+                            raise UserError("the body needs a username")
+                        answer = runtime.create_user(
+                            str(body["username"]),
+                            groups=[str(g) for g in body.get("groups") or []],
+                            password=body.get("password"),
+                            pool=body.get("pool"),
+                        )
                     elif parts.path == "/fire-schedule":
                         assert runtime.scheduler is not None
                         rule = runtime.find_schedule(query["rule"])
@@ -370,6 +412,8 @@ class Runtime:
                     status = 200
                 except LookupError as exc:
                     status, answer = 404, {"error": str(exc).strip("'\"")}
+                except UserError as exc:
+                    status, answer = 400, {"error": str(exc)}
                 data = json.dumps(answer, default=str).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -401,6 +445,10 @@ class Runtime:
             echo(f"Buckets: {', '.join(self.summary['buckets'])}")
         if self.summary["queues"]:
             echo(f"Queues: {', '.join(self.summary['queues'])}")
+        for name, pool in self.summary["user_pools"].items():
+            groups = f" groups {', '.join(pool['groups'])}" if pool["groups"] else ""
+            echo(f"User pool {name}: {pool['id']}{groups}")
+            echo("  ID token for the API: TOKEN=$(python -m local_runtime token alice@example.com [--admin])")
         if self.summary["schedules"]:
             echo(f"Schedules: {', '.join(f'{k} {v}' for k, v in self.summary['schedules'].items())}")
         echo(f"Function logs: {self.options.state_dir / 'logs'}/<function>.log")

@@ -61,6 +61,10 @@ class App:
     assembly_dir: Path
     stacks: list[Stack]
     names: Names = field(default_factory=Names)
+    # Ids a service chose when the resource was created (moto's random user pool and client ids), by
+    # (stack name, logical id): once bound, Ref and Fn::GetAtt resolve to them instead of the
+    # deterministic local ids, so everything resolved afterwards names the resource moto really has.
+    bound_ids: dict[tuple[str, str], str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -131,6 +135,10 @@ class App:
             "AWS::SSM::Parameter": ("Name", 2048),
             "AWS::Logs::LogGroup": ("LogGroupName", 512),
             "AWS::IAM::Policy": ("PolicyName", 128),
+            "AWS::Cognito::UserPool": ("UserPoolName", 128),
+            "AWS::Cognito::UserPoolClient": ("ClientName", 128),
+            "AWS::Cognito::UserPoolGroup": ("GroupName", 128),
+            "AWS::ApiGateway::Authorizer": ("Name", 128),
         }.get(rtype)
         if name_prop and props.get(name_prop[0]) is not None:
             return str(self.resolve(stack, props[name_prop[0]]))
@@ -167,6 +175,8 @@ class App:
         }
         if logical_id in pseudo:
             return pseudo[logical_id]
+        if (stack.name, logical_id) in self.bound_ids:
+            return self.bound_ids[(stack.name, logical_id)]
         parameters = stack.template.get("Parameters", {})
         if logical_id in parameters:
             return parameters[logical_id].get("Default", "")
@@ -183,6 +193,12 @@ class App:
             return self.arn("lambda", f"layer:{name}:1")
         if rtype in ("AWS::IAM::ManagedPolicy",):
             return self.arn("iam", f"policy/{name}", region=False)
+        if rtype == "AWS::Cognito::UserPool":  # the pool id, e.g. us-east-1_AbCdEfGhI
+            return f"{self.names.region}_{_short_hash(f'{stack.name}/{logical_id}', 9)}"
+        if rtype == "AWS::Cognito::UserPoolClient":  # the client id
+            return _short_hash(f"{stack.name}/{logical_id}", 26)
+        if rtype == "AWS::ApiGateway::Authorizer":
+            return _short_hash(f"{stack.name}/{logical_id}", 6)
         return name
 
     def get_att(self, stack: Stack, logical_id: str, attribute: str) -> Any:
@@ -224,6 +240,18 @@ class App:
             "AWS::Logs::LogGroup": {"Arn": lambda: self.arn("logs", f"log-group:{name}:*")},
             "AWS::SSM::Parameter": {"Type": lambda: resource.get("Properties", {}).get("Type", "String")},
             "AWS::ApiGateway::RestApi": {"RootResourceId": lambda: _short_hash(f"{name}/", 10)},
+            "AWS::Cognito::UserPool": {
+                "Arn": lambda: self.arn("cognito-idp", f"userpool/{self.ref(stack, logical_id)}"),
+                "ProviderName": lambda: f"cognito-idp.{region}.{URL_SUFFIX}/{self.ref(stack, logical_id)}",
+                "ProviderURL": lambda: (
+                    f"https://cognito-idp.{region}.{URL_SUFFIX}/{self.ref(stack, logical_id)}"
+                ),
+                "UserPoolId": lambda: self.ref(stack, logical_id),
+            },
+            "AWS::Cognito::UserPoolClient": {
+                "ClientId": lambda: self.ref(stack, logical_id),
+                "Name": lambda: name,
+            },
         }.get(rtype, {})
         if attribute in table:
             return table[attribute]()

@@ -1,8 +1,11 @@
 """A small hand-written cloud assembly exercising every resource kind the runtime handles.
 
-Two stacks: `Test-Data` (table with GSI and TTL, queues with redrive, bucket, bus, exported outputs) and
-`Test-Service` (functions with roles, an SQS event source, S3 notifications through CDK's custom resource,
-an EventBridge pattern rule with retry policy and DLQ, a schedule, an alarm that is skipped).
+Two stacks: `Test-Data` (table with GSI and TTL, queues with redrive, bucket, bus, a Cognito user pool
+with an app client and an admins group, exported outputs) and `Test-Service` (functions with roles, an SQS
+event source, S3 notifications through CDK's custom resource, an EventBridge pattern rule with retry policy
+and DLQ, a schedule, an alarm that is skipped, and a REST API whose methods use a Cognito user pool
+authorizer, except GET /public and the CORS preflight, with UNAUTHORIZED and DEFAULT_4XX gateway responses).
+The Cognito and API resources have the shapes CDK synthesizes for the orders service.
 """
 
 from __future__ import annotations
@@ -95,6 +98,16 @@ HANDLERS = {
             boto3.client("s3").put_object(Bucket=os.environ["BUCKET"], Key=key,
                                           Body=json.dumps({"source": event["source"]}).encode())
             return key
+    """,
+    "whoami": """
+        import json
+
+        def handler(event, context):
+            return {
+                "statusCode": 200,
+                "headers": {"Content-Type": "application/json"},
+                "body": json.dumps({"requestContext": event["requestContext"], "path": event["path"]}),
+            }
     """,
     "prober": """
         import os
@@ -237,6 +250,7 @@ def data_template() -> dict[str, Any]:
             },
             "Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": "test-bus"}},
             "Param": {"Type": "AWS::SSM::Parameter", "Properties": {"Type": "String", "Value": "v1"}},
+            **cognito_resources(),
         },
         "Outputs": {
             "TableArn": {"Value": {"Fn::GetAtt": ["Table", "Arn"]}},
@@ -248,7 +262,195 @@ def data_template() -> dict[str, Any]:
             "BusArn": {"Value": {"Fn::GetAtt": ["Bus", "Arn"]}},
             "AsyncDlqArn": {"Value": {"Fn::GetAtt": ["AsyncDlq", "Arn"]}},
             "RuleDlqArn": {"Value": {"Fn::GetAtt": ["RuleDlq", "Arn"]}},
+            "UserPoolArn": {
+                "Value": {"Fn::GetAtt": ["UserPool6BA7E5F2", "Arn"]},
+                "Export": {"Name": "Test-Data:UserPoolArn"},
+            },
         },
+    }
+
+
+PASSWORD_POLICY = {
+    "MinimumLength": 12,
+    "RequireLowercase": True,
+    "RequireNumbers": True,
+    "RequireSymbols": True,
+    "RequireUppercase": True,
+    "TemporaryPasswordValidityDays": 3,
+}
+
+
+def cognito_resources() -> dict[str, Any]:
+    """User pool, public SRP app client and admins group as CDK synthesizes them (no UserPoolName)."""
+    pool = {"Ref": "UserPool6BA7E5F2"}
+    return {
+        "UserPool6BA7E5F2": {
+            "Type": "AWS::Cognito::UserPool",
+            "Properties": {
+                "AccountRecoverySetting": {"RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]},
+                "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": False},
+                "AutoVerifiedAttributes": ["email"],
+                "DeletionProtection": "ACTIVE",
+                "EnabledMfas": ["SOFTWARE_TOKEN_MFA"],
+                "MfaConfiguration": "OPTIONAL",
+                "Policies": {"PasswordPolicy": PASSWORD_POLICY},
+                "Schema": [{"Mutable": True, "Name": "email", "Required": True}],
+                "UserPoolAddOns": {"AdvancedSecurityMode": "AUDIT"},
+                "UserPoolTier": "PLUS",
+                "UsernameAttributes": ["email"],
+                "UsernameConfiguration": {"CaseSensitive": False},
+                "UserPoolTags": {"service": "test"},
+            },
+            "Metadata": {"aws:cdk:path": "Test-Data/UserPool/Resource"},
+        },
+        "UserPoolApiClient5E25D46A": {
+            "Type": "AWS::Cognito::UserPoolClient",
+            "Properties": {
+                "AccessTokenValidity": 60,
+                "AllowedOAuthFlowsUserPoolClient": False,
+                "EnableTokenRevocation": True,
+                "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+                "GenerateSecret": False,
+                "IdTokenValidity": 60,
+                "PreventUserExistenceErrors": "ENABLED",
+                "RefreshTokenValidity": 43200,
+                "SupportedIdentityProviders": ["COGNITO"],
+                "TokenValidityUnits": {
+                    "AccessToken": "minutes",
+                    "IdToken": "minutes",
+                    "RefreshToken": "minutes",
+                },
+                "UserPoolId": pool,
+            },
+        },
+        "AdminsGroup": {
+            "Type": "AWS::Cognito::UserPoolGroup",
+            "Properties": {
+                "Description": "May list and read every user",
+                "GroupName": "admins",
+                "Precedence": 0,
+                "UserPoolId": pool,
+            },
+        },
+        "EditorsGroup": {
+            "Type": "AWS::Cognito::UserPoolGroup",
+            "Properties": {"GroupName": "editors", "Precedence": 1, "UserPoolId": pool},
+        },
+    }
+
+
+def gateway_error_template(code: str) -> str:
+    """The orders service's error contract as a gateway response template (stacks/constructs/service_api)."""
+    return (
+        f'{{"error":"{code}","message":$context.error.messageString,"details":[],'
+        '"requestId":"$context.requestId"}'
+    )
+
+
+def api_resources() -> dict[str, Any]:
+    """REST API: GET /me and POST /me need a Cognito ID token, GET /public does not, OPTIONS /me is MOCK."""
+    api = {"Ref": "ApiRestApiE35FEAFE"}
+    authorized = {"AuthorizationType": "COGNITO_USER_POOLS", "AuthorizerId": {"Ref": "ApiAuthorizer787544C1"}}
+
+    def proxy_method(http_method: str, resource: str, **auth: Any) -> dict[str, Any]:
+        uri = {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    ":apigateway:",
+                    {"Ref": "AWS::Region"},
+                    ":lambda:path/2015-03-31/functions/",
+                    _fn_arn("Whoami"),
+                    "/invocations",
+                ],
+            ]
+        }
+        return {
+            "Type": "AWS::ApiGateway::Method",
+            "Properties": {
+                "HttpMethod": http_method,
+                "ResourceId": {"Ref": resource},
+                "RestApiId": api,
+                "AuthorizationType": "NONE",
+                **auth,
+                "Integration": {"IntegrationHttpMethod": "POST", "Type": "AWS_PROXY", "Uri": uri},
+            },
+        }
+
+    def gateway_response(response_type: str, code: str) -> dict[str, Any]:
+        return {
+            "Type": "AWS::ApiGateway::GatewayResponse",
+            "Properties": {
+                "ResponseParameters": {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"},
+                "ResponseTemplates": {"application/json": gateway_error_template(code)},
+                "ResponseType": response_type,
+                "RestApiId": api,
+            },
+        }
+
+    return {
+        "ApiRestApiE35FEAFE": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "test-api"}},
+        "ApiDeployment": {"Type": "AWS::ApiGateway::Deployment", "Properties": {"RestApiId": api}},
+        "ApiStage": {
+            "Type": "AWS::ApiGateway::Stage",
+            "Properties": {"RestApiId": api, "StageName": "test", "DeploymentId": {"Ref": "ApiDeployment"}},
+        },
+        "ApiMe": {
+            "Type": "AWS::ApiGateway::Resource",
+            "Properties": {
+                "ParentId": {"Fn::GetAtt": ["ApiRestApiE35FEAFE", "RootResourceId"]},
+                "PathPart": "me",
+                "RestApiId": api,
+            },
+        },
+        "ApiPublic": {
+            "Type": "AWS::ApiGateway::Resource",
+            "Properties": {
+                "ParentId": {"Fn::GetAtt": ["ApiRestApiE35FEAFE", "RootResourceId"]},
+                "PathPart": "public",
+                "RestApiId": api,
+            },
+        },
+        "ApiMeGET": proxy_method("GET", "ApiMe", **authorized),
+        "ApiMePOST": proxy_method("POST", "ApiMe", **authorized),
+        "ApiPublicGET": proxy_method("GET", "ApiPublic"),
+        "ApiMeOPTIONS": {
+            "Type": "AWS::ApiGateway::Method",
+            "Properties": {
+                "HttpMethod": "OPTIONS",
+                "ResourceId": {"Ref": "ApiMe"},
+                "RestApiId": api,
+                "AuthorizationType": "NONE",
+                "Integration": {
+                    "Type": "MOCK",
+                    "RequestTemplates": {"application/json": "{ statusCode: 200 }"},
+                    "IntegrationResponses": [
+                        {
+                            "StatusCode": "204",
+                            "ResponseParameters": {
+                                "method.response.header.Access-Control-Allow-Origin": "'*'",
+                                "method.response.header.Access-Control-Allow-Headers": "'Authorization'",
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+        "ApiAuthorizer787544C1": {
+            "Type": "AWS::ApiGateway::Authorizer",
+            "Properties": {
+                "AuthorizerResultTtlInSeconds": 300,
+                "IdentitySource": "method.request.header.Authorization",
+                "Name": "Test-UserPool",
+                "ProviderARNs": [{"Fn::ImportValue": "Test-Data:UserPoolArn"}],
+                "RestApiId": api,
+                "Type": "COGNITO_USER_POOLS",
+            },
+        },
+        "ApiRestApiUnauthorized7916079D": gateway_response("UNAUTHORIZED", "Unauthorized"),
+        "ApiRestApiDefault4xxF2DDE8E9": gateway_response("DEFAULT_4XX", "$context.error.responseType"),
     }
 
 
@@ -361,10 +563,13 @@ def service_template() -> dict[str, Any]:
             },
             "Metadata": {"aws:cdk:path": "Test-Service/DailyReport/Resource"},
         },
+        "Whoami": _function("Whoami", "asset.whoami", {}),
+        **api_resources(),
         "ErrorsAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Threshold": 1}},
         "EchoPermission": {"Type": "AWS::Lambda::Permission", "Properties": {}},
     }
     resources |= _role("Echo", [])
+    resources |= _role("Whoami", [])
     resources |= _role(
         "Worker",
         [
