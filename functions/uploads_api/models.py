@@ -6,7 +6,8 @@ from pydantic import BaseModel, ConfigDict, Field
 class UploadRequest(BaseModel):
     """What a client tells us about the file it wants to upload (always under the caller's own prefix)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # strict: a JSON `true` is not a size of 1 byte
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     fileName: str = Field(min_length=1, max_length=255)  # noqa: N815 (API field name)
     contentType: str = Field(min_length=1, max_length=100)  # noqa: N815 (API field name)

@@ -80,6 +80,9 @@ def test_each_post_is_a_new_order(aws):
         ),
         ({**ORDER, "userId": "b0b00000-0000-4000-8000-000000000002"}, "body.userId"),  # only for yourself
         ({**ORDER, "totalCents": 1}, "body.totalCents"),  # the client cannot set the total
+        # Found by schema fuzzing: JSON true/false or "2" were coerced into numbers.
+        ({"items": [{"sku": "A", "quantity": 1, "unitPriceCents": True}]}, "body.items.0.unitPriceCents"),
+        ({"items": [{"sku": "A", "quantity": "2", "unitPriceCents": 1}]}, "body.items.0.quantity"),
     ],
 )
 def test_invalid_orders_get_422_and_nothing_is_queued(aws, body, field):

@@ -136,6 +136,7 @@ def test_the_size_limit_is_inclusive(handler):
     ("overrides", "field"),
     [
         ({"size": 0}, "body.size"),
+        ({"size": True}, "body.size"),  # not coerced to 1 byte
         ({"userId": "b0b00000-0000-4000-8000-000000000002"}, "body.userId"),  # only under your own prefix
         ({"fileName": ""}, "body.fileName"),
         ({"bucket": "elsewhere"}, "body.bucket"),
