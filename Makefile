@@ -12,7 +12,7 @@ PORT ?= 3000
 AWS_PORT ?= 4566
 CDK := cdk --context stage=$(STAGE)
 
-.PHONY: help setup test synth up diff diff-ref diagram deploy lint openapi bench clean
+.PHONY: help setup test synth up token diff diff-ref diagram deploy lint openapi bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ cdk.out/.synth-$(STAGE): $(CDK_SOURCES) | setup
 
 up: setup cdk.out/.synth-$(STAGE) ## Run the synthesized app locally, no Docker (PORT=3000 AWS_PORT=4566); Ctrl-C stops
 	$(BIN)/python -m local_runtime up --cdk-out cdk.out --stage $(STAGE) --port $(PORT) --aws-port $(AWS_PORT)
+
+token: ## ID token of a local user for the running `make up` (EMAIL=ada@example.com, ADMIN=1 for an admin)
+	@$(BIN)/python -m local_runtime token $(or $(EMAIL),ada@example.com) $(if $(ADMIN),--admin)
 
 diff: setup ## cdk diff against the deployed stage (needs AWS credentials)
 	$(CDK) diff --all

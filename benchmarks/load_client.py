@@ -2,7 +2,7 @@
 the previous one answered, `requests` in total. Prints one JSON line: latencies (ms), statuses, seconds.
 
     python -m benchmarks.load_client --url http://127.0.0.1:PORT/dev/users/ID --method GET \
-        --concurrency 4 --requests 400 [--body '{"...": ...}']
+        --concurrency 4 --requests 400 [--body '{"...": ...}'] [--authorization ID_TOKEN]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--method", default="GET")
     parser.add_argument("--body")
+    parser.add_argument("--authorization", help="the Authorization header (a Cognito ID token)")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--requests", type=int, default=400)
     args = parser.parse_args()
@@ -29,6 +30,8 @@ def main() -> None:
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     headers = {"Content-Type": "application/json"} if args.body else {}
+    if args.authorization:
+        headers["Authorization"] = args.authorization
 
     def client() -> None:
         session = requests.Session()

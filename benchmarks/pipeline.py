@@ -8,6 +8,7 @@ deadline passed (reported, never asserted).
 from __future__ import annotations
 
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,26 +20,37 @@ USERS = 10
 
 
 def _readable(session: requests.Session, api_url: str, order_ids: list[str]) -> list[str]:
-    """The ids that GET /orders/{id} does not answer with 200 yet."""
+    """The ids that GET /orders/{id} does not answer with 200 yet (the session carries an admin token)."""
     return [oid for oid in order_ids if session.get(f"{api_url}orders/{oid}", timeout=30).status_code != 200]
 
 
+def _signed_up(runtime: Runtime, api_url: str, run: str, index: int) -> tuple[str, dict[str, str]]:
+    """(user id, Authorization header) of a new user of the pool with its profile created."""
+    email = f"p{index}-{run}@example.com"
+    auth = {"Authorization": runtime.create_user(email)["idToken"]}
+    profile = requests.post(
+        f"{api_url}users", json={"name": f"P{index}", "email": email}, headers=auth, timeout=30
+    )
+    profile.raise_for_status()
+    return profile.json()["userId"], auth
+
+
 def run_once(runtime: Runtime, api_url: str, orders: int, timeout_s: float) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:8]
     session = requests.Session()
-    user_ids = [
-        session.post(
-            f"{api_url}users", json={"name": f"P{i}", "email": f"p{i}@example.com"}, timeout=30
-        ).json()["userId"]
-        for i in range(USERS)
+    session.headers["Authorization"] = runtime.create_user(f"ops-{run}@example.com", groups=["admins"])[
+        "idToken"
     ]
+    users = [_signed_up(runtime, api_url, run, i) for i in range(USERS)]
+    user_ids = [user_id for user_id, _ in users]
     orders_table = runtime.find_function("OrdersApi").environment["ORDERS_TABLE_NAME"]
     users_table = runtime.find_function("UsersApi").environment["USERS_TABLE_NAME"]
     dynamodb = runtime.client("dynamodb")
 
     def post(index: int) -> tuple[str | None, str]:
-        user_id = user_ids[index % USERS]
-        body = {"userId": user_id, "items": [{"sku": f"SKU-{index}", "quantity": 1, "unitPriceCents": 100}]}
-        response = requests.post(f"{api_url}orders", json=body, timeout=60)
+        user_id, auth = users[index % USERS]
+        body = {"items": [{"sku": f"SKU-{index}", "quantity": 1, "unitPriceCents": 100}]}
+        response = requests.post(f"{api_url}orders", json=body, headers=auth, timeout=60)
         return (response.json().get("orderId") if response.status_code == 202 else None), user_id
 
     started = time.perf_counter()

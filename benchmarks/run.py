@@ -96,7 +96,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
                 section("pipeline", lambda: pipeline.run(runtime, api_url, reps["pipeline"]))
                 section(
                     "warm_path",
-                    lambda: warm_path.run(api_url, reps["warm_rounds"], reps["warm_requests"]),
+                    lambda: warm_path.run(runtime, api_url, reps["warm_rounds"], reps["warm_requests"]),
                 )
             finally:
                 runtime.stop()

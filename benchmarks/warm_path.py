@@ -12,13 +12,14 @@ from typing import Any
 import requests
 
 from benchmarks.stats import median, percentile, run_interleaved
+from local_runtime.runtime import Runtime
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-def load(url: str, method: str, body: str | None, concurrency: int, count: int) -> dict[str, Any]:
+def load(url: str, method: str, body: str | None, token: str, concurrency: int, count: int) -> dict[str, Any]:
     command = [sys.executable, "-m", "benchmarks.load_client", "--url", url, "--method", method]
-    command += ["--concurrency", str(concurrency), "--requests", str(count)]
+    command += ["--concurrency", str(concurrency), "--requests", str(count), "--authorization", token]
     if body:
         command += ["--body", body]
     result = subprocess.run(  # noqa: S603 (our interpreter)
@@ -50,18 +51,28 @@ def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     return {**combined, "rounds": len(rounds), "statuses": statuses}
 
 
-def run(api_url: str, repetitions: int, requests_per_round: int, concurrency: int = 4) -> dict[str, Any]:
-    user = requests.post(f"{api_url}users", json={"name": "Bench", "email": "bench@example.com"}, timeout=30)
+def run(
+    runtime: Runtime, api_url: str, repetitions: int, requests_per_round: int, concurrency: int = 4
+) -> dict[str, Any]:
+    """Each request carries a real ID token: the local authorizer's check is part of the measured path."""
+    bench = runtime.create_user("bench@example.com")
+    token = bench["idToken"]
+    user = requests.post(
+        f"{api_url}users",
+        json={"name": "Bench", "email": "bench@example.com"},
+        headers={"Authorization": token},
+        timeout=30,
+    )
     user.raise_for_status()
     user_id = user.json()["userId"]
-    order = json.dumps({"userId": user_id, "items": [{"sku": "SKU-1", "quantity": 1, "unitPriceCents": 100}]})
+    order = json.dumps({"items": [{"sku": "SKU-1", "quantity": 1, "unitPriceCents": 100}]})
     targets = {
-        "GET /users/{id}": (f"{api_url}users/{user_id}", "GET", None),
-        "POST /orders": (f"{api_url}orders", "POST", order),
+        "GET /users/{id}": (f"{api_url}users/{user_id}", "GET", None, token),
+        "POST /orders": (f"{api_url}orders", "POST", order, token),
     }
     # Warm-up: `concurrency` warm workers per function before measuring.
-    for url, method, body in targets.values():
-        load(url, method, body, concurrency, concurrency * 5)
+    for url, method, body, auth in targets.values():
+        load(url, method, body, auth, concurrency, concurrency * 5)
     rounds = run_interleaved(
         {
             name: (lambda t=target: round_figures(load(*t, concurrency, requests_per_round)))

@@ -25,6 +25,7 @@ DATA_TYPES = {
     "AWS::S3::Bucket": ("[(", ")]"),
     "AWS::Events::EventBus": ("{{", "}}"),
     "AWS::SNS::Topic": ("[[", "]]"),
+    "AWS::Cognito::UserPool": ("[/", "/]"),
 }
 BASELINE_PREFIXES = ("logs:", "xray:")
 _HASH_SUFFIX = re.compile(r"[0-9A-F]{8}$")
@@ -106,6 +107,9 @@ def edges(t: Templates) -> list[tuple[str, str, str]]:
             routes[function].append(f"{method['HttpMethod']} {t.api_path(method['ResourceId'])}")
     for function, labels in routes.items():
         found.add(("Api", function, "<br/>".join(sorted(labels))))
+    for _, authorizer in t.of_type("AWS::ApiGateway::Authorizer"):
+        for pool in t.referenced(authorizer.get("ProviderARNs")):
+            found.add((pool, "Api", "ID tokens checked by the authorizer"))
     for _, mapping in t.of_type("AWS::Lambda::EventSourceMapping"):
         function = t.the_function(mapping["FunctionName"])
         for source in t.referenced(mapping.get("EventSourceArn")):

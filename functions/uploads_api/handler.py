@@ -27,7 +27,7 @@ uploads = Uploads(
 
 
 @app.post(
-    "/uploads", responses=documented_responses(201, UploadTicket, "Upload URL issued", errors=(400, 413))
+    "/uploads", responses=documented_responses(201, UploadTicket, "Upload URL issued", errors=(400, 403, 413))
 )
 @tracer.capture_method
 def create_upload(request: Annotated[UploadRequest, Body()]) -> Response[UploadTicket]:

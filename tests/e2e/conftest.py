@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -45,3 +47,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     last = [item for item in items if item.nodeid.startswith(RUNS_LAST)]
     if last:
         items[:] = [item for item in items if not item.nodeid.startswith(RUNS_LAST)] + last
+
+
+@dataclass(frozen=True)
+class ApiUser:
+    """A user signed in to the local app's user pool: its id (the token's sub) and its ID token."""
+
+    email: str
+    sub: str
+    id_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": self.id_token}
+
+
+def sign_up(runtime: Runtime, *, admin: bool = False, name: str = "user") -> ApiUser:
+    """A new user in the runtime's Cognito pool (moto), optionally in `admins`, with a fresh ID token."""
+    email = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
+    created = runtime.create_user(email, groups=("admins",) if admin else ())
+    return ApiUser(email=email, sub=created["sub"], id_token=created["idToken"])
+
+
+@pytest.fixture(scope="session")
+def new_user(local_app: Runtime) -> Callable[..., ApiUser]:
+    """Sign up a new user of the session's app: new_user() or new_user(admin=True)."""
+    return lambda admin=False, name="user": sign_up(local_app, admin=admin, name=name)
+
+
+@pytest.fixture(scope="session")
+def admin(new_user: Callable[..., ApiUser]) -> ApiUser:
+    return new_user(admin=True, name="admin")

@@ -13,6 +13,7 @@ import boto3
 import requests
 
 from local_runtime.runtime import Runtime
+from tests.e2e.conftest import ApiUser
 
 T = TypeVar("T")
 
@@ -51,25 +52,35 @@ def aws_client(runtime: Runtime, service: str) -> Any:
 
 
 def test_an_order_flows_from_the_api_through_queue_processor_bus_and_projection(
-    local_app: Runtime, api_url: str
+    local_app: Runtime, api_url: str, new_user: Callable[..., ApiUser]
 ) -> None:
-    user = requests.post(f"{api_url}users", json={"name": "Olga", "email": "olga@example.com"}, timeout=30)
+    olga = new_user(name="olga")
+    auth = olga.headers
+    user = requests.post(
+        f"{api_url}users", json={"name": "Olga", "email": olga.email}, headers=auth, timeout=30
+    )
     user_id = user.json()["userId"]
-    order = {"userId": user_id, "items": [{"sku": "SKU-1", "quantity": 3, "unitPriceCents": 1250}]}
+    order = {"items": [{"sku": "SKU-1", "quantity": 3, "unitPriceCents": 1250}]}
 
-    accepted = requests.post(f"{api_url}orders", json=order, timeout=30)
+    accepted = requests.post(f"{api_url}orders", json=order, headers=auth, timeout=30)
 
     assert accepted.status_code == 202, accepted.text
     order_id = accepted.json()["orderId"]
     stored = eventually(
         lambda: (
-            (r := requests.get(f"{api_url}orders/{order_id}", timeout=10)).status_code == 200 and r.json()
+            (r := requests.get(f"{api_url}orders/{order_id}", headers=auth, timeout=10)).status_code == 200
+            and r.json()
         ),
         what="the processed order",
     )
     assert (stored["status"], stored["totalCents"], stored["userId"]) == ("CONFIRMED", 3750, user_id)
     projected = eventually(
-        lambda: (u := requests.get(f"{api_url}users/{user_id}", timeout=10).json()).get("orderCount") and u,
+        lambda: (
+            (u := requests.get(f"{api_url}users/{user_id}", headers=auth, timeout=10).json()).get(
+                "orderCount"
+            )
+            and u
+        ),
         what="the projection onto the user",
     )
     assert projected["orderCount"] == 1
@@ -101,17 +112,22 @@ def test_a_poison_order_lands_in_the_dlq_after_three_receives_with_its_body_inta
     assert int(dead["Attributes"]["ApproximateReceiveCount"]) >= 3
 
 
-def test_a_presigned_upload_is_indexed_and_removed_with_its_object(local_app: Runtime, api_url: str) -> None:
+def test_a_presigned_upload_is_indexed_and_removed_with_its_object(
+    local_app: Runtime, api_url: str, new_user: Callable[..., ApiUser]
+) -> None:
     files = local_app.client("dynamodb")
     files_table = env_of(local_app, "UploadIndexer", "FILES_TABLE_NAME")
     content = b"id,total\n1,42\n"
+    uploader = new_user(name="uploader")
     ticket = requests.post(
         f"{api_url}uploads",
-        json={"userId": "u-7", "fileName": "my report.csv", "contentType": "text/csv", "size": len(content)},
+        json={"fileName": "my report.csv", "contentType": "text/csv", "size": len(content)},
+        headers=uploader.headers,
         timeout=30,
     )
     assert ticket.status_code == 201, ticket.text
     ticket_body = ticket.json()
+    assert ticket_body["key"].startswith(f"uploads/{uploader.sub}/")  # under the caller's own prefix
 
     put = requests.put(ticket_body["uploadUrl"], data=content, headers=ticket_body["headers"], timeout=30)
 

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -16,7 +17,7 @@ import requests
 from local_runtime.__main__ import grant_report
 from local_runtime.iam import Policy
 from local_runtime.runtime import Runtime
-from tests.e2e.conftest import start_runtime
+from tests.e2e.conftest import ApiUser, sign_up, start_runtime
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,13 +40,16 @@ def test_removed_grant_is_denied_on_exactly_that_call(dev_assembly: Path, tmp_pa
     runtime = start_runtime(dev_assembly, tmp_path / "state", policy_override=_without("dynamodb:DeleteItem"))
     try:
         api = runtime.api_servers[0].base_url
-        user = requests.post(
-            f"{api}users", json={"name": "Eve", "email": "eve@example.com"}, timeout=30
-        ).json()
-        assert requests.get(f"{api}users/{user['userId']}", timeout=10).status_code == 200
-        denied = requests.delete(f"{api}users/{user['userId']}", timeout=10)
+        eve = sign_up(runtime, name="eve")
+        auth = eve.headers
+        created = requests.post(
+            f"{api}users", json={"name": "Eve", "email": eve.email}, headers=auth, timeout=30
+        )
+        mine = f"{api}users/{created.json()['userId']}"
+        assert requests.get(mine, headers=auth, timeout=10).status_code == 200
+        denied = requests.delete(mine, headers=auth, timeout=10)
         assert denied.status_code == 500
-        assert requests.get(f"{api}users/{user['userId']}", timeout=10).status_code == 200  # still there
+        assert requests.get(mine, headers=auth, timeout=10).status_code == 200  # still there
     finally:
         runtime.stop()
     entries = [json.loads(line) for line in (tmp_path / "state" / "recording.jsonl").read_text().splitlines()]
@@ -58,15 +62,16 @@ def test_removed_grant_is_denied_on_exactly_that_call(dev_assembly: Path, tmp_pa
 
 
 def test_over_privilege_report_for_the_real_app_lists_nothing_unexplained(
-    local_app: Runtime, api_url: str
+    local_app: Runtime, api_url: str, new_user: Callable[..., ApiUser], admin: ApiUser
 ) -> None:
-    user = requests.post(f"{api_url}users", json={"name": "Al", "email": "al@example.com"}, timeout=30).json()
-    requests.get(f"{api_url}users", timeout=10)
-    requests.get(f"{api_url}users/{user['userId']}", timeout=10)
-    requests.put(
-        f"{api_url}users/{user['userId']}", json={"name": "Al2", "email": "al@example.com"}, timeout=10
-    )
-    requests.delete(f"{api_url}users/{user['userId']}", timeout=10)
+    al = new_user(name="al")
+    auth = al.headers
+    requests.post(f"{api_url}users", json={"name": "Al", "email": al.email}, headers=auth, timeout=30)
+    assert requests.get(f"{api_url}users", headers=admin.headers, timeout=10).status_code == 200
+    mine = f"{api_url}users/{al.sub}"
+    requests.get(mine, headers=auth, timeout=10)
+    requests.put(mine, json={"name": "Al2", "email": al.email}, headers=auth, timeout=10)
+    requests.delete(mine, headers=auth, timeout=10)
     recording = local_app.options.state_dir / "recording.jsonl"
     entries = [json.loads(line) for line in recording.read_text().splitlines()]
     report = grant_report(local_app.app, entries)
@@ -116,7 +121,22 @@ def test_sigterm_stops_workers_and_frees_ports(dev_assembly: Path, tmp_path: Pat
             time.sleep(0.1)
         state = json.loads((state_dir / "state.json").read_text())
         api = next(iter(state["api"].values()))
-        assert requests.get(f"{api}users", timeout=30).status_code == 200  # starts a worker
+        # The README's way to get a token: the CLI prints only the ID token on stdout.
+        cli = [sys.executable, "-m", "local_runtime", "--state-dir", str(state_dir)]
+        token = subprocess.run(
+            [*cli, "token", "ops@example.com", "--admin"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.strip()
+        assert requests.get(f"{api}users", timeout=30).status_code == 401
+        listed = requests.get(f"{api}users", headers={"Authorization": token}, timeout=30)
+        status, text = listed.status_code, listed.text
+        # The kept-alive socket lives as long as the response: it would hold the API port after exit.
+        del listed
+        assert status == 200, text  # starts a worker
         workers = subprocess.run(
             ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
         )

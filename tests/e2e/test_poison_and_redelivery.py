@@ -14,12 +14,14 @@ import json
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
 from local_runtime.runtime import Runtime
+from tests.e2e.conftest import ApiUser
 from tests.e2e.test_flows import aws_client, env_of, eventually, queue_url
 
 USERS = 10
@@ -99,7 +101,7 @@ def _capture_order_created(local_app: Runtime, run: str) -> str:
 
 
 def test_1000_orders_with_poison_and_redelivery_lose_nothing_and_duplicate_nothing(
-    local_app: Runtime, api_url: str
+    local_app: Runtime, api_url: str, new_user: Callable[..., ApiUser], admin: ApiUser
 ) -> None:
     run = uuid.uuid4().hex[:8]
     sqs = aws_client(local_app, "sqs")
@@ -113,17 +115,20 @@ def test_1000_orders_with_poison_and_redelivery_lose_nothing_and_duplicate_nothi
     sqs.set_queue_attributes(QueueUrl=orders_queue, Attributes=lowered)
     time.sleep(2.5)  # a long poll already under way (<= 1 s) still uses the old timeout
     try:
-        users = [
-            requests.post(
-                f"{api_url}users", json={"name": f"Load {n}", "email": f"load{n}@example.com"}, timeout=30
-            ).json()["userId"]
-            for n in range(USERS)
-        ]
+        callers = [new_user(name=f"load{n}") for n in range(USERS)]
+        for n, caller in enumerate(callers):
+            profile = {"name": f"Load {n}", "email": caller.email}
+            created = requests.post(f"{api_url}users", json=profile, headers=caller.headers, timeout=30)
+            assert created.status_code == 201, created.text
+        users = [caller.sub for caller in callers]
         expected: set[str] = set()
         for n in range(VALID_VIA_API):
             order = _order("ignored", users[n % USERS], n)
             accepted = requests.post(
-                f"{api_url}orders", json={"userId": order["userId"], "items": order["items"]}, timeout=30
+                f"{api_url}orders",
+                json={"items": order["items"]},
+                headers=callers[n % USERS].headers,
+                timeout=30,
             )
             assert accepted.status_code == 202, accepted.text
             expected.add(accepted.json()["orderId"])
@@ -171,7 +176,10 @@ def test_1000_orders_with_poison_and_redelivery_lose_nothing_and_duplicate_nothi
         # 4. The projection counted each order once on its user.
         def projected() -> list[int] | None:
             time.sleep(1)
-            counts = [requests.get(f"{api_url}users/{u}", timeout=10).json()["orderCount"] for u in users]
+            counts = [
+                requests.get(f"{api_url}users/{u}", headers=admin.headers, timeout=10).json()["orderCount"]
+                for u in users
+            ]
             return counts if counts == [90] * USERS else None
 
         eventually(projected, timeout_s=300, what="90 orders projected on each user")

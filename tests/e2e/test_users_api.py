@@ -5,59 +5,81 @@ from __future__ import annotations
 import json
 import statistics
 import time
-import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
 
 from local_runtime.runtime import Runtime
+from tests.e2e.conftest import ApiUser
 
 
-def test_users_crud_over_http(api_url: str) -> None:
-    email = f"{uuid.uuid4().hex[:8]}@example.com"
-    created = requests.post(f"{api_url}users", json={"name": "Ada", "email": email}, timeout=30)
-    assert created.status_code == 201, created.text
-    user = created.json()
-    assert created.headers["Location"] == f"/users/{user['userId']}"
-    fetched = requests.get(f"{api_url}users/{user['userId']}", timeout=10)
-    assert fetched.status_code == 200 and fetched.json()["email"] == email
-    updated = requests.put(
-        f"{api_url}users/{user['userId']}", json={"name": "Ada L", "email": email}, timeout=10
+def test_users_crud_over_http(api_url: str, new_user: Callable[..., ApiUser]) -> None:
+    user = new_user()
+    auth = user.headers
+    created = requests.post(
+        f"{api_url}users", json={"name": "Ada", "email": user.email}, headers=auth, timeout=30
     )
+    assert created.status_code == 201, created.text
+    assert created.json()["userId"] == user.sub  # the record is keyed by the token's sub
+    assert created.headers["Location"] == f"/users/{user.sub}"
+    mine = f"{api_url}users/{user.sub}"
+    fetched = requests.get(mine, headers=auth, timeout=10)
+    assert fetched.status_code == 200 and fetched.json()["email"] == user.email
+    updated = requests.put(mine, json={"name": "Ada L", "email": user.email}, headers=auth, timeout=10)
     assert updated.status_code == 200 and updated.json()["name"] == "Ada L"
-    deleted = requests.delete(f"{api_url}users/{user['userId']}", timeout=10)
-    assert deleted.status_code == 204
-    missing = requests.get(f"{api_url}users/{user['userId']}", timeout=10)
+    assert requests.delete(mine, headers=auth, timeout=10).status_code == 204
+    missing = requests.get(mine, headers=auth, timeout=10)
     assert missing.status_code == 404 and missing.json()["error"] == "NotFound"
-    again = requests.delete(f"{api_url}users/{user['userId']}", timeout=10)
-    assert again.status_code == 404
+    assert requests.delete(mine, headers=auth, timeout=10).status_code == 404
 
 
-def test_list_pagination_and_validation(api_url: str) -> None:
+def test_list_pagination_and_validation(
+    api_url: str, new_user: Callable[..., ApiUser], admin: ApiUser
+) -> None:
     for index in range(3):
+        user = new_user()
         response = requests.post(
-            f"{api_url}users", json={"name": f"U{index}", "email": f"u{index}@example.com"}, timeout=10
+            f"{api_url}users",
+            json={"name": f"U{index}", "email": user.email},
+            headers=user.headers,
+            timeout=10,
         )
         assert response.status_code == 201
-    first = requests.get(f"{api_url}users", params={"limit": 2}, timeout=10).json()
+    page = {"limit": 2}
+    first = requests.get(f"{api_url}users", params=page, headers=admin.headers, timeout=10).json()
     assert len(first["items"]) == 2 and first["nextToken"]
     second = requests.get(
-        f"{api_url}users", params={"limit": 2, "nextToken": first["nextToken"]}, timeout=10
+        f"{api_url}users", params={**page, "nextToken": first["nextToken"]}, headers=admin.headers, timeout=10
     ).json()
     assert {u["userId"] for u in first["items"]}.isdisjoint({u["userId"] for u in second["items"]})
-    invalid = requests.post(f"{api_url}users", json={"name": "x", "email": "not-an-email"}, timeout=10)
+    someone = new_user()
+    invalid = requests.post(
+        f"{api_url}users", json={"name": "x", "email": "not-an-email"}, headers=someone.headers, timeout=10
+    )
     assert invalid.status_code == 422 and invalid.json()["error"] == "ValidationError"
     malformed = requests.post(
-        f"{api_url}users", data="{", headers={"Content-Type": "application/json"}, timeout=10
+        f"{api_url}users",
+        data="{",
+        headers={"Content-Type": "application/json", **someone.headers},
+        timeout=10,
     )
     assert malformed.status_code == 400
 
 
 def test_api_gateway_behaviour_for_unknown_routes_methods_and_cors(api_url: str) -> None:
+    # API Gateway's own errors use the DEFAULT_4XX gateway response: the service's JSON error contract.
     unknown = requests.get(f"{api_url}nope", timeout=10)
-    assert unknown.status_code == 403 and unknown.json() == {"message": "Missing Authentication Token"}
+    assert unknown.status_code == 403
+    body = unknown.json()
+    assert (body["error"], body["message"], body["details"]) == (
+        "MISSING_AUTHENTICATION_TOKEN",
+        "Missing Authentication Token",
+        [],
+    )
+    assert body["requestId"]
     wrong_method = requests.patch(f"{api_url}users", timeout=10)
-    assert wrong_method.status_code == 403
+    assert wrong_method.status_code == 403 and wrong_method.json()["error"] == "MISSING_AUTHENTICATION_TOKEN"
     wrong_stage = requests.get(api_url.replace("/dev/", "/prod/") + "users", timeout=10)
     assert wrong_stage.status_code == 403 and wrong_stage.json() == {"message": "Forbidden"}
     preflight = requests.options(f"{api_url}users/abc", timeout=10)
@@ -65,12 +87,13 @@ def test_api_gateway_behaviour_for_unknown_routes_methods_and_cors(api_url: str)
     assert "DELETE" in preflight.headers["Access-Control-Allow-Methods"]
 
 
-def test_measured_latency(local_app: Runtime, api_url: str) -> None:
+def test_measured_latency(local_app: Runtime, api_url: str, admin: ApiUser) -> None:
     """Records cold start and warm p50 (printed with -s; not asserted as timings)."""
     samples = []
     for _ in range(20):
         started = time.perf_counter()
-        assert requests.get(f"{api_url}users", params={"limit": 1}, timeout=10).status_code == 200
+        response = requests.get(f"{api_url}users", params={"limit": 1}, headers=admin.headers, timeout=10)
+        assert response.status_code == 200
         samples.append((time.perf_counter() - started) * 1000)
     p50 = statistics.median(samples)
     print(f"\nruntime start-up {local_app.startup_s:.2f}s; warm GET /users p50 {p50:.1f} ms")

@@ -58,6 +58,12 @@ def test_unknown_stage_names_the_stage_and_the_known_ones():
         ("presignExpirySeconds", 30, r"stages\.prod\.presignExpirySeconds: .*greater than or equal to 60"),
         ("presignExpirySeconds", 7200, r"stages\.prod\.presignExpirySeconds"),
         ("apiP90LatencyMs", 0, r"stages\.prod\.apiP90LatencyMs"),
+        ("userPool", {"mfa": "OFF", "threatProtection": "AUDIT_ONLY"}, r"stages\.prod\.userPool\.mfa"),
+        (
+            "userPool",
+            {"mfa": "REQUIRED", "threatProtection": "NO_ENFORCEMENT"},
+            r"stages\.prod\.userPool\.threatProtection",
+        ),
     ],
 )
 def test_bad_values_are_named(setting, value, message):
@@ -68,7 +74,7 @@ def test_bad_values_are_named(setting, value, message):
 
 
 @pytest.mark.parametrize(
-    "setting", ["reportSchedule", "uploadMaxBytes", "presignExpirySeconds", "apiP90LatencyMs"]
+    "setting", ["reportSchedule", "uploadMaxBytes", "presignExpirySeconds", "apiP90LatencyMs", "userPool"]
 )
 def test_new_settings_are_required(setting):
     context = copy.deepcopy(CONTEXT)
