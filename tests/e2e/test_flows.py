@@ -86,6 +86,35 @@ def test_an_order_flows_from_the_api_through_queue_processor_bus_and_projection(
     assert projected["orderCount"] == 1
 
 
+def test_an_order_before_the_profile_exists_is_stored_and_its_projection_dead_lettered(
+    local_app: Runtime, api_url: str, new_user: Callable[..., ApiUser]
+) -> None:
+    # A signed-in user may order before POST /users: the order is kept, the projection has no user to
+    # update, so it raises (releasing its idempotency record), is retried and lands in the DLQ.
+    newcomer = new_user(name="newcomer")
+    order = {"items": [{"sku": "SKU-N", "quantity": 1, "unitPriceCents": 100}]}
+    accepted = requests.post(f"{api_url}orders", json=order, headers=newcomer.headers, timeout=30)
+    assert accepted.status_code == 202, accepted.text
+    order_id = accepted.json()["orderId"]
+    sqs = local_app.client("sqs")
+    dlq = queue_url(local_app, "OrderProjectionDLQED4AF06A")
+
+    def dead_lettered() -> dict | None:
+        for message in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", []):
+            if order_id in message["Body"]:
+                return message
+        return None
+
+    message = eventually(dead_lettered, timeout_s=60, what="the OrderCreated event in OrderProjectionDLQ")
+    assert json.loads(message["Body"])["detail"]["userId"] == newcomer.sub
+    stored = requests.get(f"{api_url}orders/{order_id}", headers=newcomer.headers, timeout=10)
+    assert stored.status_code == 200 and stored.json()["status"] == "CONFIRMED"
+    assert (
+        requests.get(f"{api_url}users/{newcomer.sub}", headers=newcomer.headers, timeout=10).status_code
+        == 404
+    )
+
+
 def test_a_poison_order_lands_in_the_dlq_after_three_receives_with_its_body_intact(
     local_app: Runtime,
 ) -> None:
