@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from stacks.data_stack import ADMINS_GROUP
+from aws_cdk import App
+from aws_cdk.assertions import Template
+
+from stacks.config import load_stage_config
+from stacks.data_stack import ADMINS_GROUP, DataStack
 from tests.stacks.conftest import flatten
 from tests.stacks.test_assertions import config_of
 
@@ -138,3 +143,16 @@ def test_admins_group_exists(stage_app):
     _, group = _one(stage_app, "Data", "AWS::Cognito::UserPoolGroup")
     assert group["Properties"]["GroupName"] == ADMINS_GROUP == "admins"
     assert group["Properties"]["UserPoolId"] == {"Ref": pool_id}
+
+
+def test_required_mfa_is_a_stage_setting():
+    context = json.loads(Path("cdk.json").read_text())["context"]
+    context["stages"]["prod"]["userPool"] = {"mfa": "REQUIRED", "threatProtection": "FULL_FUNCTION"}
+    config = load_stage_config(context, "prod")
+    feature_flags = {key: value for key, value in context.items() if key.startswith("@aws-cdk")}
+    stack = DataStack(App(context=feature_flags), "Data", config=config)
+
+    props = Template.from_stack(stack).find_resources("AWS::Cognito::UserPool")
+    ((_, pool),) = props.items()
+    assert pool["Properties"]["MfaConfiguration"] == "ON"
+    assert pool["Properties"]["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
