@@ -87,13 +87,27 @@ def test_every_route_refuses_a_request_without_a_token(api_url: str, method: str
     assert_error(response, 401, "Unauthorized")
 
 
-def _tampered_tokens(user: ApiUser) -> dict[str, str]:
-    claims = claims_of(user.id_token)
+TAMPERINGS = (
+    "expired",
+    "forged",
+    "payload swapped",
+    "other audience",
+    "other issuer",
+    "access token",
+    "unsigned",
+    "not a jwt",
+)
+
+
+@pytest.fixture(scope="module")
+def tampered(alice: ApiUser) -> dict[str, str]:
+    """Alice's ID token with one thing wrong each, made once (the forger's RSA key is slow to generate)."""
+    claims = claims_of(alice.id_token)
     now = int(time.time())
     forger = RSAKey.import_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
-    header, payload, signature = user.id_token.split(".")
+    header, payload, signature = alice.id_token.split(".")
     other = json.dumps({**claims, "sub": "someone-else"}).encode()
-    return {
+    tokens = {
         "expired": sign({**claims, "iat": now - 7200, "auth_time": now - 7200, "exp": now - 3600}, POOL_KEY),
         "forged": sign(claims, forger),  # same claims and kid, someone else's key
         "payload swapped": f"{header}.{base64.urlsafe_b64encode(other).decode().rstrip('=')}.{signature}",
@@ -105,23 +119,15 @@ def _tampered_tokens(user: ApiUser) -> dict[str, str]:
         "unsigned": f"{UNSIGNED_HEADER}.{payload}.",
         "not a jwt": "let-me-in",
     }
+    assert set(tokens) == set(TAMPERINGS)
+    return tokens
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "expired",
-        "forged",
-        "payload swapped",
-        "other audience",
-        "other issuer",
-        "access token",
-        "unsigned",
-        "not a jwt",
-    ],
-)
-def test_a_bad_token_is_refused_with_401(api_url: str, alice: ApiUser, kind: str) -> None:
-    token = _tampered_tokens(alice)[kind]
+@pytest.mark.parametrize("kind", TAMPERINGS)
+def test_a_bad_token_is_refused_with_401(
+    api_url: str, alice: ApiUser, tampered: dict[str, str], kind: str
+) -> None:
+    token = tampered[kind]
 
     response = requests.get(f"{api_url}users/{alice.sub}", headers={"Authorization": token}, timeout=30)
 
