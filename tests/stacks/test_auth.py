@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import copy
 import json
-from pathlib import Path
 
 from aws_cdk import App
 from aws_cdk.assertions import Template
@@ -11,7 +11,7 @@ from aws_cdk.assertions import Template
 from stacks.config import load_stage_config
 from stacks.data_stack import ADMINS_GROUP, DataStack
 from tests.stacks.conftest import flatten
-from tests.stacks.test_assertions import config_of
+from tests.stacks.test_assertions import CDK_CONTEXT, config_of
 
 # Routes anyone may call without a token (OpenAPI / Swagger UI). The API serves none today: a docs
 # route added later is listed here, on purpose, and every other method keeps the authorizer.
@@ -146,7 +146,7 @@ def test_admins_group_exists(stage_app):
 
 
 def test_required_mfa_is_a_stage_setting():
-    context = json.loads(Path("cdk.json").read_text())["context"]
+    context = copy.deepcopy(CDK_CONTEXT)
     context["stages"]["prod"]["userPool"] = {"mfa": "REQUIRED", "threatProtection": "FULL_FUNCTION"}
     config = load_stage_config(context, "prod")
     feature_flags = {key: value for key, value in context.items() if key.startswith("@aws-cdk")}
