@@ -8,8 +8,9 @@ import sys
 from aws_cdk import App, Tags, Validations
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
+from stacks.account_stack import ApiGatewayAccountStack
 from stacks.config import ConfigError, StageConfig, load_stage_config
-from stacks.data_stack import ORDER_CREATED_RULE_NAME, DataStack
+from stacks.data_stack import DataStack
 from stacks.monitoring_stack import MonitoredResources, MonitoringStack
 from stacks.service_stack import DataResources, ServiceStack
 
@@ -47,7 +48,7 @@ def add_stacks(app: App, config: StageConfig) -> None:
             orders_queue=data.orders_queue,
             orders_bus=data.orders_bus,
             projection_dlq=data.projection_dlq,
-            order_created_rule_name=ORDER_CREATED_RULE_NAME,
+            order_created_rule_name=data.order_created_rule_name,
             uploads_bucket=data.uploads_bucket,
             files_table=data.files_table,
             upload_indexer_dlq=data.upload_indexer_dlq,
@@ -56,7 +57,15 @@ def add_stacks(app: App, config: StageConfig) -> None:
             daily_report_rule_name=data.daily_report_rule_name,
         ),
     )
-    MonitoringStack(
+    if config.api_gateway_cloudwatch_role == "create":
+        # The stage's API logs with the account/region's API Gateway CloudWatch role: set it first.
+        account = ApiGatewayAccountStack(
+            app,
+            "ApiGatewayAccount",
+            description="API Gateway account settings (CloudWatch Logs role), shared by every stage",
+        )
+        service.add_stack_dependency(account, "stage access logging needs the account's CloudWatch role")
+    monitoring = MonitoringStack(
         app,
         "Monitoring",
         stack_name=config.stack_name("Monitoring"),
@@ -74,8 +83,10 @@ def add_stacks(app: App, config: StageConfig) -> None:
             ],
         ),
     )
-    Tags.of(app).add("service", config.service)
-    Tags.of(app).add("stage", config.stage)
+    # Not on the account stack: it is the same stack for every stage and must not flip between them.
+    for stack in (data, service, monitoring):
+        Tags.of(stack).add("service", config.service)
+        Tags.of(stack).add("stage", config.stage)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,42 @@ class UserPoolSettings(_Strict):
     threat_protection: Literal["AUDIT_ONLY", "FULL_FUNCTION"] = Field(alias="threatProtection")
 
 
+class EmailSettings(_Strict):
+    """Who sends the user pool's e-mails (verification codes, password resets).
+
+    Cognito's own sender allows only about 50 e-mails a day per account
+    (https://docs.aws.amazon.com/cognito/latest/developerguide/user-pool-email.html): enough for dev,
+    not for a production sign-up flow, which sends through SES from an identity verified in SES.
+    """
+
+    sender: Literal["cognito", "ses"]
+    # SES only: the verified identity (an address, or an address in a verified domain) to send from.
+    from_email: EmailStr | None = Field(default=None, alias="fromEmail")
+    from_name: str | None = Field(default=None, alias="fromName", min_length=1)
+    reply_to: EmailStr | None = Field(default=None, alias="replyTo")
+    # The domain verified in SES, when the identity is a domain rather than the address itself.
+    ses_verified_domain: str | None = Field(default=None, alias="sesVerifiedDomain")
+    # SES sending region if SES is not set up in the stack's region (Cognito supports a few regions).
+    ses_region: str | None = Field(default=None, alias="sesRegion", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+    @model_validator(mode="after")
+    def _ses_needs_a_verified_sender(self) -> EmailSettings:
+        ses_only = ("from_email", "from_name", "reply_to", "ses_verified_domain", "ses_region")
+        if self.sender == "cognito":
+            given = [name for name in ses_only if getattr(self, name) is not None]
+            if given:
+                aliases = [type(self).model_fields[name].alias for name in given]
+                raise ValueError(f"{', '.join(str(a) for a in aliases)} only apply when sender is 'ses'")
+            return self
+        if self.from_email is None:
+            raise ValueError("sender 'ses' needs fromEmail: an address verified in SES (or in its domain)")
+        domain = str(self.from_email).rsplit("@", 1)[1].lower()
+        verified = self.ses_verified_domain
+        if verified is not None and domain != verified.lower():
+            raise ValueError(f"fromEmail must be in sesVerifiedDomain {verified!r}, got {self.from_email}")
+        return self
+
+
 class StageConfig(_Strict):
     stage: str
     service: str
@@ -105,6 +141,11 @@ class StageConfig(_Strict):
     # The API's p90 latency alarm threshold.
     api_p90_latency_ms: int = Field(alias="apiP90LatencyMs", gt=0, le=29_000)
     user_pool: UserPoolSettings = Field(alias="userPool")
+    email: EmailSettings
+    # API Gateway's account-wide CloudWatch Logs role, which stage access logging needs: "create" deploys
+    # the shared ApiGatewayAccount stack; "existing" when the account/region already has one (e.g. set by
+    # a landing zone). See README "First deploy".
+    api_gateway_cloudwatch_role: Literal["create", "existing"] = Field(alias="apiGatewayCloudWatchRole")
 
     @field_validator("log_retention_days")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, Aws, CfnResource, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -30,10 +30,10 @@ class Gsi:
     sort_key: str | None = None
 
 
-# The rule (service stack) that feeds OrderCreated events to the projection. Its name is fixed so this
-# stack can allow exactly that rule, by ARN, to dead-letter into the projection DLQ without a
-# reference back to the service stack (which would make the two stacks depend on each other).
-ORDER_CREATED_RULE_NAME = "OrderCreatedToProjection"
+# The rule (service stack) that feeds OrderCreated events to the projection. Its name is fixed (per
+# stage) so this stack can allow exactly that rule, by ARN, to dead-letter into the projection DLQ
+# without a reference back to the service stack (which would make the two stacks depend on each other).
+ORDER_CREATED_RULE = "OrderCreatedToProjection"
 MAX_RECEIVES_BEFORE_DLQ = 3
 # Members of this user pool group may list and read every user (GET /users, GET /users/{id}).
 ADMINS_GROUP = "admins"
@@ -48,6 +48,7 @@ class DataStack(Stack):
         self._orders(config)
         self._uploads(config)
         self._reports(config)
+        self._drop_implied_depends_on()
 
     # --- auth: UserPool (sign-in by e-mail) + the API's app client + the admins group -----------------
     def _auth(self, config: StageConfig) -> None:
@@ -77,6 +78,7 @@ class DataStack(Stack):
             # Threat protection (compromised credentials, adaptive authentication) needs the Plus plan.
             feature_plan=cognito.FeaturePlan.PLUS,
             standard_threat_protection_mode=cognito.StandardThreatProtectionMode[auth.threat_protection],
+            email=self._user_pool_email(config),
             deletion_protection=config.deletion_protection,
             removal_policy=config.removal_policy,
         )
@@ -109,6 +111,21 @@ class DataStack(Stack):
             precedence=0,
         )
 
+    @staticmethod
+    def _user_pool_email(config: StageConfig) -> cognito.UserPoolEmail:
+        email = config.email
+        if email.sender == "cognito":
+            return cognito.UserPoolEmail.with_cognito()
+        assert email.from_email is not None  # EmailSettings requires it for SES
+        return cognito.UserPoolEmail.with_ses(
+            from_email=str(email.from_email),
+            from_name=email.from_name,
+            reply_to=str(email.reply_to) if email.reply_to else None,
+            ses_verified_domain=email.ses_verified_domain,
+            # SES in the stack's own region unless the stage names another one.
+            ses_region=email.ses_region or Aws.REGION,
+        )
+
     # --- orders: table, queue + DLQ, idempotency records, event bus, projection DLQ -------------------
     def _orders(self, config: StageConfig) -> None:
         # The daily report reads one day's orders through the byOrderDate index (no scan).
@@ -132,8 +149,13 @@ class DataStack(Stack):
                 queue=self.orders_dlq, max_receive_count=MAX_RECEIVES_BEFORE_DLQ
             ),
         )
+        # Named per stage: CloudFormation's generated name ("DataOrdersBus…") is the same in every
+        # stage, and a second stage in the account would fail with "already exists".
         self.orders_bus = events.EventBus(
-            self, "OrdersBus", description=f"{config.service} ({config.stage}) domain events"
+            self,
+            "OrdersBus",
+            event_bus_name=config.stack_name("Events"),
+            description=f"{config.service} ({config.stage}) domain events",
         )
         self.orders_bus.apply_removal_policy(config.removal_policy)
         # Where OrderCreated events end up when the projection cannot take them: EventBridge's target
@@ -154,11 +176,15 @@ class DataStack(Stack):
         )
 
     @property
+    def order_created_rule_name(self) -> str:
+        return self._config.stack_name(ORDER_CREATED_RULE)
+
+    @property
     def order_created_rule_arn(self) -> str:
         return self.format_arn(
             service="events",
             resource="rule",
-            resource_name=f"{self.orders_bus.event_bus_name}/{ORDER_CREATED_RULE_NAME}",
+            resource_name=f"{self.orders_bus.event_bus_name}/{self.order_created_rule_name}",
         )
 
     def _queue(self, construct_id: str, **props) -> sqs.Queue:
@@ -189,7 +215,7 @@ class DataStack(Stack):
                     noncurrent_version_expiration=Duration.days(30),
                 )
             ],
-            removal_policy=config.removal_policy,
+            **self._removal(config),
         )
         self.uploads_bucket = s3.Bucket(
             self,
@@ -236,6 +262,13 @@ class DataStack(Stack):
             )
         )
 
+    def _drop_implied_depends_on(self) -> None:
+        # The only functions in this stack are CDK's own (auto-delete of bucket objects). CDK renders
+        # DependsOn their role, already implied by the Role GetAtt (cfn-lint W3005).
+        for child in self.node.find_all():
+            if isinstance(child, CfnResource) and child.cfn_resource_type == "AWS::Lambda::Function":
+                child.add_deletion_override("DependsOn")
+
     # --- building blocks ---------------------------------------------------------------------------
 
     def _bucket_protections(self, log_prefix: str, config: StageConfig) -> dict:
@@ -254,8 +287,15 @@ class DataStack(Stack):
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                 )
             ],
-            "removal_policy": config.removal_policy,
+            **self._removal(config),
         }
+
+    @staticmethod
+    def _removal(config: StageConfig) -> dict:
+        # CloudFormation cannot delete a bucket that holds objects (or versions): a stage that is torn
+        # down empties its buckets first (CDK's auto-delete custom resource), one that is kept retains them.
+        destroy = config.removal_policy == RemovalPolicy.DESTROY
+        return {"removal_policy": config.removal_policy, "auto_delete_objects": destroy}
 
     def _dead_letter_queue(self, construct_id: str, holds: str) -> sqs.Queue:
         return dead_letter_queue(self, construct_id, holds=holds, removal_policy=self._config.removal_policy)

@@ -24,6 +24,22 @@ from stacks.constructs.nag_ids import weak_reference
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ASSET_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache"]
+# Lambda's level names for the stage's logLevel. With JSON logs Lambda drops records below the
+# application log level, INFO when unset, so DEBUG needs it set
+# (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html).
+APPLICATION_LOG_LEVELS = {
+    "DEBUG": lambda_.ApplicationLogLevel.DEBUG,
+    "INFO": lambda_.ApplicationLogLevel.INFO,
+    "WARNING": lambda_.ApplicationLogLevel.WARN,
+    "ERROR": lambda_.ApplicationLogLevel.ERROR,
+}
+# The runtime's own records (START/END/REPORT...) go no higher than WARN.
+SYSTEM_LOG_LEVELS = {
+    "DEBUG": lambda_.SystemLogLevel.DEBUG,
+    "INFO": lambda_.SystemLogLevel.INFO,
+    "WARNING": lambda_.SystemLogLevel.WARN,
+    "ERROR": lambda_.SystemLogLevel.WARN,
+}
 
 
 class ServiceFunction(Construct):
@@ -73,6 +89,8 @@ class ServiceFunction(Construct):
             role=self.role,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=APPLICATION_LOG_LEVELS[config.log_level],
+            system_log_level_v2=SYSTEM_LOG_LEVELS[config.log_level],
             tracing=lambda_.Tracing.ACTIVE,
             timeout=timeout,
             memory_size=memory_size,

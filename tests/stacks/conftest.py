@@ -12,12 +12,16 @@ import pytest
 from aws_cdk import App
 
 from app import build_app
+from stacks.config import StageConfig, load_stage_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("dev", "prod")
-STACKS = ("Data", "Service", "Monitoring")
+# By the last part of the stack name; the account settings stack is the same in every stage.
+STACKS = ("Data", "Service", "Monitoring", "ApiGatewayAccountSettings")
 # CDK's own custom resource behind add_event_notification: not one of the service's functions.
 CDK_NOTIFICATIONS_HANDLER = "BucketNotificationsHandler"
+# CDK's own custom resource behind auto_delete_objects (stages whose buckets are destroyed).
+CDK_AUTO_DELETE_PROVIDER = "CustomS3AutoDeleteObjectsCustomResourceProvider"
 
 
 _OUTPUT_NAME = re.compile(
@@ -54,6 +58,11 @@ class Synthesized:
     outdir: Path
     templates: dict[str, dict[str, Any]]  # by stack id: "Data", "Service", "Monitoring"
     validation_report: dict[str, Any]
+
+    @property
+    def config(self) -> StageConfig:
+        context = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+        return load_stage_config(context, self.stage)
 
     def resources(self, stack: str, resource_type: str) -> dict[str, dict[str, Any]]:
         return {

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from stacks.config import load_stage_config
-from tests.stacks.conftest import CDK_NOTIFICATIONS_HANDLER, flatten
+from tests.stacks.conftest import CDK_AUTO_DELETE_PROVIDER, CDK_NOTIFICATIONS_HANDLER, flatten
 
 CDK_CONTEXT = json.loads(Path("cdk.json").read_text())["context"]
 
@@ -143,8 +143,8 @@ def test_each_grant_names_exactly_its_resources(stage_app):
 def test_no_role_uses_an_aws_managed_policy(stage_app):
     for stack in stage_app.templates:
         for logical_id, role in stage_app.resources(stack, "AWS::IAM::Role").items():
-            if logical_id.startswith(CDK_NOTIFICATIONS_HANDLER):
-                continue  # CDK's own custom resource: acknowledged (IAM4) in the service stack
+            if logical_id.startswith((CDK_NOTIFICATIONS_HANDLER, CDK_AUTO_DELETE_PROVIDER)):
+                continue  # CDK's own custom resources (bucket notifications, emptying buckets on destroy)
             assert "ManagedPolicyArns" not in role["Properties"], logical_id
 
 

@@ -12,7 +12,7 @@ from moto import mock_aws
 from service_common import orders as shared_orders
 
 from stacks.config import ORDER_PROCESSOR_TIMEOUT_SECONDS
-from stacks.data_stack import ORDER_CREATED_RULE_NAME
+from stacks.data_stack import ORDER_CREATED_RULE
 from tests.aws_resources import create_queue, create_table, receive_all
 from tests.conftest import load_function
 from tests.events import LambdaContext, sqs_event
@@ -99,7 +99,7 @@ def test_order_created_rule_matches_what_the_processor_publishes_and_dead_letter
         if "EventPattern" in r["Properties"]
     )
     props = rule["Properties"]
-    assert props["Name"] == ORDER_CREATED_RULE_NAME
+    assert props["Name"] == stage_app.config.stack_name(ORDER_CREATED_RULE)
     assert refers_to(props["EventBusName"], ORDERS_BUS)
     assert props["EventPattern"] == {
         "source": [shared_orders.EVENT_SOURCE],
@@ -121,7 +121,8 @@ def test_only_that_rule_may_dead_letter_into_the_projection_dlq(stage_app):
     assert allow["Principal"] == {"Service": "events.amazonaws.com"}
     assert allow["Action"] == "sqs:SendMessage"
     source_arn = json.dumps(allow["Condition"]["ArnEquals"]["aws:SourceArn"])
-    assert f'":rule/", {{"Ref": "{ORDERS_BUS}"}}, "/{ORDER_CREATED_RULE_NAME}"' in source_arn
+    rule_name = stage_app.config.stack_name(ORDER_CREATED_RULE)
+    assert f'":rule/", {{"Ref": "{ORDERS_BUS}"}}, "/{rule_name}"' in source_arn
 
 
 def test_projection_failures_after_lambda_retries_go_to_the_projection_dlq(stage_app):

@@ -24,6 +24,8 @@ EXPECTED_ACKNOWLEDGED = {
         "AwsSolutions-IAM5[Resource::<Data:ReportsBucket4E7C5994.Arn>/reports/*]",
         # CDK's BucketNotificationsHandler (add_event_notification) has the basic execution role
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        # API Gateway's account-wide CloudWatch role writes every API's log groups in the region
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*]",
     },
     "Serverless": {
         "Serverless-LambdaDLQ",  # synchronous / SQS-driven functions only
@@ -51,6 +53,9 @@ EXPECTED_ACKNOWLEDGED_ON = {
     },
     "AwsSolutions-IAM5[Resource::<Data:ReportsBucket4E7C5994.Arn>/reports/*]": {
         "Service/DailyReport/Role/DefaultPolicy/Resource",
+    },
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*]": {
+        "ApiGatewayAccount/CloudWatchRole/Resource",
     },
     "Serverless-LambdaDLQ": {
         "Service/UsersApi/Function/Resource",

@@ -89,7 +89,39 @@ def test_access_logs_bucket_accepts_only_s3_log_delivery_of_each_bucket_under_it
     assert deliveries == {
         f"<{one(buckets, name)[0]}.Arn>": f"<{logs_id}.Arn>/{prefix}*" for name, prefix in BUCKETS.items()
     }
-    assert len([s for s in bucket_policy_statements(stage_app, logs_id) if s["Effect"] == "Allow"]) == 2
+    others = [
+        s
+        for s in bucket_policy_statements(stage_app, logs_id)
+        if s["Effect"] == "Allow" and s["Principal"] != {"Service": "logging.s3.amazonaws.com"}
+    ]
+    assert others == [s for s in others if is_auto_delete_grant(stage_app, s)]
+
+
+def is_auto_delete_grant(stage_app, statement: dict) -> bool:
+    """The bucket policy statement that lets CDK's auto-delete provider empty the bucket on destroy."""
+    role = flatten(statement["Principal"]["AWS"])
+    return role.startswith("<CustomS3AutoDeleteObjectsCustomResourceProviderRole") and set(
+        statement["Action"]
+    ) == {"s3:DeleteObject*", "s3:GetBucket*", "s3:List*", "s3:PutBucketPolicy"}
+
+
+def test_every_bucket_the_stack_deletes_is_emptied_first_and_retained_ones_are_not(stage_app):
+    """CloudFormation cannot delete a bucket with objects or versions (DELETE_FAILED, BucketNotEmpty)."""
+    emptied_count = 0
+    for stack in stage_app.templates:
+        emptied = {
+            r["Properties"]["BucketName"]["Ref"]
+            for r in stage_app.resources(stack, "Custom::S3AutoDeleteObjects").values()
+        }
+        for bucket_id, bucket in stage_app.resources(stack, "AWS::S3::Bucket").items():
+            if bucket["DeletionPolicy"] == "Delete":
+                assert bucket_id in emptied, f"{stack}/{bucket_id} is deleted with the stack, never emptied"
+                statements = bucket_policy_statements(stage_app, bucket_id)
+                assert any(is_auto_delete_grant(stage_app, s) for s in statements)
+            else:
+                assert bucket_id not in emptied, f"{stack}/{bucket_id} is retained: it must keep its objects"
+        emptied_count += len(emptied)
+    assert emptied_count == (3 if stage_app.stage == "dev" else 0)  # uploads, reports, access logs
 
 
 def test_uploads_bucket_allows_browser_puts_from_the_stage_origins_only(stage_app):
