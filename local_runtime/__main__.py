@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from local_runtime import model
+from local_runtime.deploy_rules import AccountSettings
 from local_runtime.iam import unused_grants
 from local_runtime.runtime import Options, Runtime
 from local_runtime.templates import App, TemplateError
@@ -48,12 +49,13 @@ def _post(url: str, body: Any) -> tuple[int, Any]:
 
 def cmd_up(args: argparse.Namespace) -> int:
     options = Options(
-        assembly_dir=Path(args.cdk_out),
+        assembly_dir=[Path(directory) for directory in args.cdk_out or ["cdk.out"]],
         state_dir=Path(args.state_dir),
         region=args.region,
         api_port=args.port,
         gateway_port=args.aws_port,
         skip_unknown=args.skip_unknown,
+        account=AccountSettings(api_gateway_cloudwatch_role=args.apigw_cloudwatch_role),
     )
     runtime = Runtime(options)
     stop = threading.Event()
@@ -192,13 +194,23 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     up = commands.add_parser("up", help="run the synthesized app locally")
-    up.add_argument("--cdk-out", default="cdk.out")
+    up.add_argument(
+        "--cdk-out",
+        action="append",
+        help="a cloud assembly (default cdk.out); repeat it to deploy several into one local account, "
+        "e.g. two stages",
+    )
     up.add_argument("--stage", default=None, help="the stage cdk.out was synthesized for (informational)")
     up.add_argument("--port", type=int, default=3000, help="API port (0 = any free port)")
     up.add_argument("--aws-port", type=int, default=4566, help="AWS endpoint (IAM gateway) port")
     up.add_argument("--region", default="us-east-1")
     up.add_argument(
         "--skip-unknown", action="store_true", help="skip unsupported resource types instead of failing"
+    )
+    up.add_argument(
+        "--apigw-cloudwatch-role",
+        action="store_true",
+        help="the account already has API Gateway's CloudWatch Logs role (no stack here sets it)",
     )
     up.set_defaults(run=cmd_up)
 

@@ -6,11 +6,78 @@ answers leave as JSON lines on a dedicated pipe; the handler's own stdout/stderr
 """
 
 import importlib
+import io
 import json
 import os
 import sys
 import time
 import traceback
+
+# Lambda's level order; Python's names map onto it. A record without a valid "level" counts as INFO.
+_LEVELS = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "WARNING": 3, "ERROR": 4, "FATAL": 5, "CRITICAL": 5}
+
+
+def _level_of(line: str) -> int:
+    if line.startswith("{"):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return _LEVELS["INFO"]
+        if isinstance(record, dict):
+            return _LEVELS.get(str(record.get("level", "")).upper(), _LEVELS["INFO"])
+    return _LEVELS["INFO"]
+
+
+class _LevelFilter(io.TextIOBase):
+    """stdout/stderr as Lambda ships them with JSON logs: each line below the minimum level is dropped."""
+
+    def __init__(self, stream, minimum: str) -> None:
+        self._stream = stream
+        self._minimum = _LEVELS[minimum]
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        while "\n" in self._pending:
+            line, self._pending = self._pending.split("\n", 1)
+            if _level_of(line) >= self._minimum:
+                self._stream.write(line + "\n")
+        return len(text)
+
+    def end_of_invocation(self) -> None:
+        if self._pending:
+            self.write("\n")
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return self._stream.encoding
+
+
+def _system_log(line: str, levels: dict | None) -> None:
+    """A record of the runtime itself (START...): INFO, filtered at the system log level with JSON logs."""
+    if levels is None or _LEVELS["INFO"] >= _LEVELS[levels["system"]]:
+        sys.__stdout__.write(line + "\n")
+        sys.__stdout__.flush()
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _uncaught(exc: BaseException, levels: dict | None) -> None:
+    """An exception the handler raised: a traceback, or with JSON logs an ERROR record (as Lambda)."""
+    if levels is None:
+        traceback.print_exc()
+        return
+    error = _error(exc)
+    record = {"timestamp": _now(), "level": "ERROR", "message": error["errorMessage"], **error}
+    sys.stdout.write(json.dumps(record) + "\n")
 
 
 def _error(exc: BaseException) -> dict:
@@ -42,6 +109,10 @@ class LambdaContext:
 def main() -> None:
     config = json.loads(os.environ.pop("_LOCAL_RUNTIME_WORKER"))
     out = os.fdopen(config["fd"], "w", buffering=1, encoding="utf-8")
+    levels = config.get("log_levels")
+    if levels is not None:
+        sys.stdout = _LevelFilter(sys.stdout, levels["application"])
+        sys.stderr = _LevelFilter(sys.stderr, levels["application"])
     sys.path[:0] = config["paths"]
     module_name, _, function_name = config["handler"].rpartition(".")
     started = time.perf_counter()
@@ -61,11 +132,11 @@ def main() -> None:
         request = json.loads(line)
         os.environ["_X_AMZN_TRACE_ID"] = request["trace_id"]
         context = LambdaContext(config, request)
-        print(f"START RequestId: {request['request_id']} Version: $LATEST", flush=True)
+        _system_log(f"START RequestId: {request['request_id']} Version: $LATEST", levels)
         try:
             result = handler(request["event"], context)
         except Exception as exc:
-            traceback.print_exc()
+            _uncaught(exc, levels)
             payload = json.dumps({"type": "error", "error": _error(exc)})
         else:
             try:
@@ -76,8 +147,10 @@ def main() -> None:
                     "errorMessage": f"Unable to marshal response: {exc}",
                 }
                 payload = json.dumps({"type": "error", "error": error})
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, _LevelFilter):
+                stream.end_of_invocation()
+            stream.flush()
         out.write(payload + "\n")
 
 

@@ -36,6 +36,8 @@ class AsyncInvoker:
         self._stopping = threading.Event()
 
     def invoke(self, function_arn: str, event: Any, trigger: str) -> Future[Invocation | None]:
+        if self._stopping.is_set():
+            raise RuntimeError("the runtime is stopping: no new asynchronous invocations")
         return self._executor.submit(self._run, function_arn, event, trigger)
 
     def _run(self, function_arn: str, event: Any, trigger: str) -> Invocation | None:
@@ -111,6 +113,10 @@ class AsyncInvoker:
         url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
         sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
         log.info("%s: failed async event sent to %s", spec.display, queue_arn.rsplit(":", 1)[-1])
+
+    def stopping(self) -> None:
+        """No more retries: the runtime is stopping."""
+        self._stopping.set()
 
     def stop(self) -> None:
         self._stopping.set()

@@ -227,6 +227,8 @@ class PatternRules:
                     QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=int(self.wait_s)
                 )
                 for message in response.get("Messages", []):
+                    if self._stop.is_set():
+                        return  # left on the rule's queue: stopping is not a delivery failure
                     event = json.loads(message["Body"])
                     event.setdefault("account", self.account)
                     for target in rule.targets:

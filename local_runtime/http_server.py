@@ -23,9 +23,25 @@ class LocalServer:
             def _handle(self) -> None:
                 handle(self)
 
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle  # noqa: N815
+            def __getattr__(self, name: str) -> Any:
+                # Every method, TRACE and made-up ones included, gets the server's own answer rather than
+                # http.server's HTML "501 Unsupported method".
+                if name.startswith("do_"):
+                    return self._handle
+                raise AttributeError(name)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        local = self
+
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                # A request still in flight while the runtime stops fails as its parts go away: expected.
+                if local.stopping:
+                    log.debug("%s: request from %s ended by the stop", name, client_address, exc_info=True)
+                else:
+                    log.exception("%s: request from %s failed", name, client_address)
+
+        self.stopping = False
+        self.server = Server(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port: int = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, name=name, daemon=True)
@@ -34,6 +50,7 @@ class LocalServer:
         self._thread.start()
 
     def stop(self) -> None:
+        self.stopping = True
         if self._thread.is_alive():
             self.server.shutdown()
         self.server.server_close()

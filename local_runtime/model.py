@@ -38,6 +38,7 @@ HANDLED = {
     "AWS::Cognito::UserPoolClient": "app client in moto; its tokens pass the API's authorizer",
     "AWS::Cognito::UserPoolGroup": "group in moto; ends up in the ID token's cognito:groups",
     "Custom::S3BucketNotifications": "bucket notifications emulated",
+    "AWS::ApiGateway::Account": "account setting: the CloudWatch Logs role a logging API stage needs",
 }
 
 # Types listed once at start-up as skipped, with the reason.
@@ -56,7 +57,7 @@ SKIPPED = {
     "AWS::Lambda::Permission": "resource policies are not evaluated (every configured trigger may invoke)",
     "AWS::Lambda::Version": "functions always run $LATEST",
     "AWS::Lambda::Alias": "functions always run $LATEST",
-    "AWS::ApiGateway::Account": "account-level setting",
+    "Custom::S3AutoDeleteObjects": "local buckets go when the runtime stops: nothing to empty",
     "AWS::ApiGateway::UsagePlan": "throttling is not emulated",
     "AWS::ApiGateway::ApiKey": "API keys are not checked",
     "AWS::ApiGateway::Model": "body models are not validated",
@@ -97,9 +98,11 @@ class Inventory:
 
 
 def custom_resource_providers(app: App) -> set[tuple[str, str]]:
-    """Functions that only serve handled custom resources (CDK's bucket-notifications handler)."""
+    """Functions that only serve handled or skipped custom resources (CDK's own providers)."""
     providers = set()
-    for stack, _lid, resource in app.all_resources("Custom::S3BucketNotifications"):
+    for stack, _lid, resource in app.all_resources(
+        "Custom::S3BucketNotifications", "Custom::S3AutoDeleteObjects"
+    ):
         token = resource.get("Properties", {}).get("ServiceToken", {})
         if isinstance(token, dict) and "Fn::GetAtt" in token:
             providers.add((stack.name, token["Fn::GetAtt"][0]))
@@ -168,6 +171,7 @@ def function_specs(app: App) -> list[FunctionSpec]:
             for k, v in app.resolve(stack, props.get("Environment", {})).get("Variables", {}).items()
         }
         dlq = app.resolve(stack, props.get("DeadLetterConfig", {})).get("TargetArn")
+        logging_config = app.resolve(stack, props.get("LoggingConfig", {}))
         invoke_config = invoke_configs.get(name, {})
         on_failure = invoke_config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
         specs.append(
@@ -194,7 +198,9 @@ def function_specs(app: App) -> list[FunctionSpec]:
                 on_failure_arn=on_failure,
                 async_max_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
                 async_max_age_s=int(invoke_config.get("MaximumEventAgeInSeconds", 21600)),
-                log_format=str(app.resolve(stack, props.get("LoggingConfig", {}).get("LogFormat", "Text"))),
+                log_format=str(logging_config.get("LogFormat", "Text")),
+                application_log_level=logging_config.get("ApplicationLogLevel"),
+                system_log_level=logging_config.get("SystemLogLevel"),
             )
         )
     return specs

@@ -22,11 +22,12 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 from botocore.config import Config
 
-from local_runtime import model, provision
+from local_runtime import deploy_rules, model, provision
 from local_runtime.api import ApiServer, rest_apis
 from local_runtime.async_invoke import DEFAULT_RETRY_DELAYS, AsyncInvoker
 from local_runtime.authorizer import Verifier
 from local_runtime.cognito import UserError, Users, create_user_pools
+from local_runtime.deploy_rules import AccountSettings
 from local_runtime.eventbridge import Deliverer, PatternRules, Scheduler, rules_from
 from local_runtime.gateway import Gateway, Identity
 from local_runtime.iam import Policy, Recorder
@@ -47,7 +48,8 @@ def free_port() -> int:
 
 @dataclass
 class Options:
-    assembly_dir: Path
+    # One cloud assembly, or several deployed into the one local account (e.g. two stages).
+    assembly_dir: Path | Sequence[Path]
     state_dir: Path = Path(".local-runtime")
     region: str = "us-east-1"
     api_port: int = 0
@@ -59,6 +61,7 @@ class Options:
     clock: bool = True
     echo: Callable[[str], None] = field(default=lambda line: print(line, flush=True))
     policy_override: Callable[[str, Policy], Policy] | None = None  # tests: edit a role's policy
+    account: AccountSettings = field(default_factory=AccountSettings)  # what the account already has
 
 
 class Runtime:
@@ -116,9 +119,13 @@ class Runtime:
         inventory = model.inventory(app)
         if inventory.unknown and not opts.skip_unknown:
             raise model.UnsupportedResourcesError(inventory.unknown)
+        deploy_notes = deploy_rules.check(app, opts.account)
         opts.echo("Resources in the assembly:")
         for line in inventory.lines():
             opts.echo(line)
+        opts.echo("Deploy rules AWS enforces, checked:")
+        for note in deploy_notes:
+            opts.echo(f"  {note}")
 
         created = provision.create_resources(app, self.client)
         # Before anything else resolves the template: binds moto's pool/client ids into the app.
@@ -244,6 +251,8 @@ class Runtime:
             "LAMBDA_TASK_ROOT": str(spec.code_dir),
             "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP.parent),
             "_HANDLER": spec.handler,
+            # Lambda tells the code its application log level (Powertools' Logger follows it).
+            **({"AWS_LAMBDA_LOG_LEVEL": spec.application_log_level} if spec.application_log_level else {}),
         }
 
     def _start_sqs_mappings(self, app: App) -> None:
@@ -456,6 +465,9 @@ class Runtime:
 
     # ------------------------------------------------------------------ stop
     def stop(self) -> None:
+        """Stop in dependency order, so nothing calls a part that has already stopped: first what brings
+        work in (API, control port, schedules, queue pollers, bus rules), then what does it (async
+        invocations, workers), then the AWS endpoint and moto."""
         for server in self.api_servers:
             server.stop()
         if self.control:
@@ -463,18 +475,19 @@ class Runtime:
             self.control.server_close()
         if self.scheduler:
             self.scheduler.stop()
-        for poller in self.pollers:
-            poller._stop.set()
+        sources: list[SqsPoller | PatternRules] = [*self.pollers]
         if self.pattern_rules:
-            self.pattern_rules._stop.set()
+            sources.append(self.pattern_rules)
+        for source in sources:
+            source._stop.set()
+        if self.asynchronous:
+            self.asynchronous.stopping()
         for pool in self.pools.values():
-            pool.stop()
+            pool.stop()  # in-flight invocations end; their sources see a failed invocation
+        for source in sources:
+            source.stop()  # joins: each finishes what it holds (redelivery, DLQ) while moto still runs
         if self.asynchronous:
             self.asynchronous.stop()
-        for poller in self.pollers:
-            poller.stop()
-        if self.pattern_rules:
-            self.pattern_rules.stop()
         if self.gateway:
             self.gateway.stop()
         if self._moto:
@@ -499,6 +512,8 @@ def start_moto(port: int, log_path: Path, timeout_s: float = 30.0) -> subprocess
             stdout=log_file,
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,
+            # Not in the terminal's process group: Ctrl-C stops the runtime, which stops moto last.
+            start_new_session=True,
         )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ class Stack:
     name: str
     template: dict[str, Any]
     assembly_dir: Path
+    # Names of the stacks a deploy puts in place before this one (the manifest's stack dependencies).
+    depends_on: list[str] = field(default_factory=list)
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
@@ -68,23 +71,27 @@ class App:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, assembly_dir: str | Path, names: Names | None = None) -> App:
-        assembly_dir = Path(assembly_dir).resolve()  # workers chdir into their code: paths must be absolute
-        manifest_file = assembly_dir / "manifest.json"
-        if not manifest_file.is_file():
-            raise TemplateError(f"{manifest_file} does not exist: synthesize the app first (cdk synth)")
-        manifest = json.loads(manifest_file.read_text())
-        stacks = []
-        for artifact_id, artifact in manifest.get("artifacts", {}).items():
-            if artifact.get("type") != "aws:cloudformation:stack":
-                continue
-            props = artifact.get("properties", {})
-            template = json.loads((assembly_dir / props["templateFile"]).read_text())
-            _add_construct_paths(template, artifact, assembly_dir)
-            stacks.append(Stack(artifact_id, props.get("stackName", artifact_id), template, assembly_dir))
-        if not stacks:
-            raise TemplateError(f"{manifest_file} holds no CloudFormation stacks")
-        return cls(assembly_dir, stacks, names or Names())
+    def load(cls, assembly_dirs: str | Path | Sequence[str | Path], names: Names | None = None) -> App:
+        """The stacks of one cloud assembly, or of several deployed into one account (e.g. two stages).
+
+        A stack that several assemblies define identically (a shared account-settings stack) is one
+        stack, as it would be in AWS; the same stack name with another template is refused.
+        """
+        dirs = [assembly_dirs] if isinstance(assembly_dirs, str | Path) else list(assembly_dirs)
+        if not dirs:
+            raise TemplateError("no cloud assembly given")
+        stacks: dict[str, Stack] = {}
+        for directory in dirs:
+            for stack in _load_assembly(Path(directory).resolve()):
+                known = stacks.get(stack.name)
+                if known is None:
+                    stacks[stack.name] = stack
+                elif _without_paths(known.template) != _without_paths(stack.template):
+                    raise TemplateError(
+                        f"stack {stack.name} is in {known.assembly_dir} and in {stack.assembly_dir} "
+                        "with different templates: deploying both into one account would replace one"
+                    )
+        return cls(Path(dirs[0]).resolve(), list(stacks.values()), names or Names())
 
     @classmethod
     def from_templates(
@@ -406,13 +413,52 @@ class App:
     def _asset_paths(self) -> dict[str, str]:
         if not hasattr(self, "_asset_cache"):
             cache: dict[str, str] = {}
-            for manifest in self.assembly_dir.glob("*.assets.json"):
-                for asset_hash, asset in json.loads(manifest.read_text()).get("files", {}).items():
-                    source = asset.get("source", {})
-                    if source.get("packaging") == "zip" and source.get("path"):
-                        cache[asset_hash] = source["path"]
+            for assembly_dir in {stack.assembly_dir for stack in self.stacks}:
+                for manifest in assembly_dir.glob("*.assets.json"):
+                    for asset_hash, asset in json.loads(manifest.read_text()).get("files", {}).items():
+                        source = asset.get("source", {})
+                        if source.get("packaging") == "zip" and source.get("path"):
+                            cache[asset_hash] = str(assembly_dir / source["path"])
             self._asset_cache = cache
         return self._asset_cache
+
+
+def _load_assembly(assembly_dir: Path) -> list[Stack]:
+    # workers chdir into their code: paths must be absolute
+    manifest_file = assembly_dir / "manifest.json"
+    if not manifest_file.is_file():
+        raise TemplateError(f"{manifest_file} does not exist: synthesize the app first (cdk synth)")
+    manifest = json.loads(manifest_file.read_text())
+    artifacts = manifest.get("artifacts", {})
+    stack_names = {
+        artifact_id: artifact.get("properties", {}).get("stackName", artifact_id)
+        for artifact_id, artifact in artifacts.items()
+        if artifact.get("type") == "aws:cloudformation:stack"
+    }
+    stacks = []
+    for artifact_id, name in stack_names.items():
+        artifact = artifacts[artifact_id]
+        template = json.loads((assembly_dir / artifact["properties"]["templateFile"]).read_text())
+        _add_construct_paths(template, artifact, assembly_dir)
+        depends_on = [stack_names[d] for d in artifact.get("dependencies", []) if d in stack_names]
+        stacks.append(Stack(artifact_id, name, template, assembly_dir, depends_on))
+    if not stacks:
+        raise TemplateError(f"{manifest_file} holds no CloudFormation stacks")
+    return stacks
+
+
+def _without_paths(template: dict[str, Any]) -> str:
+    """A template without the local construct-path metadata, for comparing two assemblies' copies."""
+    return json.dumps(
+        {
+            **template,
+            "Resources": {
+                lid: {k: v for k, v in r.items() if k != "Metadata"}
+                for lid, r in template.get("Resources", {}).items()
+            },
+        },
+        sort_keys=True,
+    )
 
 
 def _add_construct_paths(template: dict[str, Any], artifact: dict[str, Any], assembly_dir: Path) -> None:

@@ -46,6 +46,9 @@ class FunctionSpec:
     async_max_retries: int = 2
     async_max_age_s: int = 21600
     log_format: str = "Text"
+    # Lambda's log-level filtering (JSON log format only): records below these levels are dropped.
+    application_log_level: str | None = None
+    system_log_level: str | None = None
 
     @property
     def display(self) -> str:
@@ -117,6 +120,7 @@ class Worker:
             "memory_mb": spec.memory_mb,
             "log_group": spec.log_group,
             "log_stream": f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}",
+            "log_levels": _log_levels(spec),
         }
         self._log = log_path.open("ab")
         self.proc = subprocess.Popen(  # noqa: S603 (our own interpreter and bootstrap)
@@ -326,6 +330,9 @@ class Pool:
             f"REPORT RequestId: {request_id}\tDuration: {invocation.duration_ms:.2f} ms"
             f"\tMemory Size: {self.spec.memory_mb} MB{init}{status}\n"
         )
+        levels = _log_levels(self.spec)
+        if levels is not None and levels["system"] not in ("TRACE", "DEBUG", "INFO"):
+            line = ""  # END and REPORT are INFO-level platform records
         if invocation.error and invocation.error_type in ("Sandbox.Timedout", "Runtime.ExitError"):
             line = f"{invocation.error['errorMessage']}\n" + line
         with self.log_path.open("a", encoding="utf-8") as log:
@@ -343,6 +350,17 @@ class Pool:
             self._all.clear()
         for worker in workers:
             worker.stop()
+
+
+def _log_levels(spec: FunctionSpec) -> dict[str, str] | None:
+    """The levels Lambda filters the function's output at: only with JSON logs, INFO unless configured
+    (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html)."""
+    if spec.log_format.upper() != "JSON":
+        return None
+    return {
+        "application": (spec.application_log_level or "INFO").upper(),
+        "system": (spec.system_log_level or "INFO").upper(),
+    }
 
 
 def _exit_error(request_id: str, code: int | None) -> dict[str, Any]:

@@ -25,6 +25,9 @@ class LambdaContext:
         return self._timeout_ms
 
 
+DEFAULT_ENDPOINT = "abc123defg.execute-api.eu-west-1.amazonaws.com"
+
+
 def cognito_claims(sub: str, *, email: str | None = None, groups: tuple[str, ...] = ()) -> dict[str, str]:
     """requestContext.authorizer.claims as API Gateway's Cognito user pool authorizer passes an ID token's
     claims to a REST (v1) proxy integration: every value a string, `cognito:groups` comma-separated."""
@@ -55,8 +58,14 @@ def api_event(
     raw_body: str | None = None,
     query: dict[str, str] | None = None,
     path_params: dict[str, str] | None = None,
+    domain: str = DEFAULT_ENDPOINT,
+    sent_path: str | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway REST (v1) proxy event; `claims`: the caller the authorizer verified (None: none)."""
+    """An API Gateway REST (v1) proxy event; `claims`: the caller the authorizer verified (None: none).
+
+    `sent_path` is the path the client requested (requestContext.path): by default the stage and `path`,
+    as on the API's default endpoint; behind a custom domain mapping, the base path (if any) and `path`.
+    """
     request_id = str(uuid.uuid4())
     if raw_body is None and body is not None:
         raw_body = json.dumps(body)
@@ -64,8 +73,8 @@ def api_event(
         "resource": resource or path,
         "path": path,
         "httpMethod": method,
-        "headers": {"Content-Type": "application/json", "Host": "api.example.com"},
-        "multiValueHeaders": {"Content-Type": ["application/json"], "Host": ["api.example.com"]},
+        "headers": {"Content-Type": "application/json", "Host": domain},
+        "multiValueHeaders": {"Content-Type": ["application/json"], "Host": [domain]},
         "queryStringParameters": query,
         "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
         "pathParameters": path_params,
@@ -74,8 +83,9 @@ def api_event(
             "requestId": request_id,
             "resourcePath": resource or path,
             "httpMethod": method,
-            "path": f"/dev{path}",
+            "path": f"/dev{path}" if sent_path is None else sent_path,
             "stage": "dev",
+            "domainName": domain,
             "accountId": "123456789012",
             "identity": {"sourceIp": "127.0.0.1"},
             **({"authorizer": {"claims": claims}} if claims else {}),

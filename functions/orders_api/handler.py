@@ -13,6 +13,7 @@ from models import OrderFields
 from service_common.api import create_resolver, documented_responses
 from service_common.env import require_env
 from service_common.identity import current_caller
+from service_common.links import link
 from service_common.orders import Order
 from store import OrdersStore
 
@@ -39,7 +40,7 @@ def create_order(fields: Annotated[OrderFields, Body()]) -> Response[Order]:
         status_code=HTTPStatus.ACCEPTED,
         content_type=content_types.APPLICATION_JSON,
         body=order,
-        headers={"Location": f"/orders/{order.orderId}"},
+        headers={"Location": link(app.current_event, f"/orders/{order.orderId}")},
     )
 
 

@@ -17,6 +17,7 @@ from models import User, UserFields, UserPage
 from service_common.api import create_resolver, documented_responses
 from service_common.env import require_env
 from service_common.identity import current_caller
+from service_common.links import link
 from store import UsersStore
 
 logger = Logger()
@@ -39,7 +40,7 @@ def create_user(fields: Annotated[UserFields, Body()]) -> Response[User]:
         status_code=HTTPStatus.CREATED,
         content_type=content_types.APPLICATION_JSON,
         body=user,
-        headers={"Location": f"/users/{user.userId}"},
+        headers={"Location": link(app.current_event, f"/users/{user.userId}")},
     )
 
 

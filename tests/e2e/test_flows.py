@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from urllib.parse import urljoin
 
 import boto3
 import requests
@@ -66,11 +67,10 @@ def test_an_order_flows_from_the_api_through_queue_processor_bus_and_projection(
 
     assert accepted.status_code == 202, accepted.text
     order_id = accepted.json()["orderId"]
+    order_url = urljoin(api_url, accepted.headers["Location"])  # a client follows the link it was given
+    assert order_url == f"{api_url}orders/{order_id}"
     stored = eventually(
-        lambda: (
-            (r := requests.get(f"{api_url}orders/{order_id}", headers=auth, timeout=10)).status_code == 200
-            and r.json()
-        ),
+        lambda: (r := requests.get(order_url, headers=auth, timeout=10)).status_code == 200 and r.json(),
         what="the processed order",
     )
     assert (stored["status"], stored["totalCents"], stored["userId"]) == ("CONFIRMED", 3750, user_id)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import requests
 
 from local_runtime.__main__ import grant_report
@@ -94,7 +95,12 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def test_sigterm_stops_workers_and_frees_ports(dev_assembly: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", ["SIGTERM", "Ctrl-C"])
+def test_stopping_ends_workers_frees_ports_and_prints_no_traceback(
+    dev_assembly: Path, tmp_path: Path, stop: str
+) -> None:
+    """Ctrl-C in a terminal sends SIGINT to the whole process group, moto included, while rules, pollers
+    and functions are busy: the runtime still stops everything in order, quietly."""
     state_dir = tmp_path / "state"
     command = [
         sys.executable,
@@ -111,7 +117,12 @@ def test_sigterm_stops_workers_and_frees_ports(dev_assembly: Path, tmp_path: Pat
         "0",
     ]
     process = subprocess.Popen(
-        command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, like a terminal's foreground job
     )
     try:
         deadline = time.monotonic() + 30
@@ -142,13 +153,25 @@ def test_sigterm_stops_workers_and_frees_ports(dev_assembly: Path, tmp_path: Pat
         )
         worker_pids = [int(pid) for pid in workers.stdout.split()]
         assert worker_pids
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=20)
+        if stop == "SIGTERM":
+            process.send_signal(signal.SIGTERM)
+        else:
+            # Work in flight on every path: API, queue poller, bus rule, projection.
+            auth = {"Authorization": token}
+            profile = {"name": "Ops", "email": "ops@example.com"}
+            requests.post(f"{api}users", json=profile, headers=auth, timeout=30)
+            order = {"items": [{"sku": "SKU-1", "quantity": 1, "unitPriceCents": 100}]}
+            for _ in range(5):
+                requests.post(f"{api}orders", json=order, headers=auth, timeout=30)
+            time.sleep(1.5)
+            os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, output
     assert "Stopped." in output and "api GET /users" in output
+    assert "Traceback" not in output and "Exception occurred" not in output, output
     for pid in worker_pids:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
     ports = [int(api.split(":")[2].split("/")[0]), int(state["aws_endpoint"].rsplit(":", 1)[1])]

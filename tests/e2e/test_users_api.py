@@ -7,6 +7,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -22,8 +23,9 @@ def test_users_crud_over_http(api_url: str, new_user: Callable[..., ApiUser]) ->
     )
     assert created.status_code == 201, created.text
     assert created.json()["userId"] == user.sub  # the record is keyed by the token's sub
-    assert created.headers["Location"] == f"/users/{user.sub}"
-    mine = f"{api_url}users/{user.sub}"
+    # The link carries the stage, as on API Gateway's default endpoint: following it reaches the record.
+    assert created.headers["Location"] == f"{urlsplit(api_url).path}users/{user.sub}"
+    mine = urljoin(api_url, created.headers["Location"])
     fetched = requests.get(mine, headers=auth, timeout=10)
     assert fetched.status_code == 200 and fetched.json()["email"] == user.email
     updated = requests.put(mine, json={"name": "Ada L", "email": user.email}, headers=auth, timeout=10)

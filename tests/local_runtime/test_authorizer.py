@@ -187,6 +187,16 @@ def test_other_gateway_errors_inherit_the_default_4xx_response(api: str) -> None
     assert body["requestId"] == response.headers["x-amzn-RequestId"]
 
 
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "BREW"])
+def test_a_method_api_gateway_does_not_route_gets_the_json_gateway_error(api: str, method: str) -> None:
+    """API Gateway answers a method the resource does not have with MISSING_AUTHENTICATION_TOKEN (403),
+    never an HTML page (https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html)."""
+    response = requests.request(method, f"{api}users", timeout=10)
+    assert response.status_code == 403
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json()["error"] == "MISSING_AUTHENTICATION_TOKEN"
+
+
 def test_create_user_reuses_users_and_checks_groups_and_pools(sample_runtime: Runtime) -> None:
     first = sample_runtime.create_user("carol@example.com")
     assert first["groups"] == [] and len(first["password"]) >= PASSWORD_POLICY["MinimumLength"]

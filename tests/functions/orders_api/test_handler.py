@@ -51,7 +51,7 @@ def test_post_queues_the_order_and_answers_202_with_its_location(aws):
     assert body["status"] == "ACCEPTED"
     assert body["totalCents"] == 2500
     assert body["userId"] == ALICE_ID and body["items"] == ORDER["items"]  # the caller's own order
-    assert response["multiValueHeaders"]["Location"] == [f"/orders/{body['orderId']}"]
+    assert response["multiValueHeaders"]["Location"] == [f"/dev/orders/{body['orderId']}"]
     (message,) = receive_all(aws["queue_url"])
     assert json.loads(message["Body"]) == body
     # Accepting does not write the table: order_processor does, once per orderId.

@@ -131,7 +131,7 @@ def test_create_user_stores_the_callers_own_record_under_their_sub(handler: Modu
     assert reply.status == 201
     user_id = reply.body["userId"]
     assert user_id == ALICE_ID  # from the authorizer's claims, not from anything the client sent
-    assert reply.headers["Location"] == f"/users/{user_id}"
+    assert reply.headers["Location"] == f"/dev/users/{user_id}"  # followable on the default endpoint
     assert reply.headers["Content-Type"] == "application/json"
     assert reply.body["name"] == "Ada Lovelace"  # surrounding whitespace is stripped
     assert reply.body["email"] == "ada@example.com"
