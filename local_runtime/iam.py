@@ -1,9 +1,10 @@
 """IAM for local functions: each function's role policy from the template, evaluated per AWS request.
 
 `Policy` evaluates statements like IAM does for identity policies (explicit Deny wins, then any Allow;
-Action/NotAction and Resource/NotResource with `*`/`?` wildcards). Conditions are not evaluated: a
-statement with a Condition is applied as if the condition held (reported once at start-up).
-`describe_request` derives (action, resource ARNs) from a raw AWS API request.
+Action/NotAction and Resource/NotResource with `*`/`?` wildcards). Conditions are evaluated only on the
+keys the runtime knows the value of (`EVALUATED_CONDITION_KEYS`, with the String* and Null operators);
+a condition on any other key is applied as if it held (reported once at start-up).
+`describe_request` derives (action, resource ARNs, condition context) from a raw AWS API request.
 """
 
 from __future__ import annotations
@@ -49,11 +50,73 @@ def _glob(pattern: str, value: str, *, case_sensitive: bool) -> bool:
     return re.fullmatch(regex, value, flags | re.DOTALL) is not None
 
 
+# Condition keys whose value the runtime derives from the request (see `Described.context`).
+EVALUATED_CONDITION_KEYS = frozenset({"s3:prefix"})
+_STRING_OPERATORS = {
+    "StringEquals": (False, lambda value, pattern: value == pattern),
+    "StringNotEquals": (True, lambda value, pattern: value == pattern),
+    "StringEqualsIgnoreCase": (False, lambda value, pattern: value.lower() == pattern.lower()),
+    "StringNotEqualsIgnoreCase": (True, lambda value, pattern: value.lower() == pattern.lower()),
+    "StringLike": (False, lambda value, pattern: _glob(pattern, value, case_sensitive=True)),
+    "StringNotLike": (True, lambda value, pattern: _glob(pattern, value, case_sensitive=True)),
+}
+
+
+def unevaluated_condition_keys(statement: dict[str, Any]) -> set[str]:
+    """The statement's condition keys that local evaluation treats as holding."""
+    return {
+        key
+        for pairs in (statement.get("Condition") or {}).values()
+        for key in pairs
+        if key.lower() not in EVALUATED_CONDITION_KEYS
+    }
+
+
+def _condition_holds(operator: str, key: str, values: Any, context: dict[str, str]) -> bool | None:
+    """IAM's result for one operator/key pair; None when the operator is not supported locally.
+
+    A key missing from the request makes a positive operator false and a negated one true (IAM's
+    rule); `...IfExists` makes a missing key true.
+    """
+    present = {k.lower(): v for k, v in context.items()}
+    value = present.get(key.lower())
+    base, if_exists = (
+        (operator[: -len("IfExists")], True) if operator.endswith("IfExists") else (operator, False)
+    )
+    if base == "Null":
+        return (value is None) == (str(_as_list(values)[0]).lower() == "true")
+    if base not in _STRING_OPERATORS:
+        return None
+    negated, matches = _STRING_OPERATORS[base]
+    if value is None:
+        return if_exists or negated
+    hit = any(matches(value, str(pattern)) for pattern in _as_list(values))
+    return not hit if negated else hit
+
+
 @dataclass
 class Policy:
     statements: list[dict[str, Any]] = field(default_factory=list)
 
-    def _matches(self, statement: dict[str, Any], action: str, resource: str) -> bool:
+    @staticmethod
+    def _conditions_hold(statement: dict[str, Any], context: dict[str, str]) -> bool:
+        deny = statement.get("Effect") == "Deny"
+        for operator, pairs in (statement.get("Condition") or {}).items():
+            for key, values in pairs.items():
+                if key.lower() not in EVALUATED_CONDITION_KEYS:
+                    continue  # not known locally: applied as if it held (reported at start-up)
+                held = _condition_holds(operator, key, values, context)
+                if held is None:  # an operator we do not evaluate on a known key: never more permissive
+                    held = deny
+                if not held:
+                    return False
+        return True
+
+    def _matches(
+        self, statement: dict[str, Any], action: str, resource: str, context: dict[str, str]
+    ) -> bool:
+        if "Condition" in statement and not self._conditions_hold(statement, context):
+            return False
         if "Action" in statement:
             action_ok = any(_glob(a, action, case_sensitive=False) for a in _as_list(statement["Action"]))
         else:
@@ -68,19 +131,19 @@ class Policy:
             _glob(r, resource, case_sensitive=True) for r in _as_list(statement.get("NotResource"))
         )
 
-    def decide(self, action: str, resource: str) -> str:
-        """'Allow', 'ExplicitDeny' or 'ImplicitDeny'."""
+    def decide(self, action: str, resource: str, context: dict[str, str] | None = None) -> str:
+        """'Allow', 'ExplicitDeny' or 'ImplicitDeny' (context: the request's condition keys)."""
         allowed = False
         for statement in self.statements:
-            if not self._matches(statement, action, resource):
+            if not self._matches(statement, action, resource, context or {}):
                 continue
             if statement.get("Effect") == "Deny":
                 return "ExplicitDeny"
             allowed = True
         return "Allow" if allowed else "ImplicitDeny"
 
-    def allows(self, action: str, resource: str) -> bool:
-        return self.decide(action, resource) == "Allow"
+    def allows(self, action: str, resource: str, context: dict[str, str] | None = None) -> bool:
+        return self.decide(action, resource, context) == "Allow"
 
     def granted(self) -> list[tuple[str, str]]:
         """(action, resource) pairs allowed by the statements (as written, wildcards kept)."""
@@ -120,6 +183,7 @@ class Described:
     access_key: str | None
     protocol: str  # "json" | "query" | "rest-xml"
     s3: dict[str, Any] = field(default_factory=dict)  # bucket/key/operation for S3 notifications
+    context: dict[str, str] = field(default_factory=dict)  # condition keys of the request (s3:prefix)
 
 
 _SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
@@ -300,7 +364,8 @@ def _describe_s3(request: AwsRequest, access_key: str | None) -> Described:
             action = "s3:GetBucketLocation"
         elif "notification" in query:
             action = "s3:GetBucketNotification"
-        return Described("s3", action, [bucket_arn], access_key, "rest-xml", info)
+        context = {"s3:prefix": query["prefix"][0]} if "prefix" in query else {}
+        return Described("s3", action, [bucket_arn], access_key, "rest-xml", info, context)
     if method == "PUT":
         return Described("s3", "s3:CreateBucket", [bucket_arn], access_key, "rest-xml", info)
     if method == "DELETE":

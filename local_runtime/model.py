@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local_runtime.iam import MANAGED_POLICIES, Policy
+from local_runtime.iam import MANAGED_POLICIES, Policy, unevaluated_condition_keys
 from local_runtime.templates import App, Stack, TemplateError, construct_names
 from local_runtime.workers import FunctionSpec, layer_problem
 
@@ -245,8 +245,9 @@ def role_policies(app: App) -> tuple[dict[str, Policy], list[str]]:
                 continue
             statements.setdefault(arn, []).extend(_statements(props.get("PolicyDocument", {})))
     for arn, items in statements.items():
-        if any("Condition" in s for s in items):
-            warnings.append(f"{arn}: statements with a Condition are applied as if the condition held")
+        keys = sorted(set().union(*(unevaluated_condition_keys(s) for s in items)))
+        if keys:
+            warnings.append(f"{arn}: conditions on {', '.join(keys)} are applied as if they held")
     return {arn: Policy(items) for arn, items in statements.items()}, warnings
 
 

@@ -234,8 +234,9 @@ class Runtime:
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             "AWS_ACCESS_KEY_ID": spec.access_key,
-            "AWS_SECRET_ACCESS_KEY": "local-runtime-secret",
-            "AWS_SESSION_TOKEN": f"local-runtime-session-{spec.name}",
+            # The gateway verifies signatures with the credentials it issued for the function.
+            "AWS_SECRET_ACCESS_KEY": self.gateway.identities[spec.access_key].secret_key,
+            "AWS_SESSION_TOKEN": self.gateway.identities[spec.access_key].session_token,
             "AWS_ENDPOINT_URL": self.gateway.url,
             "AWS_CONFIG_FILE": str(self._aws_config_file()),
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,

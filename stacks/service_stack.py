@@ -236,6 +236,8 @@ class ServiceStack(Stack):
             dead_letter_queue=data.upload_indexer_dlq,
         )
         self.upload_indexer.allow_objects(["s3:GetObject"], data.uploads_bucket, "uploads/")
+        # So that HeadObject of a key deleted before indexing answers 404 (the "gone" case), not 403.
+        self.upload_indexer.allow_listing(data.uploads_bucket, "uploads/")
         self.upload_indexer.allow(["dynamodb:PutItem", "dynamodb:DeleteItem"], [data.files_table.table_arn])
 
         # The notification lives in this stack (on a reference to the bucket) so that the data stack

@@ -6,16 +6,25 @@ that orders events of the same key, so a write only applies when it is newer tha
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from botocore.exceptions import ClientError
 from service_common.aws import dynamodb_table
 
-SEQUENCER_WIDTH = 32  # sequencers are hex strings of varying length: compare them padded
+# Sequencers are hex strings of varying length. S3: "right pad the shorter value with zeros and then do
+# lexicographical comparison" (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html).
+# Padding every value to one width does that for any two values, so the stored value compares in DynamoDB.
+SEQUENCER_WIDTH = 64
+_HEX = re.compile(r"[0-9A-F]+")
 
 
 def ordered(sequencer: str) -> str:
-    return sequencer.upper().rjust(SEQUENCER_WIDTH, "0")
+    """The sequencer in the form whose string order is S3's event order (right-padded with zeros)."""
+    value = sequencer.upper()
+    if not _HEX.fullmatch(value) or len(value) > SEQUENCER_WIDTH:
+        raise ValueError(f"Not an S3 sequencer (hex, at most {SEQUENCER_WIDTH} digits): {sequencer!r}")
+    return value.ljust(SEQUENCER_WIDTH, "0")
 
 
 def _stale(error: ClientError) -> bool:

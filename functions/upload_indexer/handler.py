@@ -45,6 +45,8 @@ def index_created(record: dict[str, Any]) -> str:
     try:
         head = client("s3").head_object(Bucket=bucket, Key=key)
     except ClientError as error:
+        # S3 answers 404 for a missing key only because the role may list uploads/ (s3:ListBucket with
+        # an s3:prefix condition); a 403 proves nothing about the key, so it fails the record (retry, DLQ).
         if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
             # Deleted before we got here: its ObjectRemoved event keeps the table right.
             logger.warning("Object is gone before indexing", extra={"key": key})

@@ -143,6 +143,23 @@ class ServiceFunction(Construct):
             raise ValueError(f"Wildcard actions are not allowed: {list(actions)}")
         self.role.add_to_policy(iam.PolicyStatement(actions=list(actions), resources=list(resources)))
 
+    def allow_listing(self, bucket: s3.IBucket, prefix: str) -> None:
+        """Grant s3:ListBucket on `bucket`, only for listings under `prefix` (s3:prefix condition).
+
+        Without ListBucket, S3 answers a GET/HEAD of a missing key with 403 instead of 404
+        (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html); S3 evaluates that
+        ListBucket check with the requested key as s3:prefix, so the grant stays scoped to `prefix`.
+        """
+        if not prefix.endswith("/") or "*" in prefix:
+            raise ValueError(f"prefix must be a folder like 'uploads/', got {prefix!r}")
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+            )
+        )
+
     def allow_objects(self, actions: Sequence[str], bucket: s3.IBucket, prefix: str) -> None:
         """Grant object actions on exactly `prefix*` in `bucket` (another stack's bucket).
 

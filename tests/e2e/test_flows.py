@@ -8,13 +8,16 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import urljoin
+from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 import boto3
+import pytest
 import requests
+from botocore.config import Config
 
 from local_runtime.runtime import Runtime
 from tests.e2e.conftest import ApiUser
+from tests.events import s3_event, s3_record
 
 T = TypeVar("T")
 
@@ -176,6 +179,77 @@ def test_a_presigned_upload_is_indexed_and_removed_with_its_object(
         lambda: "Item" not in files.get_item(TableName=files_table, Key={"fileKey": {"S": key}}),
         what="the removal from FilesTable",
     )
+
+
+def test_a_presigned_upload_url_is_refused_when_its_signed_parts_change(
+    local_app: Runtime, api_url: str, new_user: Callable[..., ApiUser], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: the ticket's signature covers key, Content-Type and Content-Length, for a limited time."""
+    uploader = new_user(name="tamperer")
+    ticket = requests.post(
+        f"{api_url}uploads",
+        json={"fileName": "note.txt", "contentType": "text/plain", "size": 11},
+        headers=uploader.headers,
+        timeout=30,
+    ).json()
+    url, headers = ticket["uploadUrl"], ticket["headers"]
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    other_user_key = urlunsplit(parts._replace(path=parts.path.replace(uploader.sub, "someone-else")))
+    access_key, _, region, _, _ = query["X-Amz-Credential"].split("/")
+    forged = boto3.client(
+        "s3",
+        endpoint_url=f"{parts.scheme}://{parts.netloc}",
+        region_name=region,
+        aws_access_key_id=access_key,
+        aws_secret_access_key="guessed-secret",
+        aws_session_token=query["X-Amz-Security-Token"],
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    ).generate_presigned_url(
+        "put_object",
+        Params={
+            "Bucket": parts.path.split("/")[1],
+            "Key": ticket["key"],
+            "ContentType": "text/plain",
+            "ContentLength": 11,
+        },
+        ExpiresIn=ticket["expiresIn"],
+        HttpMethod="PUT",
+    )
+
+    attempts = {
+        "40 bytes on an 11-byte ticket": requests.put(url, data=b"x" * 40, headers=headers, timeout=10),
+        "another Content-Type": requests.put(
+            url, data=b"hello world", headers={"Content-Type": "text/html"}, timeout=10
+        ),
+        "another key": requests.put(other_user_key, data=b"hello world", headers=headers, timeout=10),
+        "another method": requests.delete(url, headers=headers, timeout=10),
+        "a wrong secret": requests.put(forged, data=b"hello world", headers=headers, timeout=10),
+    }
+    for what, answer in attempts.items():
+        assert answer.status_code == 403, what
+        assert "<Code>SignatureDoesNotMatch</Code>" in answer.text, what
+    assert local_app.gateway is not None
+    now = local_app.gateway.clock()
+    monkeypatch.setattr(local_app.gateway, "clock", lambda: now + ticket["expiresIn"] + 1)
+    expired = requests.put(url, data=b"hello world", headers=headers, timeout=10)
+    assert expired.status_code == 403 and "<Message>Request has expired</Message>" in expired.text
+    monkeypatch.undo()
+
+    assert requests.put(url, data=b"hello world", headers=headers, timeout=10).status_code == 200
+    stored = local_app.client("s3").get_object(Bucket=parts.path.split("/")[1], Key=ticket["key"])
+    assert stored["Body"].read() == b"hello world" and stored["ContentType"] == "text/plain"
+
+
+def test_the_indexer_sees_an_upload_deleted_before_indexing_as_gone(local_app: Runtime) -> None:
+    """Its role may list uploads/ (s3:prefix), so HeadObject of the missing key answers 404, not 403."""
+    bucket = env_of(local_app, "UploadsApi", "UPLOADS_BUCKET_NAME")
+    event = s3_event(s3_record("ObjectCreated:Put", "uploads/u-1/deleted.txt", bucket=bucket, sequencer="0A"))
+
+    result = local_app.invoke(local_app.find_function("UploadIndexer").arn, event)
+
+    assert result.ok, result.error
+    assert result.result == {"processed": 1, "outcomes": ["gone"]}
 
 
 def test_firing_the_daily_report_now_writes_the_report_of_the_seeded_day(local_app: Runtime) -> None:

@@ -19,6 +19,7 @@ from local_runtime.__main__ import grant_report
 from local_runtime.iam import Policy
 from local_runtime.runtime import Runtime
 from tests.e2e.conftest import ApiUser, sign_up, start_runtime
+from tests.events import s3_event, s3_record
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,6 +61,26 @@ def test_removed_grant_is_denied_on_exactly_that_call(dev_assembly: Path, tmp_pa
     assert users_api_calls == {"dynamodb:PutItem", "dynamodb:GetItem"}
     log = (tmp_path / "state" / "logs" / "UsersApi.log").read_text()
     assert "AccessDeniedException" in log and "dynamodb:DeleteItem" in log
+
+
+def test_without_list_bucket_the_indexer_gets_403_for_a_deleted_upload_and_fails(
+    dev_assembly: Path, tmp_path: Path
+) -> None:
+    """S3's rule, reproduced locally: HEAD of a missing key without s3:ListBucket is 403, not 404."""
+    runtime = start_runtime(dev_assembly, tmp_path / "state", policy_override=_without("s3:ListBucket"))
+    try:
+        bucket = runtime.find_function("UploadsApi").environment["UPLOADS_BUCKET_NAME"]
+        event = s3_event(
+            s3_record("ObjectCreated:Put", "uploads/u-1/deleted.txt", bucket=bucket, sequencer="0A")
+        )
+        result = runtime.invoke(runtime.find_function("UploadIndexer").arn, event)
+    finally:
+        runtime.stop()
+    assert not result.ok  # not "gone": a 403 is not proof that the object is missing
+    assert "HeadObject" in json.dumps(result.error) and "403" in json.dumps(result.error)
+    entries = [json.loads(line) for line in (tmp_path / "state" / "recording.jsonl").read_text().splitlines()]
+    refused = {(e["function"], e["action"], e["via"]) for e in entries if not e["allowed"]}
+    assert refused == {("UploadIndexer", "s3:ListBucket", "missing-key")}
 
 
 def test_over_privilege_report_for_the_real_app_lists_nothing_unexplained(

@@ -112,6 +112,7 @@ HANDLERS = {
     "prober": """
         import os
         import boto3
+        from botocore.config import Config
         from botocore.exceptions import ClientError
 
         def call(fn):
@@ -124,7 +125,8 @@ HANDLERS = {
         def handler(event, context):
             ddb = boto3.client("dynamodb")
             table = os.environ["TABLE_NAME"]
-            s3 = boto3.client("s3")
+            # SigV4: S3 refuses SigV2 (boto3's default for presigned URLs) on buckets made since 2020.
+            s3 = boto3.client("s3", config=Config(signature_version="s3v4"))
             bucket = os.environ["BUCKET"]
             events = boto3.client("events")
             sqs = boto3.client("sqs")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import json
 
-from local_runtime.iam import AwsRequest, Policy, access_denied, describe_request, unused_grants
+from local_runtime.iam import (
+    AwsRequest,
+    Policy,
+    access_denied,
+    describe_request,
+    unevaluated_condition_keys,
+    unused_grants,
+)
 
 AUTH = (
     "AWS4-HMAC-SHA256 Credential=AKIDFN/20261123/us-east-1/{service}/aws4_request, "
@@ -146,3 +153,63 @@ def test_unused_grants_matches_wildcards() -> None:
     assert unused_grants(granted, recording) == {
         "f": [("dynamodb:Query", f"{TABLE}/index/*"), ("s3:PutObject", "*")]
     }
+
+
+BUCKET = "arn:aws:s3:::b"
+
+
+def test_s3_prefix_conditions_are_evaluated_like_iam() -> None:
+    def listing(operator: str, values: object, effect: str = "Allow") -> dict:
+        return {
+            "Effect": effect,
+            "Action": "s3:ListBucket",
+            "Resource": BUCKET,
+            "Condition": {operator: {"s3:prefix": values}},
+        }
+
+    like = Policy([listing("StringLike", ["uploads/*", "shared/?"])])
+    assert like.allows("s3:ListBucket", BUCKET, {"s3:prefix": "uploads/u1/"})
+    assert like.allows("s3:ListBucket", BUCKET, {"s3:prefix": "shared/a"})
+    assert not like.allows("s3:ListBucket", BUCKET, {"s3:prefix": "private/"})
+    assert not like.allows("s3:ListBucket", BUCKET)  # key absent: a positive operator does not hold
+    assert Policy([listing("StringLikeIfExists", "uploads/*")]).allows("s3:ListBucket", BUCKET)
+    assert Policy([listing("StringEquals", "uploads/")]).allows(
+        "s3:ListBucket", BUCKET, {"S3:Prefix": "uploads/"}
+    )
+    not_like = Policy([listing("StringNotLike", "private/*")])
+    assert not_like.allows("s3:ListBucket", BUCKET)  # key absent: a negated operator holds
+    assert not not_like.allows("s3:ListBucket", BUCKET, {"s3:prefix": "private/x"})
+    null = Policy([listing("Null", "true")])
+    assert null.allows("s3:ListBucket", BUCKET) and not null.allows(
+        "s3:ListBucket", BUCKET, {"s3:prefix": ""}
+    )
+    # An operator not evaluated locally on a known key never makes local more permissive than AWS.
+    assert not Policy([listing("ForAnyValue:StringLike", "uploads/*")]).allows(
+        "s3:ListBucket", BUCKET, {"s3:prefix": "uploads/"}
+    )
+    guarded = Policy(
+        [listing("StringLike", "*"), listing("ForAnyValue:StringLike", "private/*", effect="Deny")]
+    )
+    assert guarded.decide("s3:ListBucket", BUCKET, {"s3:prefix": "uploads/"}) == "ExplicitDeny"
+
+
+def test_conditions_on_keys_not_known_locally_are_applied_as_if_they_held() -> None:
+    statement = {
+        "Effect": "Allow",
+        "Action": "s3:GetObject",
+        "Resource": f"{BUCKET}/*",
+        "Condition": {"Bool": {"aws:SecureTransport": "true"}, "StringLike": {"s3:prefix": "x"}},
+    }
+    assert unevaluated_condition_keys(statement) == {"aws:SecureTransport"}
+    without_prefix = {**statement, "Condition": {"Bool": {"aws:SecureTransport": "true"}}}
+    assert Policy([without_prefix]).allows("s3:GetObject", f"{BUCKET}/k")
+
+
+def test_a_listing_carries_its_prefix_as_the_s3_prefix_condition_key() -> None:
+    def described(path: str):
+        headers = {"authorization": AUTH.format(service="s3"), "host": "localhost:1"}
+        return describe_request(AwsRequest("GET", path, headers, b""), "us-east-1", "123456789012")
+
+    assert described("/b?list-type=2&prefix=uploads%2Fu1%2F").context == {"s3:prefix": "uploads/u1/"}
+    assert described("/b?list-type=2").context == {}
+    assert described("/b/uploads/k").context == {}

@@ -41,7 +41,13 @@ EXPECTED_ACTIONS = {
         "dynamodb:DeleteItem",
     },
     "UploadsApi": {"s3:PutObject"},  # the presigned PUT URL is signed with this role
-    "UploadIndexer": {"s3:GetObject", "dynamodb:PutItem", "dynamodb:DeleteItem", "sqs:SendMessage"},
+    "UploadIndexer": {
+        "s3:GetObject",
+        "s3:ListBucket",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "sqs:SendMessage",
+    },
     "DailyReport": {"dynamodb:Query", "s3:PutObject", "sqs:SendMessage"},
 }
 # ... and exactly on which resources (<Data:Id.Attr>: the data stack's resource, see conftest.flatten).
@@ -56,6 +62,7 @@ EXPECTED_GRANTS = {
     "UploadsApi": {"s3:PutObject": "<Data:UploadsBucket5E5E9B64.Arn>/uploads/*"},
     "UploadIndexer": {
         "s3:GetObject": "<Data:UploadsBucket5E5E9B64.Arn>/uploads/*",
+        "s3:ListBucket": "<Data:UploadsBucket5E5E9B64.Arn>",
         "dynamodb:PutItem": "<Data:FilesTable1399FAA4.Arn>",
         "dynamodb:DeleteItem": "<Data:FilesTable1399FAA4.Arn>",
         "sqs:SendMessage": "<Data:UploadIndexerDlq1B4D5A7E.Arn>",
@@ -138,6 +145,16 @@ def test_each_grant_names_exactly_its_resources(stage_app):
             if action not in BASELINE_ACTIONS
         }
         assert granted == {action: [resource] for action, resource in expected.items()}, name
+
+
+def test_the_indexer_may_list_only_under_uploads(stage_app):
+    role_id = function_named(stage_app, "UploadIndexer")["Role"]["Fn::GetAtt"][0]
+    (listing,) = (
+        s
+        for s in role_statements(stage_app.templates["Service"], role_id)
+        if "s3:ListBucket" in _as_list(s["Action"])
+    )
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["uploads/*"]}}
 
 
 def test_no_role_uses_an_aws_managed_policy(stage_app):

@@ -116,6 +116,58 @@ def test_a_redelivered_or_out_of_order_event_does_not_undo_a_newer_one(handler):
     assert key in stored()
 
 
+# S3 sequencers of one key can differ in length; S3 orders them after right-padding the shorter with
+# zeros. "…E5FF" (20 digits) is older than "…E6" (18 digits): …E5FF < …E600. Left-padding inverts that.
+OLDER_LONG = "0055AED6DCD90281E5FF"
+NEWER_SHORT = "0055AED6DCD90281E6"
+NEWEST = "0055AED6DCD90281E7"
+
+
+def test_a_stale_create_arriving_after_a_delete_does_not_replace_the_newer_entry(handler):
+    # put v1 (OLDER_LONG), delete (NEWER_SHORT), put v2 (NEWEST); the events arrive newest first.
+    key = "uploads/user-7/re-uploaded.txt"
+    upload(key, b"v2", "text/plain")
+    assert run(handler, created(key, sequencer=NEWEST))["outcomes"] == ["indexed"]
+    assert run(handler, removed(key, sequencer=NEWER_SHORT))["outcomes"] == ["stale"]
+
+    assert run(handler, created(key, sequencer=OLDER_LONG))["outcomes"] == ["stale"]
+    assert stored()[key]["sequencer"] == handler.ordered(NEWEST)
+
+
+def test_a_delete_older_than_the_indexed_create_does_not_remove_it(handler):
+    key = "uploads/user-7/kept.txt"
+    upload(key, b"still here", "text/plain")
+    assert run(handler, created(key, sequencer=NEWER_SHORT))["outcomes"] == ["indexed"]
+
+    assert run(handler, removed(key, sequencer=OLDER_LONG))["outcomes"] == ["stale"]
+    assert key in stored()
+
+
+def test_a_newer_delete_with_a_shorter_sequencer_removes_the_entry(handler):
+    key = "uploads/user-7/removed.txt"
+    upload(key, b"v1", "text/plain")
+    assert run(handler, created(key, sequencer=OLDER_LONG))["outcomes"] == ["indexed"]
+
+    assert run(handler, removed(key, sequencer=NEWER_SHORT))["outcomes"] == ["removed"]
+    assert stored() == {}
+
+
+def test_sequencers_equal_after_padding_are_the_same_event(handler):
+    key = "uploads/user-7/redelivered.txt"
+    upload(key, b"x", "text/plain")
+    run(handler, created(key, sequencer=NEWER_SHORT))
+    assert run(handler, created(key, sequencer=NEWER_SHORT + "00"))["outcomes"] == ["stale"]
+
+
+def test_a_record_with_a_malformed_sequencer_fails(handler):
+    key = "uploads/user-7/bad.txt"
+    upload(key, b"x", "text/plain")
+    with pytest.raises(ExceptionGroup) as raised:
+        run(handler, created(key, sequencer="not-hex"))
+    assert isinstance(raised.value.exceptions[0], ValueError)
+    assert stored() == {}
+
+
 def test_an_object_already_deleted_when_its_create_event_arrives_is_not_indexed(handler):
     assert run(handler, created("uploads/user-5/gone.txt"))["outcomes"] == ["gone"]
     assert stored() == {}
