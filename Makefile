@@ -12,7 +12,7 @@ PORT ?= 3000
 AWS_PORT ?= 4566
 CDK := cdk --context stage=$(STAGE)
 
-.PHONY: help setup test synth up token diff diff-ref diagram deploy lint openapi bench clean
+.PHONY: help setup browser test synth up token diff diff-ref diagram deploy lint openapi bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,12 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 	touch $@
 
 setup: $(VENV)/.installed node_modules/.installed ## Create the venv, install Python deps, node 24 and the CDK CLI
+
+# Debian's chromium for the real-browser CORS test (tests/e2e/test_browser_cors.py; skipped without it).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser: ## Install Debian's chromium for the browser test (apt-get; sudo unless root)
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 test: setup ## Run the whole test suite (stacks, handlers, e2e)
 	$(BIN)/python -m pytest

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from local_runtime import gateway_responses
+from local_runtime import gateway_responses, vtl
 from local_runtime.authorizer import CognitoAuthorizer, UnauthorizedError
 from local_runtime.gateway_responses import GatewayResponse
 from local_runtime.http_server import LocalServer
@@ -40,6 +40,7 @@ class Method:
     function_arn: str | None = None
     mock_status: int = 200
     mock_headers: dict[str, str] = field(default_factory=dict)
+    mock_template: vtl.Template | None = None  # the integration response's mapping template
     required_query: list[str] = field(default_factory=list)
     required_headers: list[str] = field(default_factory=list)
     authorizer: CognitoAuthorizer | None = None
@@ -242,6 +243,16 @@ def _method(
             method.mock_status = int(responses[0].get("StatusCode", 200))
             for key, value in app.resolve(stack, responses[0].get("ResponseParameters", {})).items():
                 method.mock_headers[key.removeprefix("method.response.header.")] = str(value).strip("'")
+            templates = app.resolve(stack, responses[0].get("ResponseTemplates") or {})
+            if templates:
+                # e.g. CDK's CORS preflight for several origins echoes an allowed Origin from VTL.
+                source = templates.get("application/json", next(iter(templates.values())))
+                try:
+                    method.mock_template = vtl.compile_template(str(source))
+                except TemplateError as error:
+                    raise TemplateError(
+                        f"{stack.name}: MOCK {http_method} {resource_path}: {error}"
+                    ) from error
     validator = props.get("RequestValidatorId")
     if isinstance(validator, dict) and validators.get(validator.get("Ref", "")):
         for name, required in props.get("RequestParameters", {}).items():
@@ -406,7 +417,7 @@ class ApiServer:
                 self._gateway_error(handler, "UNAUTHORIZED", failure.message, request)
                 return
         if method.kind == "mock":
-            self._send(handler, method.mock_status, method.mock_headers, None)
+            self._send_mock(handler, method, request)
             return
         if method.kind != "proxy" or not method.function_arn:
             self._send(
@@ -459,6 +470,21 @@ class ApiServer:
             (time.perf_counter() - started) * 1000,
         )
         self._send(handler, int(result["statusCode"]), headers, payload)
+
+    def _send_mock(
+        self, handler: BaseHTTPRequestHandler, method: Method, request: gateway_responses.Request
+    ) -> None:
+        status, headers, body = method.mock_status, dict(method.mock_headers), None
+        if method.mock_template is not None:
+            rendered = method.mock_template.render(
+                vtl.Request(headers=request.headers, query=request.query, path=request.path)
+            )
+            # $context.responseOverride replaces the integration response's status and headers.
+            status = rendered.status or status
+            headers.update(rendered.headers)
+            if rendered.body.strip() and status not in (204, 304):
+                body = rendered.body.encode()
+        self._send(handler, status, headers, body)
 
     def _gateway_error(
         self,

@@ -38,6 +38,7 @@ PLACEHOLDER_ENV = {
     "UPLOADS_BUCKET_NAME": "placeholder-uploads-bucket",
     "UPLOAD_MAX_BYTES": "10485760",
     "PRESIGN_EXPIRY_SECONDS": "300",
+    "CORS_ALLOW_ORIGINS": "https://app.example.com",
 }
 
 

@@ -38,6 +38,9 @@ _RETENTION_BY_DAYS = {
 }
 
 
+# A browser's Origin: scheme://host[:port], lower case, no path (the functions compare it as a string).
+_ORIGIN = re.compile(r"https?://(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:]+\])(?::[0-9]{1,5})?")
+
 # cron(minutes hours day-of-month month day-of-week year); one of the two day fields must be "?".
 _CRON = re.compile(r"cron\((?:\S+ ){2}(?:\? \S+ \S+|\S+ \S+ \?) \S+\)")
 
@@ -153,6 +156,21 @@ class StageConfig(_Strict):
         if value not in _RETENTION_BY_DAYS:
             allowed = ", ".join(str(days) for days in _RETENTION_BY_DAYS)
             raise ValueError(f"must be one of CloudWatch's retention periods: {allowed}")
+        return value
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins_are_browser_origins(cls, value: list[str]) -> list[str]:
+        if value == ["*"]:
+            return value
+        for origin in value:
+            if origin == "*":
+                raise ValueError("'*' allows every origin and cannot be combined with others")
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: scheme://host[:port] in lower case, without a path "
+                    "or trailing slash, e.g. 'https://app.example.com'"
+                )
         return value
 
     @field_validator("report_schedule")

@@ -79,13 +79,15 @@ class ServiceStack(Stack):
             ),
         ]
         self.api = ServiceApi(self, "Api", config=config, user_pool=data.user_pool)
+        # The API functions answer browsers with CORS headers for these origins (service_common.api).
+        self._cors_env = {"CORS_ALLOW_ORIGINS": ",".join(config.cors_allow_origins)}
 
         # /users → users_api → UsersTable
         self.users_api = self._function(
             "UsersApi",
             folder="users_api",
             description="Users CRUD API",
-            environment={"USERS_TABLE_NAME": data.users_table.table_name},
+            environment={"USERS_TABLE_NAME": data.users_table.table_name, **self._cors_env},
         )
         self.users_api.allow(
             [
@@ -132,6 +134,7 @@ class ServiceStack(Stack):
             environment={
                 "ORDERS_TABLE_NAME": data.orders_table.table_name,
                 "ORDERS_QUEUE_URL": data.orders_queue.queue_url,
+                **self._cors_env,
             },
         )
         self.orders_api.allow(["sqs:SendMessage"], [data.orders_queue.queue_arn])
@@ -221,6 +224,7 @@ class ServiceStack(Stack):
                 "UPLOADS_BUCKET_NAME": data.uploads_bucket.bucket_name,
                 "UPLOAD_MAX_BYTES": str(self._config.upload_max_bytes),
                 "PRESIGN_EXPIRY_SECONDS": str(self._config.presign_expiry_seconds),
+                **self._cors_env,
             },
         )
         # The presigned URL carries this role's permission: it can only ever put under uploads/.

@@ -27,6 +27,8 @@ os.environ.update(
         "POWERTOOLS_METRICS_NAMESPACE": "Orders/Test",
         "POWERTOOLS_TRACE_DISABLED": "1",
         "POWERTOOLS_DEV": "0",
+        # The API functions' allowed browser origins; CORS tests set their own.
+        "CORS_ALLOW_ORIGINS": "https://app.example.com",
     }
 )
 os.environ.pop("AWS_PROFILE", None)

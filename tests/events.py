@@ -58,23 +58,26 @@ def api_event(
     raw_body: str | None = None,
     query: dict[str, str] | None = None,
     path_params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
     domain: str = DEFAULT_ENDPOINT,
     sent_path: str | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway REST (v1) proxy event; `claims`: the caller the authorizer verified (None: none).
+    """An API Gateway REST (v1) proxy event; `claims`: the caller the authorizer verified (None: none);
+    `headers`: request headers besides Content-Type and Host (e.g. a browser's Origin).
 
     `sent_path` is the path the client requested (requestContext.path): by default the stage and `path`,
     as on the API's default endpoint; behind a custom domain mapping, the base path (if any) and `path`.
     """
     request_id = str(uuid.uuid4())
+    all_headers = {"Content-Type": "application/json", "Host": domain, **(headers or {})}
     if raw_body is None and body is not None:
         raw_body = json.dumps(body)
     return {
         "resource": resource or path,
         "path": path,
         "httpMethod": method,
-        "headers": {"Content-Type": "application/json", "Host": domain},
-        "multiValueHeaders": {"Content-Type": ["application/json"], "Host": [domain]},
+        "headers": all_headers,
+        "multiValueHeaders": {name: [value] for name, value in all_headers.items()},
         "queryStringParameters": query,
         "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
         "pathParameters": path_params,

@@ -96,9 +96,14 @@ class ServiceApi(Construct):
         )
 
     def _gateway_errors(self, config: StageConfig) -> None:
-        # A browser can only read an error that carries CORS headers; a static header allows one origin.
+        # A browser can only read an error that carries CORS headers (else a 401 looks like a network
+        # failure). A gateway response's headers are static or copied from the request, with no
+        # condition, so with several origins no allow-list can be checked here; these bodies hold only
+        # an error code and a request id, so '*' lets every allowed origin read them and exposes nothing.
+        # https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-gateway-responses.responseParameters.html
         origins = config.cors_allow_origins
-        headers = {"Access-Control-Allow-Origin": f"'{origins[0]}'"} if len(origins) == 1 else None
+        allow_origin = origins[0] if len(origins) == 1 else "*"
+        headers = {"Access-Control-Allow-Origin": f"'{allow_origin}'"}
         for construct_id, response_type, code in (
             ("Unauthorized", apigw.ResponseType.UNAUTHORIZED, "Unauthorized"),
             ("AccessDenied", apigw.ResponseType.ACCESS_DENIED, "Forbidden"),

@@ -198,3 +198,13 @@ def test_missing_configuration_fails_at_init_naming_the_variable(aws, monkeypatc
 
     with pytest.raises(RuntimeError, match="ORDERS_QUEUE_URL"):
         load_function("orders_api")
+
+
+def test_responses_echo_an_allowed_browser_origin(aws):
+    # The stage's origins come from CORS_ALLOW_ORIGINS (tests/conftest.py: https://app.example.com).
+    _, _, created = call(aws, "POST", "/orders", body=ORDER, headers={"Origin": "https://app.example.com"})
+    headers = created["multiValueHeaders"]
+    assert headers["Access-Control-Allow-Origin"] == ["https://app.example.com"]
+    assert headers["Access-Control-Expose-Headers"] == ["Location"] and headers["Vary"] == ["Origin"]
+    _, _, refused = call(aws, "POST", "/orders", body=ORDER, headers={"Origin": "https://evil.example.com"})
+    assert "Access-Control-Allow-Origin" not in refused["multiValueHeaders"]

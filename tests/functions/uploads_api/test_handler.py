@@ -173,3 +173,12 @@ def test_a_caller_id_that_could_leave_its_prefix_is_refused(handler, s3, sub):
 
     assert (status, body["error"]) == ((403, "Forbidden") if sub else (401, "Unauthorized"))
     assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+
+
+def test_responses_echo_an_allowed_browser_origin(handler):
+    # The stage's origins come from CORS_ALLOW_ORIGINS (tests/conftest.py: https://app.example.com).
+    for origin, allowed in (("https://app.example.com", True), ("https://evil.example.com", False)):
+        event = api_event("POST", "/uploads", body=request(), claims=ALICE, headers={"Origin": origin})
+        headers = handler.lambda_handler(event, LambdaContext())["multiValueHeaders"]
+        assert headers.get("Access-Control-Allow-Origin") == ([origin] if allowed else None)
+        assert headers["Vary"] == ["Origin"]

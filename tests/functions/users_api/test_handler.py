@@ -561,3 +561,102 @@ def test_get_shows_the_order_projection_maintained_by_order_projection(
     reply = send_to_user(handler, "GET", created["userId"])
 
     assert (reply.body["orderCount"], reply.body["lastOrderId"]) == (2, "o-2")
+
+
+# --- CORS: the functions' own responses carry the stage's CORS headers ---------------------------------
+
+APP = "https://app.example.com"
+ADMIN_APP = "https://admin.example.com"
+
+
+def load_with_origins(monkeypatch: pytest.MonkeyPatch, origins: str) -> ModuleType:
+    monkeypatch.setenv("CORS_ALLOW_ORIGINS", origins)
+    return load_function("users_api")
+
+
+def cors_headers(reply: Reply) -> dict[str, str]:
+    return {name: value for name, value in reply.headers.items() if name.startswith("Access-Control-")}
+
+
+@pytest.mark.parametrize("origin", [APP, ADMIN_APP])
+def test_an_allowed_origin_is_echoed_with_vary_origin(
+    monkeypatch: pytest.MonkeyPatch, table: Any, origin: str
+) -> None:
+    handler = load_with_origins(monkeypatch, f"{APP},{ADMIN_APP}")
+    body = {"name": "Ada Lovelace", "email": "ada@example.com"}
+    created = send(handler, "POST", "/users", body=body, headers={"Origin": origin})
+    assert created.status == 201
+    assert created.headers["Access-Control-Allow-Origin"] == origin
+    assert created.headers["Vary"] == "Origin"
+    # A browser script may only read Location from a cross-origin response if it is exposed.
+    assert created.headers["Access-Control-Expose-Headers"] == "Location"
+    assert created.headers["Location"] == f"/users/{ALICE_ID}"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "event_args", "status"),
+    [
+        ("GET", "/users/nobody", {"resource": "/users/{userId}", "path_params": {"userId": "nobody"}}, 403),
+        ("POST", "/users", {"raw_body": "{not json"}, 400),
+        ("POST", "/users", {"body": {"name": ""}}, 422),
+        ("PATCH", "/users", {}, 404),
+    ],
+)
+def test_error_responses_carry_cors_headers_too(
+    monkeypatch: pytest.MonkeyPatch, table: Any, method: str, path: str, event_args: dict, status: int
+) -> None:
+    # Without them a browser cannot read the error: fetch() fails as if the network were down.
+    handler = load_with_origins(monkeypatch, f"{APP},{ADMIN_APP}")
+    reply = send(handler, method, path, headers={"Origin": ADMIN_APP}, **event_args)
+    assert reply.status == status
+    assert reply.headers["Access-Control-Allow-Origin"] == ADMIN_APP
+    assert reply.headers["Vary"] == "Origin"
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example.com", "https://app.example.com.evil.test", "null"])
+def test_a_disallowed_origin_gets_no_cors_headers(
+    monkeypatch: pytest.MonkeyPatch, table: Any, origin: str
+) -> None:
+    handler = load_with_origins(monkeypatch, f"{APP},{ADMIN_APP}")
+    reply = send(handler, "GET", "/users", caller=ADMIN, headers={"Origin": origin})
+    assert reply.status == 200  # API Gateway's preflight already stops a browser from sending it
+    assert cors_headers(reply) == {}
+    # Still varies by Origin: a cache must not hand this response to an allowed origin, or the reverse.
+    assert reply.headers["Vary"] == "Origin"
+
+
+def test_a_request_without_origin_gets_no_cors_headers(monkeypatch: pytest.MonkeyPatch, table: Any) -> None:
+    handler = load_with_origins(monkeypatch, APP)
+    reply = send(handler, "GET", "/users", caller=ADMIN)
+    assert reply.status == 200 and cors_headers(reply) == {}
+
+
+def test_any_origin_when_the_stage_allows_star(monkeypatch: pytest.MonkeyPatch, table: Any) -> None:
+    handler = load_with_origins(monkeypatch, "*")
+    reply = send(handler, "GET", "/users", caller=ADMIN, headers={"Origin": "https://anyone.example"})
+    assert reply.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Vary" not in reply.headers  # the same answer for every origin
+
+
+def test_import_fails_naming_missing_cors_variable(monkeypatch: pytest.MonkeyPatch, table: Any) -> None:
+    monkeypatch.delenv("CORS_ALLOW_ORIGINS")
+    with pytest.raises(MissingEnvironmentVariableError, match="CORS_ALLOW_ORIGINS"):
+        load_function("users_api")
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [
+        "*,https://app.example.com",
+        "https://app.example.com/",
+        "app.example.com",
+        "https://App.example.com",
+        "a,,b",
+    ],
+)
+def test_import_fails_naming_malformed_cors_origins(
+    monkeypatch: pytest.MonkeyPatch, table: Any, origins: str
+) -> None:
+    # Powertools compares origins as strings: one that can never match a browser's Origin is a config bug.
+    with pytest.raises(ValueError, match="CORS_ALLOW_ORIGINS="):
+        load_with_origins(monkeypatch, origins)

@@ -6,15 +6,20 @@ Every error response is JSON: {"error": <code>, "message": <text>, "details": [.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
+
+from service_common.env import require_env
 
 
 class ErrorDetail(BaseModel):
@@ -108,9 +113,70 @@ SECURITY_SCHEMES = {
 }
 
 
+# The stage's allowed browser origins (cdk.json stages.<stage>.corsAllowOrigins), comma-separated.
+CORS_ALLOW_ORIGINS = "CORS_ALLOW_ORIGINS"
+# An origin as browsers send it: scheme://host[:port], lower case, no path and no trailing slash.
+_ORIGIN = re.compile(r"https?://(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:]+\])(?::[0-9]{1,5})?")
+
+
+class InvalidCorsOriginsError(ValueError):
+    def __init__(self, value: str, reason: str) -> None:
+        super().__init__(f"{CORS_ALLOW_ORIGINS}={value!r}: {reason}")
+
+
+def allowed_origins() -> list[str]:
+    """The allowed origins from the environment; missing or malformed fails at init, naming the variable."""
+    value = require_env(CORS_ALLOW_ORIGINS)
+    origins = [origin.strip() for origin in value.split(",")]
+    if origins == ["*"]:
+        return origins
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            reason = (
+                "'*' must stand alone"
+                if origin == "*"
+                else f"{origin!r} is not an origin like https://app.example.com"
+            )
+            raise InvalidCorsOriginsError(value, reason)
+    return origins
+
+
+def cors_config(origins: list[str]) -> CORSConfig:
+    """Powertools CORS: an allowed Origin is echoed back (`*` when every origin is allowed)."""
+    return CORSConfig(
+        allow_origin=origins[0],
+        extra_origins=origins[1:],
+        allow_headers=["Authorization", "Content-Type"],
+        expose_headers=["Location"],
+    )
+
+
+class ServiceResolver(APIGatewayRestResolver):
+    """APIGatewayRestResolver whose responses say `Vary: Origin` when the allowed origins are listed.
+
+    Powertools echoes an allowed Origin but sends no Vary; a cache must not serve one origin's response
+    (with, or without, Access-Control-Allow-Origin) to another, so every response says it varies.
+    https://fetch.spec.whatwg.org/#cors-protocol-and-http-caches
+    """
+
+    def __init__(self, origins: list[str]) -> None:
+        super().__init__(enable_validation=True, cors=cors_config(origins))
+        self._vary_origin = origins != ["*"]
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        response = super().resolve(event, context)
+        if self._vary_origin:
+            headers = response.setdefault("multiValueHeaders", {})
+            vary = next((name for name in headers if name.lower() == "vary"), "Vary")
+            if "origin" not in (value.lower() for value in headers.get(vary, [])):
+                headers[vary] = [*headers.get(vary, []), "Origin"]
+        return response
+
+
 def create_resolver(logger: Logger) -> APIGatewayRestResolver:
-    """A REST resolver with request validation, the shared JSON error contract and the security scheme."""
-    app = APIGatewayRestResolver(enable_validation=True)
+    """A REST resolver with request validation, CORS for the stage's origins, the shared JSON error contract
+    and the security scheme."""
+    app = ServiceResolver(allowed_origins())
     app.configure_openapi(security_schemes=SECURITY_SCHEMES, security=[{"CognitoUserPool": []}])
 
     @app.exception_handler(ApiError)
