@@ -12,7 +12,7 @@ PORT ?= 3000
 AWS_PORT ?= 4566
 CDK := cdk --context stage=$(STAGE)
 
-.PHONY: help setup test synth up token diff diff-ref diagram deploy lint openapi bench clean
+.PHONY: help setup test synth up token diff diff-ref diagram deploy lint openapi lock bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ lint: setup ## ruff (lint + format check) and mypy
 
 openapi: setup ## Regenerate docs/openapi.json from the API handlers
 	$(BIN)/python scripts/openapi.py --output docs/openapi.json
+
+lock: setup ## Re-pin layers/dependencies/requirements.lock (hashes, arm64) from its requirements.txt (needs PyPI)
+	$(BIN)/python -m stacks.constructs.dependency_lock
 
 BENCH_ARGS ?=
 bench: setup ## Benchmarks: benchmarks/results.json + table in README (BENCH_ARGS=--quick --skip-suite)
