@@ -1,4 +1,5 @@
-# Every target sets up what it needs first, so any of them works as the first command on a fresh clone.
+# Every target sets up what it needs first, so any of them works as the first command on a fresh clone
+# (tests/test_fresh_clone.py checks each one that needs no AWS credentials).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -45,7 +46,7 @@ cdk.out/.synth-$(STAGE): $(CDK_SOURCES) | setup
 up: setup cdk.out/.synth-$(STAGE) ## Run the synthesized app locally, no Docker (PORT=3000 AWS_PORT=4566); Ctrl-C stops
 	$(BIN)/python -m local_runtime up --cdk-out cdk.out --stage $(STAGE) --port $(PORT) --aws-port $(AWS_PORT)
 
-token: ## ID token of a local user for the running `make up` (EMAIL=ada@example.com, ADMIN=1 for an admin)
+token: setup ## ID token of a local user for the running `make up` (EMAIL=ada@example.com, ADMIN=1 for an admin)
 	@$(BIN)/python -m local_runtime token $(or $(EMAIL),ada@example.com) $(if $(ADMIN),--admin)
 
 diff: setup ## cdk diff against the deployed stage (needs AWS credentials)

@@ -499,6 +499,9 @@ def start_moto(port: int, log_path: Path, timeout_s: float = 30.0) -> subprocess
             stdout=log_file,
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,
+            # Ctrl-C reaches the whole foreground process group: moto must not die before the runtime
+            # has stopped its pollers (they would log connection tracebacks); stop() terminates it.
+            start_new_session=True,
         )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
