@@ -1,4 +1,5 @@
-# Every target sets up what it needs first, so any of them works as the first command on a fresh clone.
+# Every target sets up what it needs first, so any of them works as the first command on a fresh clone
+# (tests/test_fresh_clone.py checks each one that needs no AWS credentials).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -12,7 +13,7 @@ PORT ?= 3000
 AWS_PORT ?= 4566
 CDK := cdk --context stage=$(STAGE)
 
-.PHONY: help setup browser test synth up token diff diff-ref diagram deploy lint openapi bench clean
+.PHONY: help setup browser test synth up token diff diff-ref diagram deploy lint openapi lock bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,7 +52,7 @@ cdk.out/.synth-$(STAGE): $(CDK_SOURCES) | setup
 up: setup cdk.out/.synth-$(STAGE) ## Run the synthesized app locally, no Docker (PORT=3000 AWS_PORT=4566); Ctrl-C stops
 	$(BIN)/python -m local_runtime up --cdk-out cdk.out --stage $(STAGE) --port $(PORT) --aws-port $(AWS_PORT)
 
-token: ## ID token of a local user for the running `make up` (EMAIL=ada@example.com, ADMIN=1 for an admin)
+token: setup ## ID token of a local user for the running `make up` (EMAIL=ada@example.com, ADMIN=1 for an admin)
 	@$(BIN)/python -m local_runtime token $(or $(EMAIL),ada@example.com) $(if $(ADMIN),--admin)
 
 diff: setup ## cdk diff against the deployed stage (needs AWS credentials)
@@ -76,6 +77,9 @@ lint: setup ## ruff (lint + format check) and mypy
 
 openapi: setup ## Regenerate docs/openapi.json from the API handlers
 	$(BIN)/python scripts/openapi.py --output docs/openapi.json
+
+lock: setup ## Re-pin layers/dependencies/requirements.lock (hashes, arm64) from its requirements.txt (needs PyPI)
+	$(BIN)/python -m stacks.constructs.dependency_lock
 
 BENCH_ARGS ?=
 bench: setup ## Benchmarks: benchmarks/results.json + table in README (BENCH_ARGS=--quick --skip-suite)

@@ -56,19 +56,34 @@ def _run(command: list[str], cwd: Path) -> str:
     return result.stdout + result.stderr
 
 
+def _git(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, check=False)  # noqa: S603, S607
+
+
+def resolve_ref(ref: str) -> str:
+    """REF itself, or origin/REF: a fresh clone of another branch has `main` only as `origin/main`."""
+    for candidate in (ref, f"origin/{ref}"):
+        if _git("rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}").returncode == 0:
+            return candidate
+    sys.exit(f"git ref {ref!r} not found (nor origin/{ref}): fetch it, or pass another REF=")
+
+
+def share_cache(tree: Path, project_root: Path = PROJECT_ROOT) -> None:
+    """Point the exported tree's `.cache` at the working tree's, creating it first: on a fresh clone
+    (or after `make clean`) it does not exist yet, and a dangling link would break the layer build."""
+    cache = project_root / ".cache"
+    cache.mkdir(exist_ok=True)
+    # The dependency layer cache is keyed by content, so both trees can share it.
+    (tree / ".cache").symlink_to(cache, target_is_directory=True)
+
+
 def export_ref(ref: str, destination: Path) -> None:
-    archive = subprocess.run(  # noqa: S603 (fixed argv, ref passed as one argument)
-        ["git", "archive", "--format=tar", ref],  # noqa: S607
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        check=False,
-    )
+    archive = _git("archive", "--format=tar", ref)
     if archive.returncode != 0:
         sys.exit(f"git archive {ref} failed: {archive.stderr.decode().strip()}")
     with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
         tar.extractall(destination, filter="data")
-    # The dependency layer cache is keyed by content, so both trees can share it.
-    (destination / ".cache").symlink_to(PROJECT_ROOT / ".cache", target_is_directory=True)
+    share_cache(destination)
 
 
 def synth(tree: Path, outdir: Path, stage: str) -> None:
@@ -115,6 +130,7 @@ def main() -> int:
     parser.add_argument("ref", nargs="?", default="main", help="git ref to compare against (default: main)")
     parser.add_argument("--stage", default="dev", choices=["dev", "prod"])
     args = parser.parse_args()
+    args.ref = resolve_ref(args.ref)
     with tempfile.TemporaryDirectory(prefix="diff-ref-") as scratch:
         work = Path(scratch)
         base_tree, base_out, head_out = work / "base", work / "base.out", work / "head.out"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from stacks.constructs.dependency_lock import RUNTIME_PROVIDED, canonical_name
 from tests.conftest import FUNCTIONS_DIR
 
 IGNORED = {"__pycache__"}
@@ -43,6 +44,9 @@ def test_dependency_layer_has_arm64_wheels_and_no_runtime_provided_sdk(stage_app
     assert (site / "aws_lambda_powertools").is_dir()
     assert (site / "pydantic").is_dir()
     assert not (site / "boto3").exists() and not (site / "botocore").exists()
+    # Nothing the Lambda runtime already ships (boto3 and its dependencies) is in the layer.
+    installed = {canonical_name(info.name.split("-")[0]) for info in site.glob("*.dist-info")}
+    assert installed and not installed & {canonical_name(name) for name in RUNTIME_PROVIDED}
     native = list((site / "pydantic_core").glob("_pydantic_core*.so"))
     assert native and all("aarch64" in lib.name for lib in native)
     assert dependency["Properties"]["CompatibleArchitectures"] == ["arm64"]

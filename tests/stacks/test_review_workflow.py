@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from types import ModuleType
 
@@ -82,3 +84,34 @@ def test_diagram_labels_edges_with_the_granted_actions(synthesized):
     text = _script("diagram").render(synthesized["dev"].templates)
     assert 'UsersApiFunction -- "DeleteItem GetItem PutItem Scan UpdateItem" --> UsersTable' in text
     assert "GET /users/{userId}" in text
+
+
+def test_the_exported_tree_can_build_into_the_shared_cache_on_a_fresh_clone(tmp_path):
+    """`make diff-ref` as the first command (or after `make clean`): the checkout has no `.cache` yet."""
+    checkout, exported = tmp_path / "checkout", tmp_path / "base"
+    checkout.mkdir()
+    exported.mkdir()
+    _script("diff_ref").share_cache(exported, checkout)
+    # What the layer build of the exported tree does (pip --target makes the directories).
+    os.makedirs(exported / ".cache" / "dependency-layer" / ".key.partial" / "python")
+    assert (checkout / ".cache" / "dependency-layer" / ".key.partial" / "python").is_dir()
+
+
+def _git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+def test_the_default_ref_is_found_as_origin_main_in_a_clone_of_another_branch(tmp_path, monkeypatch):
+    origin, clone = tmp_path / "origin", tmp_path / "clone"
+    origin.mkdir()
+    _git("init", "--quiet", "--initial-branch=main", cwd=origin)
+    who = ("-c", "user.name=t", "-c", "user.email=t@localhost")
+    _git(*who, "commit", "--quiet", "--allow-empty", "-m", "base", cwd=origin)
+    _git("branch", "feature", cwd=origin)
+    _git("clone", "--quiet", "--branch", "feature", str(origin), str(clone), cwd=tmp_path)
+    diff_ref = _script("diff_ref")
+    monkeypatch.setattr(diff_ref, "PROJECT_ROOT", clone)
+    assert diff_ref.resolve_ref("main") == "origin/main"
+    assert diff_ref.resolve_ref("feature") == "feature"
+    with pytest.raises(SystemExit, match="git ref 'nope' not found"):
+        diff_ref.resolve_ref("nope")
