@@ -36,7 +36,7 @@ browser: ## Install Debian's chromium for the browser test (apt-get; sudo unless
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
-test: setup ## Run the whole test suite (stacks, handlers, e2e)
+test: setup browser ## Run the whole test suite (stacks, handlers, e2e, a real browser)
 	$(BIN)/python -m pytest
 
 synth: setup ## Synthesize the stage's stacks into cdk.out (STAGE=dev|prod)
