@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from threading import Thread
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -162,7 +163,8 @@ def test_a_page_on_an_allowed_origin_calls_the_api_and_reads_every_response(
     )
     user_id = created["json"]["userId"]
     assert user_id == user.sub
-    assert created["location"] == f"/users/{user_id}"  # readable only because it is exposed
+    stage_path = urlsplit(browser_app.api_servers[0].base_url).path  # "/dev/": links keep the stage
+    assert created["location"] == f"{stage_path}users/{user_id}"  # readable only because it is exposed
     read = _succeeded(page.call("GET", f"users/{user_id}", user), 200, "GET /users/{id}")
     assert read["json"]["email"] == user.email
     updated = _succeeded(
@@ -173,7 +175,7 @@ def test_a_page_on_an_allowed_origin_calls_the_api_and_reads_every_response(
     order = {"items": [{"sku": "SKU-1", "quantity": 2, "unitPriceCents": 1250}]}
     accepted = _succeeded(page.call("POST", "orders", user, order), 202, "POST /orders")
     order_id = accepted["json"]["orderId"]
-    assert accepted["location"] == f"/orders/{order_id}"
+    assert accepted["location"] == f"{stage_path}orders/{order_id}"
     deadline = time.monotonic() + 30
     while True:  # the order is stored once the processor has taken it off the queue
         fetched = page.call("GET", f"orders/{order_id}", user)
