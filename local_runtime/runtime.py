@@ -102,6 +102,14 @@ class Runtime:
 
     # ------------------------------------------------------------------ start
     def start(self) -> Runtime:
+        """Provision and run the assembly; on any failure (e.g. a deploy rule) stop what already runs."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> Runtime:
         started = time.perf_counter()
         opts = self.options
         state_dir = opts.state_dir
@@ -189,7 +197,7 @@ class Runtime:
                 app.physical_name(st, lid) for st, lid, _ in app.all_resources("AWS::Events::EventBus")
             ],
             "schedules": {r.names[0] if r.names else r.name: r.schedule for r in self.scheduler.rules},
-            "user_pools": {pool.display: pool.summary() for pool in pools},
+            "user_pools": {_pool_key(pool, pools): pool.summary() for pool in pools},
             "startup_s": round(self.startup_s, 2),
         }
         (state_dir / "state.json").write_text(json.dumps(self.summary, indent=2))
@@ -498,11 +506,19 @@ class Runtime:
             except subprocess.TimeoutExpired:
                 self._moto.kill()
                 self._moto.wait()
+            self._moto = None
         if self.recorder:
             self.recorder.close()
+            self.recorder = None
         state = self.options.state_dir / "state.json"
         if state.exists():
             state.unlink()
+
+
+def _pool_key(pool: Any, pools: list[Any]) -> str:
+    """A pool's construct name, or its pool name when several assemblies (stages) share the construct name."""
+    shared = sum(other.display == pool.display for other in pools) > 1
+    return str(pool.pool_name if shared else pool.display)
 
 
 def start_moto(port: int, log_path: Path, timeout_s: float = 30.0) -> subprocess.Popen[bytes]:

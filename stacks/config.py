@@ -86,6 +86,9 @@ class UserPoolSettings(_Strict):
     mfa: Literal["OPTIONAL", "REQUIRED"]
     # Cognito threat protection (Plus plan): AUDIT_ONLY reports risky sign-ins, FULL_FUNCTION acts on them.
     threat_protection: Literal["AUDIT_ONLY", "FULL_FUNCTION"] = Field(alias="threatProtection")
+    # An app client for the e2e suite against the deployed stage: it signs test users in with
+    # ADMIN_USER_PASSWORD_AUTH, which needs AWS credentials (the deploy role), never a browser.
+    test_client: bool = Field(default=False, alias="testClient")
 
 
 class EmailSettings(_Strict):

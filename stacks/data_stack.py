@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, Aws, CfnResource, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Aws, CfnOutput, CfnResource, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -102,6 +102,19 @@ class DataStack(Stack):
             refresh_token_validity=Duration.days(30),
             disable_o_auth=True,
         )
+        if auth.test_client:
+            self.test_client = self.user_pool.add_client(
+                "E2eClient",
+                auth_flows=cognito.AuthFlow(admin_user_password=True),
+                generate_secret=False,
+                prevent_user_existence_errors=True,
+                id_token_validity=Duration.hours(1),
+                access_token_validity=Duration.hours(1),
+                refresh_token_validity=Duration.hours(1),
+                disable_o_auth=True,
+            )
+            CfnOutput(self, "E2eClientId", value=self.test_client.user_pool_client_id)
+        CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
         self.admins_group = cognito.CfnUserPoolGroup(
             self,
             "AdminsGroup",

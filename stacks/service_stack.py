@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, CfnResource, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, CfnOutput, CfnResource, Duration, Stack, Validations
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -79,6 +79,8 @@ class ServiceStack(Stack):
             ),
         ]
         self.api = ServiceApi(self, "Api", config=config, user_pool=data.user_pool)
+        # The stage's base URL (with the stage), for clients and the e2e suite (`make e2e-remote`).
+        CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
         # The API functions answer browsers with CORS headers for these origins (service_common.api).
         self._cors_env = {"CORS_ALLOW_ORIGINS": ",".join(config.cors_allow_origins)}
 

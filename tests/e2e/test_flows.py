@@ -56,7 +56,7 @@ def aws_client(runtime: Runtime, service: str) -> Any:
 
 
 def test_an_order_flows_from_the_api_through_queue_processor_bus_and_projection(
-    local_app: Runtime, api_url: str, new_user: Callable[..., ApiUser]
+    api_url: str, new_user: Callable[..., ApiUser]
 ) -> None:
     olga = new_user(name="olga")
     auth = olga.headers

@@ -128,10 +128,16 @@ def test_user_pool_is_protected_and_has_a_strong_password_policy(stage_app):
     assert mode == ("ENFORCED" if prod else "AUDIT")
 
 
+def _clients(stage_app) -> dict[str, dict]:
+    return {
+        next(part for part in ("ApiClient", "E2eClient") if part in logical_id): client["Properties"]
+        for logical_id, client in stage_app.resources("Data", "AWS::Cognito::UserPoolClient").items()
+    }
+
+
 def test_api_client_is_public_srp_only_and_revocable(stage_app):
     pool_id, _ = _one(stage_app, "Data", "AWS::Cognito::UserPool")
-    _, client = _one(stage_app, "Data", "AWS::Cognito::UserPoolClient")
-    props = client["Properties"]
+    props = _clients(stage_app)["ApiClient"]
     assert props["UserPoolId"] == {"Ref": pool_id}
     assert props["GenerateSecret"] is False
     assert props["ExplicitAuthFlows"] == ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
@@ -158,3 +164,17 @@ def test_required_mfa_is_a_stage_setting():
     ((_, pool),) = props.items()
     assert pool["Properties"]["MfaConfiguration"] == "ON"
     assert pool["Properties"]["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
+
+
+def test_only_a_stage_that_asks_for_it_has_the_e2e_client_and_it_takes_no_browser_sign_in(stage_app):
+    """The e2e suite signs test users in against the deployed stage with the admin API (AWS credentials)."""
+    clients = _clients(stage_app)
+    assert ("E2eClient" in clients) is stage_app.config.user_pool.test_client
+    assert stage_app.stage != "prod" or "E2eClient" not in clients
+    if "E2eClient" in clients:
+        e2e = clients["E2eClient"]
+        assert e2e["ExplicitAuthFlows"] == ["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+        assert e2e["GenerateSecret"] is False and "AllowedOAuthFlows" not in e2e
+    outputs = stage_app.templates["Data"]["Outputs"]
+    assert outputs["UserPoolId"]["Value"] == {"Ref": _one(stage_app, "Data", "AWS::Cognito::UserPool")[0]}
+    assert "ApiUrl" in stage_app.templates["Service"]["Outputs"]
