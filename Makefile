@@ -13,7 +13,7 @@ PORT ?= 3000
 AWS_PORT ?= 4566
 CDK := cdk --context stage=$(STAGE)
 
-.PHONY: help setup browser test synth up token diff diff-ref diagram deploy e2e-remote lint openapi lock bench clean
+.PHONY: help setup browser test synth up token diff diff-ref diagram deploy test-deployed lint openapi lock bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -70,7 +70,7 @@ diagram: setup ## Regenerate docs/architecture.md (mermaid) from the synthesized
 deploy: setup ## Deploy every stack of the stage (needs AWS credentials)
 	$(CDK) deploy --all --require-approval $(APPROVAL) --outputs-file cdk-outputs-$(STAGE).json
 
-e2e-remote: setup ## Run the e2e suite against the deployed stage (after make deploy; needs AWS credentials)
+test-deployed: setup ## Run the e2e suite against the deployed stage (after make deploy; needs AWS credentials)
 	$(BIN)/python scripts/e2e_remote.py --outputs cdk-outputs-$(STAGE).json
 
 lint: setup ## ruff (lint + format check) and mypy

@@ -1,4 +1,4 @@
-"""Run the e2e suite against a deployed stage (`make e2e-remote STAGE=dev`, deploy.yml before prod).
+"""Run the e2e suite against a deployed stage (`make test-deployed STAGE=dev`, deploy.yml before prod).
 
 The stage is found from `cdk deploy --outputs-file` (ApiUrl, UserPoolId, E2eClientId), or given
 explicitly. Test users are made and removed with the Cognito admin API under the caller's AWS

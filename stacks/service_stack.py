@@ -79,7 +79,7 @@ class ServiceStack(Stack):
             ),
         ]
         self.api = ServiceApi(self, "Api", config=config, user_pool=data.user_pool)
-        # The stage's base URL (with the stage), for clients and the e2e suite (`make e2e-remote`).
+        # The stage's base URL (with the stage), for clients and the e2e suite (`make test-deployed`).
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
         # The API functions answer browsers with CORS headers for these origins (service_common.api).
         self._cors_env = {"CORS_ALLOW_ORIGINS": ",".join(config.cors_allow_origins)}

@@ -33,8 +33,10 @@ NOT_RUN_HERE = {
     "test": "the whole suite (~8 min): CI runs it as the first command on a fresh clone",
     "diff": "needs AWS credentials and a deployed stage",
     "deploy": "needs AWS credentials",
-    "e2e-remote": "needs a deployed stage and AWS credentials; tests/e2e/test_remote_mode.py runs its script "
-    "against a separately started local runtime",
+    "browser": "installs a Debian package with apt-get (root or sudo); `make test` runs it first, also on "
+    "CI's fresh clone",
+    "test-deployed": "needs a deployed stage and AWS credentials; tests/e2e/test_remote_mode.py runs its "
+    "script against a separately started local runtime",
     "bench": "runs for minutes (`make bench`); benchmarks are tested in tests/test_benchmarks.py",
 }
 COMMAND_TIMEOUT = 300

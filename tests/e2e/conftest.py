@@ -40,7 +40,7 @@ def start_runtime(assembly: Path, state_dir: Path, **overrides: object) -> Runti
 
 @dataclass(frozen=True)
 class RemoteStage:
-    """A deployed stage the e2e suite targets instead of the local runtime (`make e2e-remote`)."""
+    """A deployed stage the e2e suite targets instead of the local runtime (`make test-deployed`)."""
 
     api_url: str  # the stage's base URL, e.g. https://abc.execute-api.eu-west-1.amazonaws.com/dev/
     user_pool_id: str

@@ -41,7 +41,7 @@ def test_the_e2e_suite_passes_against_a_stage_it_reaches_only_by_url(separate_ru
     (pool,) = separate_runtime["user_pools"].values()
     (client_id,) = (cid for lid, cid in pool["clients"].items() if lid.startswith("UserPoolE2eClient"))
     endpoint = separate_runtime["aws_endpoint"]
-    # The command deploy.yml runs (through make e2e-remote), given the stage's values directly.
+    # The command deploy.yml runs (through make test-deployed), given the stage's values directly.
     api_url = next(iter(separate_runtime["api"].values()))
     command = [sys.executable, "scripts/e2e_remote.py", "--api-url", api_url, "--user-pool-id", pool["id"]]
     command += ["--client-id", client_id, "--region", separate_runtime["region"], "--", "-q"]

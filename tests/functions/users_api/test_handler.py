@@ -590,7 +590,7 @@ def test_an_allowed_origin_is_echoed_with_vary_origin(
     assert created.headers["Vary"] == "Origin"
     # A browser script may only read Location from a cross-origin response if it is exposed.
     assert created.headers["Access-Control-Expose-Headers"] == "Location"
-    assert created.headers["Location"] == f"/users/{ALICE_ID}"
+    assert created.headers["Location"] == f"/dev/users/{ALICE_ID}"
 
 
 @pytest.mark.parametrize(
