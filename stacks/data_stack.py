@@ -91,27 +91,13 @@ class DataStack(Stack):
                 )
             )
         # A public client (no secret) for the web/mobile app; SRP keeps passwords off the wire.
-        self.user_pool_client = self.user_pool.add_client(
-            "ApiClient",
-            auth_flows=cognito.AuthFlow(user_srp=True),
-            generate_secret=False,
-            prevent_user_existence_errors=True,
-            enable_token_revocation=True,
-            id_token_validity=Duration.hours(1),
-            access_token_validity=Duration.hours(1),
-            refresh_token_validity=Duration.days(30),
-            disable_o_auth=True,
+        self.user_pool_client = self._app_client(
+            "ApiClient", cognito.AuthFlow(user_srp=True), refresh=Duration.days(30), revocable=True
         )
         if auth.test_client:
-            self.test_client = self.user_pool.add_client(
-                "E2eClient",
-                auth_flows=cognito.AuthFlow(admin_user_password=True),
-                generate_secret=False,
-                prevent_user_existence_errors=True,
-                id_token_validity=Duration.hours(1),
-                access_token_validity=Duration.hours(1),
-                refresh_token_validity=Duration.hours(1),
-                disable_o_auth=True,
+            # Admin password sign-in needs AWS credentials: only the e2e suite (deploy role) can use it.
+            self.test_client = self._app_client(
+                "E2eClient", cognito.AuthFlow(admin_user_password=True), refresh=Duration.hours(1)
             )
             CfnOutput(self, "E2eClientId", value=self.test_client.user_pool_client_id)
         CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
@@ -122,6 +108,22 @@ class DataStack(Stack):
             group_name=ADMINS_GROUP,
             description="May list and read every user",
             precedence=0,
+        )
+
+    def _app_client(
+        self, construct_id: str, flows: cognito.AuthFlow, *, refresh: Duration, revocable: bool = False
+    ) -> cognito.UserPoolClient:
+        """A public app client (no secret, no OAuth) issuing 1-hour ID and access tokens."""
+        return self.user_pool.add_client(
+            construct_id,
+            auth_flows=flows,
+            generate_secret=False,
+            prevent_user_existence_errors=True,
+            enable_token_revocation=revocable or None,
+            id_token_validity=Duration.hours(1),
+            access_token_validity=Duration.hours(1),
+            refresh_token_validity=refresh,
+            disable_o_auth=True,
         )
 
     @staticmethod

@@ -14,31 +14,18 @@ from typing import Any
 
 import pytest
 
+from local_runtime.deploy_rules import UNIQUE_NAMES
 from stacks.account_stack import ACCOUNT_STACK_NAME
 from tests.stacks.conftest import PROJECT_ROOT, Synthesized, synthesize
 
-# Name properties whose value must be unique in an account and region (or globally, for buckets).
+# Names AWS refuses twice in an account and region (S3: globally), as the local runtime enforces them,
+# plus names AWS allows twice but two stages must not share (two APIs or pools of one name confuse all).
 ACCOUNT_WIDE_NAMES = {
-    "AWS::ApiGateway::RestApi": "Name",  # not enforced by AWS, but two APIs of one name confuse everyone
-    "AWS::CloudWatch::Alarm": "AlarmName",
-    "AWS::CloudWatch::Dashboard": "DashboardName",
+    **UNIQUE_NAMES,
+    "AWS::ApiGateway::RestApi": "Name",
     "AWS::Cognito::UserPool": "UserPoolName",
-    "AWS::Cognito::UserPoolDomain": "Domain",
-    "AWS::DynamoDB::Table": "TableName",
-    "AWS::Events::EventBus": "Name",
-    "AWS::Events::Rule": "Name",
-    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
-    "AWS::IAM::Role": "RoleName",
-    "AWS::KMS::Alias": "AliasName",
-    "AWS::Lambda::Function": "FunctionName",
     "AWS::Lambda::LayerVersion": "LayerName",
-    "AWS::Logs::LogGroup": "LogGroupName",
-    "AWS::S3::Bucket": "BucketName",
-    "AWS::SNS::Topic": "TopicName",
-    "AWS::SQS::Queue": "QueueName",
-    "AWS::SSM::Parameter": "Name",
     "AWS::Scheduler::Schedule": "Name",
-    "AWS::StepFunctions::StateMachine": "StateMachineName",
 }
 # Name properties that are scoped by a parent resource (an API, a pool, a role) or are not names at all.
 NOT_ACCOUNT_WIDE = {
