@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from benchmarks.stats import run_interleaved, summary
+from benchmarks.stats import ratio, run_interleaved, summary
 
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
@@ -24,11 +24,14 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "cold_start": ("repetitions", "functions"),
     "warm_path": ("repetitions", "requests_per_round", "concurrency", "routes"),
     "pipeline": ("repetitions", "orders", "all_readable_s", "lost"),
+    "data_plane": ("calls", "calls_per_order", "orders", "order_ms", "orders_per_s"),
     "size": ("assets",),
     "suite": ("seconds", "exit_code", "repetitions"),
 }
 COLD_KEYS = ("function", "bare", "ratio", "imports")
 ROUTE_KEYS = ("p50_ms", "p90_ms", "p99_ms", "rps", "rounds", "statuses")
+# The data-plane call each API route's work rests on (its floor in the warm path table).
+ROUTE_FLOOR = {"GET /users/{id}": "GetItem", "POST /orders": "SendMessage"}
 SIZE_KEYS = ("kind", "unzipped_bytes", "zipped_bytes")
 
 
@@ -83,6 +86,8 @@ def render_table(results: dict[str, Any]) -> str:
     """Markdown tables (readable in a terminal too)."""
     meta = results.get("meta", {})
     machine = meta.get("machine", {})
+    plane = results.get("data_plane", {})
+    floor = {} if _skipped(plane) else plane
     out = [
         f"Measured {meta.get('date')} on {machine.get('cores')} cores ({machine.get('machine')}, "
         f"{machine.get('platform')}, Python {machine.get('python')}); "
@@ -164,7 +169,15 @@ def render_table(results: dict[str, Any]) -> str:
         out.append(f"skipped: {reason}")
     else:
         out += _table(
-            ["route", "p50", "p90", "p99", "requests/s", "statuses"],
+            [
+                "route, clients",
+                "p50",
+                "p90",
+                "p99",
+                "requests/s",
+                "p50 ÷ its data-plane call's p50",
+                "statuses",
+            ],
             [
                 [
                     name,
@@ -172,14 +185,33 @@ def render_table(results: dict[str, Any]) -> str:
                     f"{r['p90_ms']:.1f} ms",
                     f"{r['p99_ms']:.1f} ms",
                     f"{r['rps']:.1f}",
+                    _to_floor(r["p50_ms"], _route_floor(name, floor)),
                     ", ".join(f"{k}x{v}" for k, v in sorted(r["statuses"].items())),
                 ]
                 for name, r in warm["routes"].items()
             ],
         )
         out.append(
-            f"{warm['concurrency']} concurrent clients, {warm['requests_per_round']} requests per round, "
+            f"clients: {warm['concurrency']} (closed loop), {warm['requests_per_round']} requests per round, "
             f"{warm['repetitions']} rounds per route interleaved; median of the rounds' figures."
+        )
+    out.append("")
+
+    out.append("**Data-plane floor** (moto alone, boto3 from one client, no runtime: the limit of the above)")
+    if reason := _skipped(plane):
+        out.append(f"skipped: {reason}")
+    else:
+        out += _table(
+            ["call", "p50", "p90", "calls"],
+            [
+                [kind, f"{c['p50_ms']:.1f} ms", f"{c['p90_ms']:.1f} ms", c["calls"]]
+                for kind, c in plane["calls"].items()
+            ],
+        )
+        out.append(
+            f"One order's {plane['calls_per_order']} data-plane calls in sequence: {plane['order_ms']} ms, "
+            f"i.e. {plane['orders_per_s']} orders/s for one process doing only those "
+            f"({plane['orders']} orders)."
         )
     out.append("")
 
@@ -196,6 +228,7 @@ def render_table(results: dict[str, Any]) -> str:
                 "all projected",
                 "all readable (GET 200, counts right)",
                 "orders/s",
+                "÷ data-plane floor",
                 "lost",
                 "runs",
             ],
@@ -207,6 +240,7 @@ def render_table(results: dict[str, Any]) -> str:
                     f"{pipe['all_projected_s']} s",
                     f"{pipe['all_readable_s']} s",
                     pipe["orders_per_s"],
+                    _to_floor(pipe["orders_per_s"], floor.get("orders_per_s")),
                     pipe["lost"],
                     pipe["repetitions"],
                 ]
@@ -240,6 +274,16 @@ def render_table(results: dict[str, Any]) -> str:
         if suite.get("failed_tests"):
             out.append("Failed in that run: " + ", ".join(f"`{t}`" for t in suite["failed_tests"]))
     return "\n".join(out) + "\n"
+
+
+def _route_floor(route: str, floor: dict[str, Any]) -> float | None:
+    kind = ROUTE_FLOOR.get(route.split(",")[0])
+    return floor.get("calls", {}).get(kind, {}).get("p50_ms") if kind else None
+
+
+def _to_floor(value: float, floor_value: float | None) -> str:
+    share = ratio(value, floor_value) if floor_value else None
+    return "" if share is None else f"{share:.2f}x"
 
 
 def update_readme(readme: Path, table: str) -> None:
@@ -304,8 +348,15 @@ def dry_run_results() -> dict[str, Any]:
         "warm_path": {
             "repetitions": 1,
             "requests_per_round": 3,
-            "concurrency": 1,
-            "routes": {"GET /dry": route},
+            "concurrency": [1],
+            "routes": {"GET /users/{id}, 1 client": route},
+        },
+        "data_plane": {
+            "calls": {"GetItem": {"p50_ms": 1.0, "p90_ms": 2.0, "calls": 3}},
+            "calls_per_order": 11,
+            "orders": 1,
+            "order_ms": 11.0,
+            "orders_per_s": 90.9,
         },
         "pipeline": {
             "repetitions": 1,

@@ -29,14 +29,30 @@ if str(PROJECT_ROOT) not in sys.path:
 from benchmarks.report import render_table, update_readme, validate  # noqa: E402
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "results.json"
-SECTIONS = ("synth", "cold_start", "warm_path", "pipeline", "size", "suite")
+SECTIONS = ("synth", "data_plane", "cold_start", "warm_path", "pipeline", "size", "suite")
 
 
 def plan(quick: bool) -> dict[str, int]:
     """Repetitions per benchmark (kept in results.json)."""
     if quick:
-        return {"synth": 2, "cold_start": 3, "warm_rounds": 2, "warm_requests": 200, "pipeline": 1}
-    return {"synth": 3, "cold_start": 5, "warm_rounds": 3, "warm_requests": 300, "pipeline": 1}
+        return {
+            "synth": 2,
+            "cold_start": 3,
+            "warm_rounds": 2,
+            "warm_requests": 200,
+            "pipeline": 1,
+            "plane_calls": 100,
+            "plane_orders": 50,
+        }
+    return {
+        "synth": 3,
+        "cold_start": 5,
+        "warm_rounds": 3,
+        "warm_requests": 300,
+        "pipeline": 1,
+        "plane_calls": 300,
+        "plane_orders": 100,
+    }
 
 
 def machine() -> dict[str, Any]:
@@ -49,7 +65,7 @@ def machine() -> dict[str, Any]:
 
 
 def run_all(args: argparse.Namespace) -> dict[str, Any]:
-    from benchmarks import cold_start, pipeline, size, suite, synth, warm_path
+    from benchmarks import cold_start, data_plane, pipeline, size, suite, synth, warm_path
     from local_runtime.runtime import Options, Runtime
 
     reps = plan(args.quick)
@@ -84,6 +100,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
             assembly = work / "full.out"
             synth.synth_once(synth.PROJECT_ROOT, assembly, ["--context", "stage=dev"])
         section("size", lambda: size.run(assembly))
+        section("data_plane", lambda: data_plane.run(reps["plane_calls"], reps["plane_orders"]))
         if only & {"cold_start", "warm_path", "pipeline"}:
             lines: list[str] = []
             runtime = Runtime(

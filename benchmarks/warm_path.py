@@ -52,9 +52,15 @@ def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(
-    runtime: Runtime, api_url: str, repetitions: int, requests_per_round: int, concurrency: int = 4
+    runtime: Runtime,
+    api_url: str,
+    repetitions: int,
+    requests_per_round: int,
+    concurrencies: tuple[int, ...] = (1, 4),
 ) -> dict[str, Any]:
-    """Each request carries a real ID token: the local authorizer's check is part of the measured path."""
+    """Each request carries a real ID token: the local authorizer's check is part of the measured path.
+
+    One client shows the latency of a request alone; four show what the runtime sustains under load."""
     bench = runtime.create_user("bench@example.com")
     token = bench["idToken"]
     user = requests.post(
@@ -70,12 +76,15 @@ def run(
         "GET /users/{id}": (f"{api_url}users/{user_id}", "GET", None, token),
         "POST /orders": (f"{api_url}orders", "POST", order, token),
     }
-    # Warm-up: `concurrency` warm workers per function before measuring.
+    # Warm-up: as many warm workers per function as the most clients before measuring.
     for url, method, body, auth in targets.values():
-        load(url, method, body, auth, concurrency, concurrency * 5)
+        load(url, method, body, auth, max(concurrencies), max(concurrencies) * 5)
     rounds = run_interleaved(
         {
-            name: (lambda t=target: round_figures(load(*t, concurrency, requests_per_round)))
+            route_name(name, clients): (
+                lambda t=target, c=clients: round_figures(load(*t, c, requests_per_round))
+            )
+            for clients in concurrencies
             for name, target in targets.items()
         },
         repetitions,
@@ -83,7 +92,11 @@ def run(
     return {
         "repetitions": repetitions,
         "requests_per_round": requests_per_round,
-        "concurrency": concurrency,
-        "order": "GET/POST rounds interleaved, after a warm-up round each",
+        "concurrency": list(concurrencies),
+        "order": "rounds of every route and client count interleaved, after a warm-up round each",
         "routes": {name: combine(r) for name, r in rounds.items()},
     }
+
+
+def route_name(route: str, clients: int) -> str:
+    return f"{route}, {clients} client{'s' if clients > 1 else ''}"

@@ -125,13 +125,15 @@ def test_validate_names_what_is_missing(tmp_path: Path) -> None:
     output = tmp_path / "results.json"
     bench_run.main(["--dry-run", "--output", str(output)])
     results = json.loads(output.read_text())
-    del results["warm_path"]["routes"]["GET /dry"]["p99_ms"]
+    del results["warm_path"]["routes"]["GET /users/{id}, 1 client"]["p99_ms"]
     del results["pipeline"]["lost"]
+    del results["data_plane"]["orders_per_s"]
     results["meta"]["machine"]["cores"] = None
     assert validate(results) == [
         "pipeline.lost: missing",
+        "data_plane.orders_per_s: missing",
         "meta.machine.cores: not an integer",
-        "warm_path.routes.GET /dry.p99_ms: missing",
+        "warm_path.routes.GET /users/{id}, 1 client.p99_ms: missing",
     ]
     assert validate({"meta": results["meta"]})[0] == "synth: missing"
 
@@ -155,3 +157,13 @@ def test_update_readme_replaces_only_the_marked_block(tmp_path: Path) -> None:
     readme.write_text("# no block\n")
     with pytest.raises(ValueError):
         update_readme(readme, "x\n")
+
+
+def test_runtime_figures_are_shown_as_ratios_to_the_data_plane_floor(tmp_path: Path) -> None:
+    output = tmp_path / "results.json"
+    bench_run.main(["--dry-run", "--output", str(output)])
+    table = render_table(json.loads(output.read_text()))
+    # GET p50 2.0 ms over GetItem's 1.0 ms; 2.5 orders/s over the floor's 90.9.
+    assert "| GET /users/{id}, 1 client | 2.0 ms |" in table and "| 2.00x |" in table
+    assert "| 2.5 | 0.03x |" in table
+    assert "90.9 orders/s for one process doing only those" in table
