@@ -125,9 +125,15 @@ def _order(key: str) -> str:
 
 
 def run(calls_per_kind: int, orders: int) -> dict[str, Any]:
+    """The floor of the moto the runtime runs (local_runtime.moto_server), and of moto as released."""
+    released = measure(calls_per_kind, orders, "moto.server")
+    return {**measure(calls_per_kind, orders, "local_runtime.moto_server"), "released_moto": released}
+
+
+def measure(calls_per_kind: int, orders: int, server: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-moto-") as work:
         port = free_port()
-        moto = start_moto(port, Path(work) / "moto.log")
+        moto = start_moto(port, Path(work) / "moto.log", server=server)
         try:
             plane = Plane(port)
             for kind in plane.calls:  # warm-up: first calls pay imports and lazy setup in moto

@@ -213,6 +213,13 @@ def render_table(results: dict[str, Any]) -> str:
             f"i.e. {plane['orders_per_s']} orders/s for one process doing only those "
             f"({plane['orders']} orders)."
         )
+        if released := plane.get("released_moto"):
+            out.append(
+                f"Measured on the runtime's moto (`local_runtime/moto_server.py`); moto as released, same "
+                f"run: {released['orders_per_s']} orders/s, "
+                + ", ".join(f"{k} {c['p50_ms']:.1f} ms" for k, c in released["calls"].items())
+                + " (p50)."
+            )
     out.append("")
 
     pipe = results.get("pipeline", {})

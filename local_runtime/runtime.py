@@ -521,11 +521,15 @@ def _pool_key(pool: Any, pools: list[Any]) -> str:
     return str(pool.pool_name if shared else pool.display)
 
 
-def start_moto(port: int, log_path: Path, timeout_s: float = 30.0) -> subprocess.Popen[bytes]:
-    """moto's server in its own process: its state is this runtime's alone, and it dies with the runtime."""
+def start_moto(
+    port: int, log_path: Path, timeout_s: float = 30.0, server: str = "local_runtime.moto_server"
+) -> subprocess.Popen[bytes]:
+    """moto's server in its own process: its state is this runtime's alone, and it dies with the runtime.
+
+    `server`: local_runtime.moto_server (moto with its hot spots fixed) or moto.server (as released)."""
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(  # noqa: S603 (our interpreter, fixed arguments)
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-m", server, "-H", "127.0.0.1", "-p", str(port)],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,
