@@ -37,7 +37,7 @@ browser: ## Install Debian's chromium for the browser test (apt-get; sudo unless
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 test: setup browser ## Run the whole test suite (stacks, handlers, e2e, a real browser)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 synth: setup ## Synthesize the stage's stacks into cdk.out (STAGE=dev|prod)
 	$(CDK) synth --quiet

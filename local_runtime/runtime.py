@@ -200,7 +200,10 @@ class Runtime:
             "user_pools": {_pool_key(pool, pools): pool.summary() for pool in pools},
             "startup_s": round(self.startup_s, 2),
         }
-        (state_dir / "state.json").write_text(json.dumps(self.summary, indent=2))
+        # Whole or not at all: the CLI and other processes poll for this file and read it at once.
+        staged = state_dir / "state.json.partial"
+        staged.write_text(json.dumps(self.summary, indent=2))
+        staged.replace(state_dir / "state.json")
         self._print_banner(created)
         return self
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import os
 import sys
@@ -73,7 +74,18 @@ def _fresh_aws_clients() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The app of each stage, synthesized once per session (synth is the slow part) and shared."""
-    from tests.stacks.conftest import STAGES, synthesize  # imports aws_cdk: only when a test needs it
+    """The app of each stage, synthesized once per test run (synth is the slow part) and shared, also
+    between parallel workers (pytest-xdist): the first worker synthesizes, the others read its output."""
+    from tests.stacks.conftest import STAGES, load_synthesized, synthesize  # imports aws_cdk: only if needed
 
-    return {stage: synthesize(stage, tmp_path_factory.mktemp(f"cdk-{stage}")) for stage in STAGES}
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent / f"synth-{run_id}" if run_id else base / "synth"
+    shared.mkdir(parents=True, exist_ok=True)
+    with (shared / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if (shared / "done").exists():
+            return {stage: load_synthesized(stage, shared / f"cdk-{stage}") for stage in STAGES}
+        apps = {stage: synthesize(stage, shared / f"cdk-{stage}") for stage in STAGES}
+        (shared / "done").touch()
+        return apps

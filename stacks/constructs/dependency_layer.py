@@ -10,6 +10,7 @@ layer's asset hash.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -54,7 +55,8 @@ def build_dependencies(lock: Path, runtime: lambda_.Runtime) -> Path:
     if (cached / "python").is_dir():
         print(f"[dependency-layer] cache hit {key}", file=sys.stderr)
         return cached
-    staging = CACHE_ROOT / f".{key}.partial"
+    # Per process: two synths at once (parallel test workers, a watcher) each build, the first one keeps.
+    staging = CACHE_ROOT / f".{key}.{os.getpid()}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     started = time.monotonic()
     # --no-deps: the lock already lists every package to install (and leaves out what Lambda provides);
@@ -75,7 +77,12 @@ def build_dependencies(lock: Path, runtime: lambda_.Runtime) -> Path:
             f"(exit {result.returncode}):\n" + "\n".join(errors)
         )
     _prune(staging / "python")
-    staging.rename(cached)
+    try:
+        staging.rename(cached)
+    except OSError:
+        if not (cached / "python").is_dir():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)  # another process built the same key first
     print(f"[dependency-layer] built {key} in {time.monotonic() - started:.1f}s", file=sys.stderr)
     return cached
 

@@ -85,9 +85,25 @@ def synthesize(stage: str, outdir: Path, context_overrides: dict[str, Any] | Non
     app = build_app(App(outdir=str(outdir), context={**context, "stage": stage, **(context_overrides or {})}))
     assembly = app.synth()
     templates = {stack.stack_name.split("-")[-1]: stack.template for stack in assembly.stacks}
+    return Synthesized(stage, outdir, templates, _validation_report(outdir))
+
+
+def load_synthesized(stage: str, outdir: Path) -> Synthesized:
+    """What `synthesize` returned, read back from the assembly it wrote (another test worker's)."""
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    templates = {
+        artifact["properties"]["stackName"].split("-")[-1]: json.loads(
+            (outdir / artifact["properties"]["templateFile"]).read_text()
+        )
+        for artifact in manifest["artifacts"].values()
+        if artifact["type"] == "aws:cloudformation:stack"
+    }
+    return Synthesized(stage, outdir, templates, _validation_report(outdir))
+
+
+def _validation_report(outdir: Path) -> dict[str, Any]:
     report_file = outdir / "validation-report.json"
-    report = json.loads(report_file.read_text()) if report_file.exists() else {"pluginReports": []}
-    return Synthesized(stage, outdir, templates, report)
+    return json.loads(report_file.read_text()) if report_file.exists() else {"pluginReports": []}
 
 
 @pytest.fixture(params=STAGES)

@@ -36,3 +36,13 @@ def test_normalising_keeps_infrastructure_changes_visible(synthesized):
     prod = normalise(synthesized["prod"].templates["Data"])
     assert dev != prod  # e.g. deletion protection and removal policy differ per stage
     assert "<asset-hash>" in json.dumps(normalise(synthesized["dev"].templates["Service"]))
+
+
+def test_a_worker_reading_the_shared_assembly_sees_what_synth_returned(synthesized):
+    """Parallel test workers share one synth (tests/conftest.py): reading it back loses nothing."""
+    from tests.stacks.conftest import load_synthesized
+
+    for stage, app in synthesized.items():
+        loaded = load_synthesized(stage, app.outdir)
+        assert loaded.templates == app.templates and set(loaded.templates) >= {"Data", "Service"}
+        assert loaded.validation_report == app.validation_report
