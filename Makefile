@@ -36,8 +36,9 @@ browser: ## Install Debian's chromium for the browser test (apt-get; sudo unless
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
+# On every core (pytest-xdist); tests sharing a runtime stay on one worker (tests/conftest.py).
 test: setup browser ## Run the whole test suite (stacks, handlers, e2e, a real browser)
-	$(BIN)/python -m pytest -n auto --dist loadgroup
+	$(BIN)/python -m pytest -n auto
 
 synth: setup ## Synthesize the stage's stacks into cdk.out (STAGE=dev|prod)
 	$(CDK) synth --quiet

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -89,3 +90,45 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict:
         apps = {stage: synthesize(stage, shared / f"cdk-{stage}") for stage in STAGES}
         (shared / "done").touch()
         return apps
+
+
+# Test files sharing one running runtime run in one parallel worker (pytest-xdist), in their collection
+# order, as without workers: later tests read what earlier ones did (e.g. the e2e run's recording). By
+# file, because the scheduler sees only node ids (xdist's own xdist_group marker does not take effect
+# with pytest 9: its node id suffix is lost); tests/test_parallel_groups.py checks the lists.
+RUNTIME_GROUPS = {
+    "session-runtime": {  # the real app's runtime: local_app and the fixtures built on it
+        "tests/e2e/test_auth.py",
+        "tests/e2e/test_flows.py",
+        "tests/e2e/test_iam_and_lifecycle.py",
+        "tests/e2e/test_least_privilege.py",
+        "tests/e2e/test_poison_and_redelivery.py",
+        "tests/e2e/test_schema_fuzzing.py",
+        "tests/e2e/test_users_api.py",
+    },
+    "sample-runtime": {  # the hand-written sample app's runtime (tests/local_runtime/conftest.py)
+        "tests/local_runtime/test_authorizer.py",
+        "tests/local_runtime/test_runtime_sample.py",
+    },
+}
+SESSION_FIXTURES = {
+    "session-runtime": {"local_app", "api_url", "new_user", "admin"},
+    "sample-runtime": {"sample_runtime"},
+}
+
+
+def runtime_group(nodeid: str) -> str | None:
+    path = nodeid.split("::", 1)[0]
+    return next((group for group, files in RUNTIME_GROUPS.items() if path in files), None)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class RuntimeGroupScheduling(LoadScopeScheduling):
+        """One work unit per runtime group, every other test a unit of its own (spread like --dist load)."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return runtime_group(nodeid) or nodeid
+
+    return RuntimeGroupScheduling(config, log)

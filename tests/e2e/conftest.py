@@ -83,18 +83,10 @@ def api_url(request: pytest.FixtureRequest) -> str:
 RUNS_LAST = "tests/e2e/test_least_privilege.py"
 
 
-# Tests on the session's runtime run in one parallel worker (pytest-xdist --dist loadgroup), in order.
-SESSION_RUNTIME = "session-runtime"
-SESSION_FIXTURES = {"local_app", "api_url", "new_user", "admin"}
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     last = [item for item in items if item.nodeid.startswith(RUNS_LAST)]
     if last:
         items[:] = [item for item in items if not item.nodeid.startswith(RUNS_LAST)] + last
-    for item in items:
-        if SESSION_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group(SESSION_RUNTIME))
 
 
 @dataclass(frozen=True)
