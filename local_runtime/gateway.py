@@ -15,6 +15,7 @@ import dataclasses
 import http.client
 import logging
 import secrets
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -76,6 +77,9 @@ class Gateway:
         self.clock: Callable[[], float] = time.time  # tests move it to expire presigned URLs
         self._server = LocalServer(self.handle, port=port, name="iam-gateway")
         self.port = self._server.port
+        # One kept-alive connection to moto per gateway thread (a thread serves one client connection):
+        # a new connection per call cost moto a thread and a socket each time.
+        self._moto = threading.local()
         self.url = f"http://localhost:{self.port}"
 
     def start(self) -> None:
@@ -168,19 +172,28 @@ class Gateway:
         return access_denied(listing, identity.principal_arn, bucket_arn, decision == "ExplicitDeny")
 
     def _forward(self, request: AwsRequest) -> tuple[int, dict[str, str], bytes]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.moto_port, timeout=60)
+        connection = getattr(self._moto, "connection", None)
+        if connection is None:
+            connection = self._moto.connection = http.client.HTTPConnection(
+                "127.0.0.1", self.moto_port, timeout=60
+            )
         try:
             headers = {k: v for k, v in request.headers.items() if k not in _HOP_BY_HOP}
             headers["content-length"] = str(len(request.body))
             connection.request(request.method, request.path, body=request.body, headers=headers)
             response = connection.getresponse()
             data = response.read()
-            # A HEAD response has no body but announces the object's size: keep its Content-Length.
-            dropped = _HOP_BY_HOP if request.method == "HEAD" else _HOP_BY_HOP | {"content-length"}
-            out = {k: v for k, v in response.getheaders() if k.lower() not in dropped}
-            return response.status, out, data
-        finally:
+        except (OSError, http.client.HTTPException):
             connection.close()
+            self._moto.connection = None
+            raise
+        if response.will_close:
+            connection.close()
+            self._moto.connection = None
+        # A HEAD response has no body but announces the object's size: keep its Content-Length.
+        dropped = _HOP_BY_HOP if request.method == "HEAD" else _HOP_BY_HOP | {"content-length"}
+        out = {k: v for k, v in response.getheaders() if k.lower() not in dropped}
+        return response.status, out, data
 
     @staticmethod
     def _respond(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import sys
 import time
 from typing import Any
@@ -73,6 +74,8 @@ def apply() -> None:
 
 if __name__ == "__main__":
     apply()
+    # werkzeug logs every request to moto.log: a write under a lock per call; errors still show.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from moto.server import main
 
     main()
