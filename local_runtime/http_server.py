@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,8 +35,10 @@ class LocalServer:
 
         class Server(ThreadingHTTPServer):
             def handle_error(self, request: Any, client_address: Any) -> None:
-                # A request still in flight while the runtime stops fails as its parts go away: expected.
-                if local.stopping:
+                # A request still in flight while the runtime stops fails as its parts go away, and a
+                # client that goes away (a stopped worker's kept-alive connection) resets it: expected.
+                gone = isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError)
+                if local.stopping or gone:
                     log.debug("%s: request from %s ended by the stop", name, client_address, exc_info=True)
                 else:
                     log.exception("%s: request from %s failed", name, client_address)
