@@ -55,8 +55,7 @@ class AccountSettings:
 
 def check(app: App, account: AccountSettings) -> list[str]:
     """Raise DeployError for the first rule AWS would break on; return start-up notes on what was checked."""
-    notes = [_api_gateway_logging_role(app, account)]
-    notes.append(_unique_names(app))
+    notes = [_api_gateway_logging_role(app, account), _unique_names(app)]
     return [note for note in notes if note]
 
 

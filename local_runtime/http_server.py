@@ -39,7 +39,12 @@ class LocalServer:
                 # client that goes away (a stopped worker's kept-alive connection) resets it: expected.
                 gone = isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError)
                 if local.stopping or gone:
-                    log.debug("%s: request from %s ended by the stop", name, client_address, exc_info=True)
+                    log.debug(
+                        "%s: request from %s ended (stopping or client gone)",
+                        name,
+                        client_address,
+                        exc_info=True,
+                    )
                 else:
                     log.exception("%s: request from %s failed", name, client_address)
 

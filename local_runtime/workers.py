@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local_runtime._bootstrap import _LEVELS as LOG_LEVELS  # the worker's own level order
+
 BOOTSTRAP = Path(__file__).with_name("_bootstrap.py")
 _ELF_MACHINES = {0x3E: "x86_64", 0xB7: "aarch64", 0x03: "i686"}
 
@@ -331,7 +333,7 @@ class Pool:
             f"\tMemory Size: {self.spec.memory_mb} MB{init}{status}\n"
         )
         levels = _log_levels(self.spec)
-        if levels is not None and levels["system"] not in ("TRACE", "DEBUG", "INFO"):
+        if levels is not None and LOG_LEVELS[levels["system"]] > LOG_LEVELS["INFO"]:
             line = ""  # END and REPORT are INFO-level platform records
         if invocation.error and invocation.error_type in ("Sandbox.Timedout", "Runtime.ExitError"):
             line = f"{invocation.error['errorMessage']}\n" + line

@@ -39,6 +39,8 @@ _RETENTION_BY_DAYS = {
 
 
 # A browser's Origin: scheme://host[:port], lower case, no path (the functions compare it as a string).
+# The same pattern checks CORS_ALLOW_ORIGINS at init (service_common.api, which synth cannot import);
+# tests/stacks/test_cors.py pins the two equal.
 _ORIGIN = re.compile(r"https?://(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:]+\])(?::[0-9]{1,5})?")
 
 # cron(minutes hours day-of-month month day-of-week year); one of the two day fields must be "?".

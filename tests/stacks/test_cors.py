@@ -88,3 +88,13 @@ def test_a_malformed_origin_fails_synth_naming_it(origins, message):
     context["stages"]["prod"]["corsAllowOrigins"] = origins
     with pytest.raises(ConfigError, match=rf"stages\.prod\.corsAllowOrigins: .*{message}"):
         load_stage_config(context, "prod")
+
+
+def test_synth_and_the_functions_accept_the_same_origins():
+    """stacks.config checks corsAllowOrigins at synth and service_common.api checks the env var at init:
+    one pattern, written twice because synth does not import the functions' layer (Powertools)."""
+    from service_common import api as function_api
+
+    from stacks import config as stage_config
+
+    assert stage_config._ORIGIN.pattern == function_api._ORIGIN.pattern

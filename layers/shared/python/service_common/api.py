@@ -115,7 +115,8 @@ SECURITY_SCHEMES = {
 
 # The stage's allowed browser origins (cdk.json stages.<stage>.corsAllowOrigins), comma-separated.
 CORS_ALLOW_ORIGINS = "CORS_ALLOW_ORIGINS"
-# An origin as browsers send it: scheme://host[:port], lower case, no path and no trailing slash.
+# An origin as browsers send it: scheme://host[:port], lower case, no path and no trailing slash
+# (the same pattern as stacks/config.py checks at synth; a test pins them equal).
 _ORIGIN = re.compile(r"https?://(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:]+\])(?::[0-9]{1,5})?")
 
 
