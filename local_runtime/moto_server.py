@@ -1,4 +1,4 @@
-"""moto's server (`python -m moto.server`) with three hot spots made cheap, behaviour unchanged.
+"""moto's server (`python -m moto.server`) with its hot spots made cheap, behaviour unchanged.
 
 Profiling the 1,000-order run (py-spy on the moto process) showed moto spending most of its time not on
 AWS semantics but on bookkeeping that grows with the queue:
@@ -9,22 +9,36 @@ AWS semantics but on bookkeeping that grows with the queue:
 - "now" is computed as `datetime.now(UTC) - datetime.fromtimestamp(0)` for every message checked
   (visibility, delay, retention), a few microseconds each, millions of times;
 - every request lists moto's package directory (`os.listdir` + `isdir` on ~150 entries) to map a
-  host to a backend, under a lock.
+  host to a backend, under a lock;
+- every EventBridge target renders the event through eight JSONPath expressions (`$.detail`, ...),
+  and `jsonpath_ng.ext.parse` builds a new yacc parser for each: ~8 % of moto's time under load;
+- werkzeug's dev server closes every connection after one response ("Connection: close", always):
+  each call cost a TCP connect and a new server thread (~12 % of moto's time, and getaddrinfo plus
+  connect in every client). `KeepAliveHandler` keeps connections open.
 
 The replacements return exactly what the originals return (`time.time()` is the same epoch seconds;
 the retention period is the same attribute the full attribute dict reads; the module list cannot
-change while the server runs). moto is pinned (requirements-dev.txt): `apply()` checks that each
-function it replaces is the one it expects, so an upgrade that moves them fails loudly here.
+change while the server runs; a parsed JSONPath is the same tree for the same text). moto is pinned
+(requirements-dev.txt): `apply()` checks that each function it replaces is the one it expects, so an
+upgrade that moves them fails loudly here.
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
 import inspect
+import io
 import logging
+import signal
 import sys
 import time
 from typing import Any
+
+from moto.moto_server.werkzeug_app import MotoRequestHandler
+from werkzeug.exceptions import InternalServerError
+
+log = logging.getLogger("local_runtime.moto_server")
 
 
 def _now_or(original: Any) -> Any:
@@ -34,7 +48,64 @@ def _now_or(original: Any) -> Any:
     return unix_time
 
 
+class KeepAliveHandler(MotoRequestHandler):
+    """moto's request handler (its environ keeps S3's underscored header names), answering over a kept-alive
+    HTTP/1.1 connection.
+
+    werkzeug's `run_wsgi` cannot keep a connection: after each response it waits up to 10 ms for stray
+    body bytes and reads whatever arrives, which on a kept-alive connection is the next request. Here
+    the request body is read completely before moto sees it and the response is sent with its length.
+    """
+
+    disable_nagle_algorithm = True  # header and body writes must not wait for delayed ACKs
+
+    def make_environ(self) -> dict[str, Any]:
+        environ = super().make_environ()
+        stream = environ["wsgi.input"]
+        if environ.get("wsgi.input_terminated"):  # chunked: werkzeug dechunks up to the last chunk
+            body = stream.read()
+        else:
+            body = stream.read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        return environ
+
+    def run_wsgi(self) -> None:
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        environ = self.environ = self.make_environ()
+        started: list[Any] = []
+        chunks: list[bytes] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [status, headers]
+            return chunks.append
+
+        try:
+            result = self.server.app(environ, start_response)  # type: ignore[attr-defined]
+            try:
+                chunks.extend(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        except Exception:
+            log.exception("moto failed on %s %s", self.command, self.path)
+            chunks.clear()
+            chunks.extend(InternalServerError()(environ, start_response))
+        status, headers = started
+        code, _, reason = status.partition(" ")
+        body = b"".join(chunks)
+        self.send_response(int(code), reason)
+        for key, value in headers:
+            self.send_header(key, value)
+        if not any(key.lower() == "content-length" for key, _ in headers):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
 def apply() -> None:
+    from jsonpath_ng import ext as jsonpath_ext
     from moto import backends
     from moto.core import utils
     from moto.sqs import models as sqs_models
@@ -43,6 +114,7 @@ def apply() -> None:
         "moto.core.utils.unix_time": (utils.unix_time, "dt = dt or utcnow()"),
         "moto.core.utils.unix_time_millis": (utils.unix_time_millis, "unix_time(dt) * 1000.0"),
         "moto.backends.list_of_moto_modules": (backends.list_of_moto_modules, "os.listdir(path)"),
+        "jsonpath_ng.ext.parse": (jsonpath_ext.parse, "ExtendedJsonPathParser(debug=debug).parse(path)"),
         "SQSBackend.is_message_valid_based_on_retention_period": (
             sqs_models.SQSBackend.is_message_valid_based_on_retention_period,
             '["MessageRetentionPeriod"]',
@@ -52,6 +124,8 @@ def apply() -> None:
         if marker not in inspect.getsource(function):
             raise RuntimeError(f"moto changed {name}: review local_runtime/moto_server.py for it")
 
+    # A parsed expression is an immutable tree; moto imports `parse` from the module at each call.
+    jsonpath_ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ext.parse)
     unix_time = _now_or(utils.unix_time)
     utils.unix_time = unix_time
     utils.unix_time_millis = lambda dt=None: unix_time(dt) * 1000.0
@@ -72,10 +146,22 @@ def apply() -> None:
                     setattr(module, attribute, getattr(utils, attribute))
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> None:
+    """`python -m moto.server -H HOST -p PORT`, served with `KeepAliveHandler`."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import run_simple
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, required=True)
+    args = parser.parse_args(argv)
     apply()
     # werkzeug logs every request to moto.log: a write under a lock per call; errors still show.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from moto.server import main
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(args.host, args.port, app, threaded=True, request_handler=KeepAliveHandler)
 
+
+if __name__ == "__main__":
     main()

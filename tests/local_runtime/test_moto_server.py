@@ -6,10 +6,14 @@ visibility, delay, retention expiry and redrive, DynamoDB and EventBridge calls,
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -67,9 +71,23 @@ SCRIPT = textwrap.dedent(
         table.put_item(TableName="t", Item={"id": {"S": "a"}})
         seen["item"] = table.get_item(TableName="t", Key={"id": {"S": "a"}})["Item"]
         events = boto3.client("events", region_name="us-east-1")
-        seen["events_failed"] = events.put_events(
-            Entries=[{"Source": "s", "DetailType": "d", "Detail": "{}"}]
-        )["FailedEntryCount"]
+        target = sqs.create_queue(QueueName="target")["QueueUrl"]
+        target_arn = sqs.get_queue_attributes(QueueUrl=target, AttributeNames=["QueueArn"])
+        events.put_rule(Name="r", EventPattern=json.dumps({"source": ["s"]}))
+        events.put_targets(
+            Rule="r", Targets=[{"Id": "q", "Arn": target_arn["Attributes"]["QueueArn"]}]
+        )
+        seen["events_failed"] = [
+            events.put_events(
+                Entries=[{"Source": "s", "DetailType": "d", "Detail": json.dumps({"n": n})}]
+            )["FailedEntryCount"]
+            for n in range(2)  # the second renders the target's template with the cached JSONPaths
+        ]
+        delivered = sqs.receive_message(QueueUrl=target, MaxNumberOfMessages=10)["Messages"]
+        seen["delivered"] = sorted(
+            json.dumps({k: v for k, v in json.loads(m["Body"]).items() if k not in ("id", "time")})
+            for m in delivered
+        )
     print(json.dumps(seen))
     """
 )
@@ -99,6 +117,7 @@ def test_the_script_exercises_expiry_delay_and_redrive(released: dict) -> None:
     assert released["received"] == [[], [], ["fresh"]] and released["dlq"] == ["old"]
     assert released["delayed"] == "1"
     assert released["clock_s"] and released["clock_ms"] and released["modules"] == released["modules_again"]
+    assert len(released["delivered"]) == 2 and '"detail": {"n": 1}' in released["delivered"][1]
 
 
 def test_an_unexpected_moto_version_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -109,3 +128,61 @@ def test_an_unexpected_moto_version_is_refused(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(utils, "unix_time", lambda dt=None: 0.0)  # not moto's code any more
     with pytest.raises(RuntimeError, match=r"moto changed moto\.core\.utils\.unix_time"):
         moto_server.apply()
+
+
+@pytest.fixture(scope="module")
+def server_port() -> Iterator[int]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_runtime.moto_server", "-p", str(port)],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_the_server_keeps_a_connection_across_requests_of_every_shape(server_port: int) -> None:
+    """One kept-alive connection carries a chunked upload, a HEAD (a length but no body) and GETs:
+    each request is read whole, so none eats the next."""
+    connection = http.client.HTTPConnection("127.0.0.1", server_port, timeout=10)
+    # moto does not check signatures, but answers an anonymous GET of a private object with 403
+    host = {
+        "Host": f"localhost:{server_port}",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDLOCAL/20260101/us-east-1/s3/aws4_request, "
+        "SignedHeaders=host, Signature=0",
+    }
+
+    def call(method: str, path: str, body: object = None, headers: dict[str, str] | None = None) -> tuple:
+        connection.request(method, path, body=body, headers={**host, **(headers or {})})
+        response = connection.getresponse()
+        return response, response.read()
+
+    response, _ = call("PUT", "/bucket")
+    assert response.status == 200
+    first_socket = connection.sock
+    chunks = iter([b"hello ", b"kept-alive ", b"world"])  # an iterable body is sent chunked
+    response, _ = call("PUT", "/bucket/key", chunks, {"x-amz-meta-owner_id": "ada"})
+    assert response.status == 200
+    response, body = call("HEAD", "/bucket/key")
+    assert (response.status, response.getheader("Content-Length"), body) == (200, "22", b"")
+    # moto's handler keeps an S3 metadata name with an underscore, as S3 does
+    assert response.getheader("x-amz-meta-owner_id") == "ada"
+    response, body = call("GET", "/bucket/key")
+    assert (response.status, body) == (200, b"hello kept-alive world")
+    response, body = call("GET", "/bucket/missing")
+    assert response.status == 404 and b"NoSuchKey" in body
+    assert connection.sock is first_socket and not response.will_close
