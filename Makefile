@@ -24,11 +24,18 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# checkov pins boto3 and packaging below requirements-dev.txt's pins: it gets a venv of its own.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
 node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed ## Create the venv, install Python deps, node 24 and the CDK CLI
+setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed ## Create the venvs, install Python deps, checkov, node 24 and the CDK CLI
 
 # Debian's chromium for the real-browser CORS test (tests/e2e/test_browser_cors.py; skipped without it).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -61,7 +68,7 @@ diff: setup ## cdk diff against the deployed stage (needs AWS credentials)
 
 REF ?= main
 APPROVAL ?= broadening
-diff-ref: setup ## cdk diff of the working tree against a git ref (REF=main), no AWS needed
+diff-ref: setup ## cdk diff and API contract diff of the working tree against a git ref (REF=main), no AWS needed
 	$(BIN)/python scripts/diff_ref.py $(REF) --stage $(STAGE)
 
 diagram: setup ## Regenerate docs/architecture.md (mermaid) from the synthesized templates

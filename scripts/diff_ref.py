@@ -4,14 +4,16 @@
 Synthesizes the working tree and REF (default: main, exported with `git archive`, so the working tree
 is never touched) into separate cloud assemblies, then runs the CDK CLI's own diff per stack
 (`cdk diff --template <REF's template>`) and warns loudly when a stateful resource would be replaced
-or removed.
+or removed. It also compares the API contract (docs/openapi.json of REF and of the working tree,
+scripts/openapi_diff.py) and puts breaking API changes at the top of the report.
 
-    python scripts/diff_ref.py [REF] [--stage dev|prod]
+    python scripts/diff_ref.py [REF] [--stage dev|prod] [--api-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -21,7 +23,11 @@ import tempfile
 from io import BytesIO
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/ is not a package
+import openapi_diff
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+OPENAPI_DOCUMENT = Path("docs/openapi.json")
 STATEFUL_TYPES = (
     "AWS::DynamoDB::Table",
     "AWS::DynamoDB::GlobalTable",
@@ -123,37 +129,54 @@ def diff_stacks(head_out: Path, base_out: Path) -> str:
     return "\n".join(report)
 
 
-def main() -> int:
+def _openapi_document(tree: Path) -> dict:
+    path = tree / OPENAPI_DOCUMENT
+    # A ref from before the document existed: every operation of the working tree is new.
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def api_section(ref: str, api: openapi_diff.ApiDiff) -> list[str]:
+    body = openapi_diff.render(api, warnings=False).strip()  # the warnings lead the whole report
+    return [f"## API contract ({OPENAPI_DOCUMENT}): working tree vs {ref}", "", body]
+
+
+def report_text(ref: str, stage: str, infra: str | None, api: openapi_diff.ApiDiff) -> str:
+    """The review report: data-loss and breaking-API warnings first, then the API and the infra diffs."""
+    warnings: list[str] = []
+    losses = stateful_losses(infra or "")
+    if losses:
+        warnings += ["**WARNING: stateful resources would lose their data:**"]
+        warnings += [*[f"- {x}" for x in losses], ""]
+    if api.breaking:
+        warnings += ["**WARNING: breaking API changes:**", *[f"- {c}" for c in api.breaking], ""]
+    sections = [*warnings, *api_section(ref, api)]
+    if infra is not None:
+        sections += ["", f"## cdk diff: working tree vs {ref} (stage {stage})", ""]
+        sections += ["```", infra.strip(), "```"]
+    return "\n".join(sections) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("ref", nargs="?", default="main", help="git ref to compare against (default: main)")
     parser.add_argument("--stage", default="dev", choices=["dev", "prod"])
-    args = parser.parse_args()
+    parser.add_argument("--api-only", action="store_true", help="compare only the API contract (no synth)")
+    args = parser.parse_args(argv)
     args.ref = resolve_ref(args.ref)
+    infra = None
     with tempfile.TemporaryDirectory(prefix="diff-ref-") as scratch:
         work = Path(scratch)
         base_tree, base_out, head_out = work / "base", work / "base.out", work / "head.out"
         base_tree.mkdir()
         export_ref(args.ref, base_tree)
-        synth(base_tree, base_out, args.stage)
-        synth(PROJECT_ROOT, head_out, args.stage)
-        report = diff_stacks(head_out, base_out)
-    losses = stateful_losses(report)
-    summary = [
-        f"## cdk diff: working tree vs {args.ref} (stage {args.stage})",
-        "",
-        "```",
-        report.strip(),
-        "```",
-    ]
-    if losses:
-        summary[1:1] = [
-            "",
-            "**WARNING: stateful resources would lose their data:**",
-            *[f"- {x}" for x in losses],
-        ]
-    text = "\n".join(summary) + "\n"
+        api = openapi_diff.compare(_openapi_document(base_tree), _openapi_document(PROJECT_ROOT))
+        if not args.api_only:
+            synth(base_tree, base_out, args.stage)
+            synth(PROJECT_ROOT, head_out, args.stage)
+            infra = diff_stacks(head_out, base_out)
+    text = report_text(args.ref, args.stage, infra, api)
     print(text)
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as step_summary:

@@ -137,7 +137,14 @@ class StageConfig(_Strict):
     deletion_protection: bool = Field(alias="deletionProtection")
     api_throttle: ApiThrottle = Field(alias="apiThrottle")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(alias="logLevel")
+    # Where alarms go: an e-mail subscription to the stack's alarm topic, and/or an existing SNS topic
+    # (e.g. the team's paging or chat integration) that every alarm also notifies. prod needs one.
     alarm_email: EmailStr | None = Field(default=None, alias="alarmEmail")
+    alarm_topic_arn: str | None = Field(
+        default=None,
+        alias="alarmTopicArn",
+        pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$",
+    )
     cors_allow_origins: list[str] = Field(alias="corsAllowOrigins", min_length=1)
     orders_queue: OrdersQueueSettings = Field(alias="ordersQueue")
     # EventBridge schedule of the daily report, e.g. "cron(0 2 * * ? *)" (02:00 UTC every day).
@@ -154,6 +161,20 @@ class StageConfig(_Strict):
     # the shared ApiGatewayAccount stack; "existing" when the account/region already has one (e.g. set by
     # a landing zone). See README "First deploy".
     api_gateway_cloudwatch_role: Literal["create", "existing"] = Field(alias="apiGatewayCloudWatchRole")
+
+    @model_validator(mode="after")
+    def _prod_alarms_reach_someone(self) -> StageConfig:
+        if self.stage == "prod" and not (self.alarm_email or self.alarm_topic_arn):
+            raise ValueError(
+                "alarmEmail or alarmTopicArn is required in prod: without either, alarms notify nobody"
+            )
+        return self
+
+    @property
+    def alarm_destination_is_placeholder(self) -> bool:
+        """An alarm e-mail in a domain reserved for examples (RFC 2606), e.g. cdk.json's placeholder."""
+        domain = str(self.alarm_email or "").rsplit("@", 1)[-1].lower()
+        return domain.split(".")[-2:] in (["example", "com"], ["example", "org"], ["example", "net"])
 
     @field_validator("log_retention_days")
     @classmethod
@@ -214,6 +235,8 @@ def load_stage_config(context: dict[str, Any], stage: str | None) -> StageConfig
         return StageConfig(stage=stage, service=context.get("service", "orders"), **stages[stage])
     except ValidationError as error:
         problems = "; ".join(
-            f"stages.{stage}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+            # A rule across settings (model validator) has no field location: name the stage.
+            f"{'.'.join(['stages', stage, *(str(p) for p in e['loc'])])}: {e['msg']}"
+            for e in error.errors()
         )
         raise ConfigError(f"Invalid settings for stage {stage!r}: {problems}") from None

@@ -15,7 +15,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.config import StageConfig
-from stacks.constructs.dead_letter_queue import dead_letter_queue
+from stacks.constructs.checkov_skips import cdk_provider_function_skips, skip_checks
+from stacks.constructs.dead_letter_queue import SQS_MANAGED_ENCRYPTION_SKIP, dead_letter_queue
 
 # OrdersTable's index of orders by day ("YYYY-MM-DD"), sorted by creation time: the daily report's read.
 ORDERS_BY_DATE_INDEX = "byOrderDate"
@@ -203,7 +204,7 @@ class DataStack(Stack):
         )
 
     def _queue(self, construct_id: str, **props) -> sqs.Queue:
-        return sqs.Queue(
+        queue = sqs.Queue(
             self,
             construct_id,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
@@ -211,6 +212,8 @@ class DataStack(Stack):
             removal_policy=self._config.removal_policy,
             **props,
         )
+        skip_checks(queue, SQS_MANAGED_ENCRYPTION_SKIP)
+        return queue
 
     # --- uploads: UploadsBucket (+ its access logs) → upload_indexer → FilesTable -----------------
 
@@ -231,6 +234,13 @@ class DataStack(Stack):
                 )
             ],
             **self._removal(config),
+        )
+        skip_checks(
+            self.access_logs_bucket,
+            {
+                "CKV_AWS_18": "This is the access-log bucket the other buckets log to; logging its own "
+                "access would log into itself or need yet another bucket.",
+            },
         )
         self.uploads_bucket = s3.Bucket(
             self,
@@ -283,6 +293,7 @@ class DataStack(Stack):
         for child in self.node.find_all():
             if isinstance(child, CfnResource) and child.cfn_resource_type == "AWS::Lambda::Function":
                 child.add_deletion_override("DependsOn")
+                skip_checks(child, cdk_provider_function_skips("emptying buckets on stack deletion"))
 
     # --- building blocks ---------------------------------------------------------------------------
 
@@ -336,6 +347,14 @@ class DataStack(Stack):
             deletion_protection=config.deletion_protection,
             removal_policy=config.removal_policy,
             time_to_live_attribute=time_to_live_attribute,
+        )
+        skip_checks(
+            table,
+            {
+                "CKV_AWS_119": "Encrypted at rest with the AWS managed key aws/dynamodb; a customer managed "
+                "key adds $1/month per key, KMS request cost and key-policy upkeep (use "
+                "TableEncryption.CUSTOMER_MANAGED where compliance requires owning the key).",
+            },
         )
         for index in indexes:
             table.add_global_secondary_index(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Annotations, Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -50,6 +50,13 @@ class MonitoringStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.alarm_topic = self._alarm_topic(config)
+        # Every alarm notifies the stack's topic and, when the stage names one, an existing topic too.
+        self.alarm_topics: list[sns.ITopic] = [self.alarm_topic]
+        if config.alarm_topic_arn:
+            self.alarm_topics.append(
+                sns.Topic.from_topic_arn(self, "ExternalAlarmTopic", config.alarm_topic_arn)
+            )
+        self._warn_about_alarm_destination(config)
         self.alarms: list[cw.Alarm] = []
         stage = monitored.api.deployment_stage
 
@@ -149,6 +156,21 @@ class MonitoringStack(Stack):
             )
         return topic
 
+    def _warn_about_alarm_destination(self, config: StageConfig) -> None:
+        # prod cannot get here without one (StageConfig); other stages may run without, but say so.
+        if not (config.alarm_email or config.alarm_topic_arn):
+            Annotations.of(self).add_warning_v2(
+                "orders:no-alarm-destination",
+                f"Stage {config.stage} has no alarmEmail or alarmTopicArn (cdk.json): "
+                "its alarms notify nobody.",
+            )
+        elif config.alarm_destination_is_placeholder:
+            Annotations.of(self).add_warning_v2(
+                "orders:placeholder-alarm-email",
+                f"Stage {config.stage}'s alarmEmail {config.alarm_email} is a placeholder (cdk.json): "
+                "replace it with a real address or set alarmTopicArn before deploying.",
+            )
+
     def _alarm(
         self,
         construct_id: str,
@@ -170,8 +192,9 @@ class MonitoringStack(Stack):
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             alarm_description=description,
         )
-        alarm.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
-        alarm.add_ok_action(cw_actions.SnsAction(self.alarm_topic))
+        for topic in self.alarm_topics:
+            alarm.add_alarm_action(cw_actions.SnsAction(topic))
+            alarm.add_ok_action(cw_actions.SnsAction(topic))
         self.alarms.append(alarm)
         return alarm
 

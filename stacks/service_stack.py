@@ -16,6 +16,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.config import ORDER_PROCESSOR_TIMEOUT_SECONDS, StageConfig
+from stacks.constructs.checkov_skips import cdk_provider_function_skips, skip_checks
 from stacks.constructs.dependency_layer import DependencyLayer
 from stacks.constructs.service_api import ServiceApi
 from stacks.constructs.service_function import RUNTIME, ServiceFunction
@@ -24,6 +25,21 @@ from stacks.data_stack import ORDERS_BY_DATE_INDEX
 SHARED_LAYER_DIR = "layers/shared"
 # EventBridge retries delivery to the projection this often before dead-lettering the event.
 MAX_EVENT_RETRIES = 8
+# Function-level concurrency, decided per function (`_function`). The asynchronously invoked background
+# functions reserve some: a burst of events (orders, uploads) then waits in Lambda's async queue, retried
+# for up to 6 hours, instead of taking the account's concurrency from the API and flooding the tables.
+# Lambda keeps 100 of the account's concurrency unreserved, so the account quota must be at least
+# 100 + their sum (README "First deploy").
+# https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+RESERVED_CONCURRENCY = {"OrderProjection": 10, "UploadIndexer": 10, "DailyReport": 1}
+API_CONCURRENCY = (
+    "Invoked only through API Gateway, whose stage throttle (cdk.json apiThrottle) bounds its rate; a "
+    "reservation would cap the API below that throttle and take from the account's pool."
+)
+# The order processor is bounded by its SQS event source's maximum concurrency instead: with reserved
+# concurrency, Lambda's SQS pollers get throttled and return batches to the queue, counting receives
+# towards the DLQ (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html).
+ORDER_PROCESSOR_MAX_CONCURRENCY = 10
 
 
 @dataclass(frozen=True)
@@ -87,6 +103,7 @@ class ServiceStack(Stack):
         # /users → users_api → UsersTable
         self.users_api = self._function(
             "UsersApi",
+            unreserved_because=API_CONCURRENCY,
             folder="users_api",
             description="Users CRUD API",
             environment={"USERS_TABLE_NAME": data.users_table.table_name, **self._cors_env},
@@ -131,6 +148,7 @@ class ServiceStack(Stack):
         # POST /orders → OrdersQueue; GET /orders/{orderId} ← OrdersTable
         self.orders_api = self._function(
             "OrdersApi",
+            unreserved_because=API_CONCURRENCY,
             folder="orders_api",
             description="Orders API: accept orders onto the queue, read processed orders",
             environment={
@@ -147,6 +165,8 @@ class ServiceStack(Stack):
         # OrdersQueue → order_processor (batches, partial failures) → OrdersTable + OrderCreated event
         self.order_processor = self._function(
             "OrderProcessor",
+            unreserved_because="Bounded by its SQS event source's maximum concurrency "
+            f"({ORDER_PROCESSOR_MAX_CONCURRENCY}); reserved concurrency would throttle the SQS pollers.",
             folder="order_processor",
             description="Stores queued orders once per orderId and publishes OrderCreated",
             environment={
@@ -173,6 +193,7 @@ class ServiceStack(Stack):
             batch_size=polling.batch_size,
             max_batching_window=Duration.seconds(polling.max_batching_window_seconds),
             report_batch_item_failures=True,
+            max_concurrency=ORDER_PROCESSOR_MAX_CONCURRENCY,
         )
         Validations.of(source).acknowledge(
             Acknowledgment(
@@ -220,6 +241,7 @@ class ServiceStack(Stack):
     def _uploads(self, data: DataResources) -> None:
         self.uploads_api = self._function(
             "UploadsApi",
+            unreserved_because=API_CONCURRENCY,
             folder="uploads_api",
             description="Presigned PUT URLs for uploads under uploads/<userId>/",
             environment={
@@ -266,6 +288,7 @@ class ServiceStack(Stack):
         function = handler.node.find_child("Resource")
         assert isinstance(function, CfnResource)
         function.add_deletion_override("DependsOn")
+        skip_checks(function, cdk_provider_function_skips("the uploads bucket's notification configuration"))
         reason = (
             "CDK's own BucketNotificationsHandler custom resource (from add_event_notification), "
             "which CDK defines and runs only at deploy time to write the bucket's notification config"
@@ -324,7 +347,12 @@ class ServiceStack(Stack):
         timeout_seconds: int = 10,
         memory_size: int = 512,
         dead_letter_queue: sqs.IQueue | None = None,
+        unreserved_because: str | None = None,
     ) -> ServiceFunction:
+        # Each function either reserves concurrency (RESERVED_CONCURRENCY) or says why it does not.
+        reserved = RESERVED_CONCURRENCY.get(construct_id)
+        if (reserved is None) == (unreserved_because is None):
+            raise ValueError(f"{construct_id}: give exactly one of RESERVED_CONCURRENCY, unreserved_because")
         self.functions[construct_id] = ServiceFunction(
             self,
             construct_id,
@@ -336,5 +364,8 @@ class ServiceStack(Stack):
             timeout=Duration.seconds(timeout_seconds),
             memory_size=memory_size,
             dead_letter_queue=dead_letter_queue,
+            reserved_concurrency=reserved,
         )
+        if unreserved_because:
+            skip_checks(self.functions[construct_id].function, {"CKV_AWS_115": unreserved_because})
         return self.functions[construct_id]

@@ -29,7 +29,7 @@ import pytest
 from tests.conftest import PROJECT_ROOT
 
 NOT_RUN_HERE = {
-    "setup": "installs the venv and node_modules: CI's `.ci/run` (`make test` on a fresh clone) runs it",
+    "setup": "installs the venvs and node_modules: CI's `.ci/run` (`make test` on a fresh clone) runs it",
     "test": "the whole suite (~8 min): CI runs it as the first command on a fresh clone",
     "diff": "needs AWS credentials and a deployed stage",
     "deploy": "needs AWS credentials",
@@ -70,7 +70,8 @@ class Clone:
 
     def make_argv(self, target: str, *variables: str) -> list[str]:
         # -o: the symlinked installs count as up to date (the clone's requirement files are newer).
-        return ["make", "-o", ".venv/.installed", "-o", "node_modules/.installed", target, *variables]
+        installed = (".venv/.installed", ".venv-checkov/.installed", "node_modules/.installed")
+        return ["make", *[arg for path in installed for arg in ("-o", path)], target, *variables]
 
     def make(self, target: str, *variables: str, **env: str) -> Result:
         done = subprocess.run(
@@ -99,10 +100,12 @@ def clone(tmp_path: Path) -> Clone:
         who = ("-c", "user.name=fresh-clone test", "-c", "user.email=fresh-clone@localhost")
         _git(*who, "commit", "--quiet", "--no-verify", "-m", "working tree changes", cwd=root)
     venv, node_modules = Path(sys.prefix), PROJECT_ROOT / "node_modules"
-    for installed in (venv / ".installed", node_modules / ".installed"):
+    checkov_venv = PROJECT_ROOT / ".venv-checkov"
+    for installed in (venv / ".installed", checkov_venv / ".installed", node_modules / ".installed"):
         assert installed.exists(), f"{installed} missing: run `make setup` first"
     assert not any((root / name).exists() for name in (".cache", "cdk.out", ".local-runtime"))
     (root / ".venv").symlink_to(venv, target_is_directory=True)
+    (root / ".venv-checkov").symlink_to(checkov_venv, target_is_directory=True)
     (root / "node_modules").symlink_to(node_modules, target_is_directory=True)
     return Clone(root)
 

@@ -17,6 +17,8 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import StageConfig
+from stacks.constructs.checkov_skips import skip_checks
+from stacks.constructs.log_encryption import logs_key
 
 _PATH_PARAM = re.compile(r"{(\w+)}")
 
@@ -35,7 +37,11 @@ class ServiceApi(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = logs.LogGroup(
-            self, "AccessLogs", retention=config.log_retention, removal_policy=config.removal_policy
+            self,
+            "AccessLogs",
+            retention=config.log_retention,
+            removal_policy=config.removal_policy,
+            encryption_key=logs_key(self, config.removal_policy),
         )
         self.rest_api = apigw.RestApi(
             self,
@@ -93,6 +99,14 @@ class ServiceApi(Construct):
                 reason="WAF web ACLs are attached by the organisation's Firewall Manager policy, "
                 "not per service.",
             ),
+        )
+        skip_checks(
+            self.rest_api.deployment_stage,
+            {
+                "CKV_AWS_120": "No stage cache: every route is per caller (Cognito token) and most "
+                "write or read just-written data; a cache would serve stale or another caller's data "
+                "and costs per hour.",
+            },
         )
 
     def _gateway_errors(self, config: StageConfig) -> None:

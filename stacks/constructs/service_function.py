@@ -19,6 +19,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.config import StageConfig
+from stacks.constructs.checkov_skips import skip_checks
+from stacks.constructs.log_encryption import logs_key
 from stacks.constructs.nag_ids import weak_reference
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
@@ -56,6 +58,7 @@ class ServiceFunction(Construct):
         timeout: Duration,
         memory_size: int,
         dead_letter_queue: sqs.IQueue | None = None,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         code_dir = FUNCTIONS_DIR / folder
@@ -63,7 +66,11 @@ class ServiceFunction(Construct):
             raise ValueError(f"functions/{folder}/handler.py does not exist")
 
         self.log_group = logs.LogGroup(
-            self, "Logs", retention=config.log_retention, removal_policy=config.removal_policy
+            self,
+            "Logs",
+            retention=config.log_retention,
+            removal_policy=config.removal_policy,
+            encryption_key=logs_key(self, config.removal_policy),
         )
         self.role = iam.Role(
             self,
@@ -94,6 +101,7 @@ class ServiceFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             timeout=timeout,
             memory_size=memory_size,
+            reserved_concurrent_executions=reserved_concurrency,
             environment={
                 "POWERTOOLS_SERVICE_NAME": config.service,
                 "POWERTOOLS_METRICS_NAMESPACE": f"{config.service.capitalize()}/{config.stage_title}",
@@ -112,6 +120,23 @@ class ServiceFunction(Construct):
                     reason="Invoked synchronously (API Gateway) or by an SQS event source whose queue "
                     "redrives to its own DLQ; Lambda's async dead-letter target never applies.",
                 )
+            )
+        skip_checks(
+            self.function,
+            {
+                "CKV_AWS_117": "No VPC: the function reaches only AWS APIs (DynamoDB, SQS, S3, EventBridge) "
+                "over TLS with IAM auth; a VPC would add NAT or endpoint cost and cold-start latency.",
+                "CKV_AWS_173": "Environment variables hold only resource names, URLs and settings, never "
+                "secrets; Lambda encrypts them at rest with its AWS managed key.",
+            },
+        )
+        if dead_letter_queue is None:
+            skip_checks(
+                self.function,
+                {
+                    "CKV_AWS_116": "Invoked synchronously (API Gateway) or by an SQS event source whose "
+                    "queue redrives to its own DLQ; Lambda's async dead-letter target never applies."
+                },
             )
         Validations.of(self.role).acknowledge(
             Acknowledgment(
