@@ -209,6 +209,7 @@ _TARGET_SERVICES = {
     "AmazonSSM.": "ssm",
     "AWSLambda": "lambda",
     "AmazonSNS": "sns",
+    "secretsmanager.": "secretsmanager",
 }
 
 
@@ -279,6 +280,12 @@ def _json_resources(
                 for b in buses
             )
         return ["*"]
+    if service == "secretsmanager" and "SecretId" in body:
+        # By ARN as given; a name is matched as its partial ARN (a policy naming the full ARN does not).
+        secret = str(body["SecretId"])
+        if secret.startswith("arn:"):
+            return [secret]
+        return [f"arn:aws:secretsmanager:{region}:{account}:secret:{secret}"]
     if service == "ssm":
         names = body.get("Names") or ([body["Name"]] if "Name" in body else [])
         if "Path" in body:

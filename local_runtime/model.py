@@ -17,6 +17,7 @@ HANDLED = {
     "AWS::S3::Bucket": "bucket in moto; notifications emulated",
     "AWS::SNS::Topic": "topic in moto (subscriptions not delivered)",
     "AWS::SSM::Parameter": "parameter in moto",
+    "AWS::SecretsManager::Secret": "secret in moto (SecretString or GenerateSecretString)",
     "AWS::Events::EventBus": "bus in moto",
     "AWS::Events::Rule": "pattern rules in moto (targets drained locally); schedules on a local clock",
     "AWS::Lambda::Function": "worker processes",

@@ -16,6 +16,7 @@ def create_resources(app: App, clients: Any) -> list[str]:
     _buckets(app, clients("s3"), created)
     _topics(app, clients("sns"), created)
     _parameters(app, clients("ssm"), created)
+    _secrets(app, clients("secretsmanager"), created)
     _buses(app, clients("events"), created)
     return created
 
@@ -135,6 +136,47 @@ def _parameters(app: App, ssm: Any, created: list[str]) -> None:
         name = app.physical_name(stack, logical_id)
         ssm.put_parameter(Name=name, Value=str(props.get("Value", "")), Type=props.get("Type", "String"))
         created.append(f"param  {name}")
+
+
+# GenerateSecretString properties → GetRandomPassword parameters (same names, same defaults).
+_PASSWORD_OPTIONS = (
+    "PasswordLength",
+    "ExcludeCharacters",
+    "ExcludeNumbers",
+    "ExcludePunctuation",
+    "ExcludeUppercase",
+    "ExcludeLowercase",
+    "IncludeSpace",
+    "RequireEachIncludedType",
+)
+
+
+def _secrets(app: App, secretsmanager: Any, created: list[str]) -> None:
+    """Secrets with their value: given, or generated as CloudFormation does (moto's GetRandomPassword).
+
+    moto picks the ARN's random suffix: it is bound, so a Ref (CloudFormation: the ARN) resolves to it."""
+    for stack, logical_id, resource in app.all_resources("AWS::SecretsManager::Secret"):
+        props = app.resolve(stack, resource.get("Properties", {}))
+        name = app.physical_name(stack, logical_id)
+        value = props.get("SecretString")
+        generate = props.get("GenerateSecretString")
+        if value is None and generate is not None:
+            options = {k: generate[k] for k in _PASSWORD_OPTIONS if k in generate}
+            if "PasswordLength" in options:
+                options["PasswordLength"] = int(options["PasswordLength"])
+            password = secretsmanager.get_random_password(**options)["RandomPassword"]
+            if generate.get("SecretStringTemplate") and generate.get("GenerateStringKey"):
+                document = json.loads(generate["SecretStringTemplate"])
+                document[generate["GenerateStringKey"]] = password
+                value = json.dumps(document)
+            else:
+                value = password
+        request: dict[str, Any] = {"Name": name, "SecretString": value if value is not None else ""}
+        if props.get("Description"):
+            request["Description"] = props["Description"]
+        arn = secretsmanager.create_secret(**request)["ARN"]
+        app.bound_ids[(stack.name, logical_id)] = arn
+        created.append(f"secret {name}")
 
 
 def _buses(app: App, events: Any, created: list[str]) -> None:

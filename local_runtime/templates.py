@@ -140,6 +140,7 @@ class App:
             "AWS::Events::Rule": ("Name", 64),
             "AWS::SNS::Topic": ("TopicName", 256),
             "AWS::SSM::Parameter": ("Name", 2048),
+            "AWS::SecretsManager::Secret": ("Name", 512),
             "AWS::Logs::LogGroup": ("LogGroupName", 512),
             "AWS::IAM::Policy": ("PolicyName", 128),
             "AWS::Cognito::UserPool": ("UserPoolName", 128),

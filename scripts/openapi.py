@@ -28,7 +28,7 @@ TITLE = "Orders service API"
 VERSION = "1.0.0"
 
 # Folders under functions/ whose handler exposes a Powertools resolver as `app`.
-API_FUNCTIONS = ("users_api", "orders_api", "uploads_api")
+API_FUNCTIONS = ("users_api", "orders_api", "uploads_api", "files_api")
 
 # Handlers read their configuration at import; the spec does not depend on the values.
 PLACEHOLDER_ENV = {
@@ -38,6 +38,11 @@ PLACEHOLDER_ENV = {
     "UPLOADS_BUCKET_NAME": "placeholder-uploads-bucket",
     "UPLOAD_MAX_BYTES": "10485760",
     "PRESIGN_EXPIRY_SECONDS": "300",
+    "ORDERS_BY_USER_INDEX": "byUser",
+    "FILES_TABLE_NAME": "placeholder-files-table",
+    "FILES_BY_USER_INDEX": "byUser",
+    "DOWNLOAD_EXPIRY_SECONDS": "300",
+    "PAGE_TOKEN_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:placeholder-AbCdEf",
     "CORS_ALLOW_ORIGINS": "https://app.example.com",
 }
 

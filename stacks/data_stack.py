@@ -20,6 +20,10 @@ from stacks.constructs.dead_letter_queue import SQS_MANAGED_ENCRYPTION_SKIP, dea
 
 # OrdersTable's index of orders by day ("YYYY-MM-DD"), sorted by creation time: the daily report's read.
 ORDERS_BY_DATE_INDEX = "byOrderDate"
+# OrdersTable's index of a user's orders, newest first (createdAt): GET /orders.
+ORDERS_BY_USER_INDEX = "byUser"
+# FilesTable's index of a user's indexed uploads, newest first (uploadedAt): GET /files.
+FILES_BY_USER_INDEX = "byUser"
 
 
 @dataclass(frozen=True)
@@ -144,12 +148,17 @@ class DataStack(Stack):
 
     # --- orders: table, queue + DLQ, idempotency records, event bus, projection DLQ -------------------
     def _orders(self, config: StageConfig) -> None:
-        # The daily report reads one day's orders through the byOrderDate index (no scan).
+        # The daily report reads one day's orders through the byOrderDate index (no scan), GET /orders a
+        # user's through byUser. Adding an index updates the table in place (one new GSI per table per
+        # deployment: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTable.html).
         self.orders_table = self._table(
             "OrdersTable",
             partition_key="orderId",
             config=config,
-            indexes=[Gsi(ORDERS_BY_DATE_INDEX, partition_key="orderDate", sort_key="createdAt")],
+            indexes=[
+                Gsi(ORDERS_BY_DATE_INDEX, partition_key="orderDate", sort_key="createdAt"),
+                Gsi(ORDERS_BY_USER_INDEX, partition_key="userId", sort_key="createdAt"),
+            ],
         )
         # Powertools idempotency records (key attribute `id`, TTL attribute `expiration`).
         self.idempotency_table = self._table(
@@ -256,7 +265,13 @@ class DataStack(Stack):
             ],
             **self._bucket_protections("uploads/", config),
         )
-        self.files_table = self._table("FilesTable", partition_key="fileKey", config=config)
+        # Sparse byUser index: only objects under uploads/<userId>/ carry a userId (upload_indexer).
+        self.files_table = self._table(
+            "FilesTable",
+            partition_key="fileKey",
+            config=config,
+            indexes=[Gsi(FILES_BY_USER_INDEX, partition_key="userId", sort_key="uploadedAt")],
+        )
         self.upload_indexer_dlq = self._dead_letter_queue(
             "UploadIndexerDlq", "upload_indexer's failed asynchronous (S3 notification) invocations"
         )

@@ -3,20 +3,42 @@
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 import boto3
 
 
-def create_table(name: str, key: str) -> Any:
-    dynamodb = boto3.resource("dynamodb")
-    table = dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return table
+def create_table(name: str, key: str, indexes: dict[str, tuple[str, str]] | None = None) -> Any:
+    """A table keyed by `key`; `indexes`: GSI name → (partition key, sort key), all attributes projected."""
+    attributes = {key} | {attribute for keys in (indexes or {}).values() for attribute in keys}
+    request: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if indexes:
+        request["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index,
+                "KeySchema": [
+                    {"AttributeName": partition, "KeyType": "HASH"},
+                    {"AttributeName": sort, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index, (partition, sort) in indexes.items()
+        ]
+    return boto3.resource("dynamodb").create_table(**request)
+
+
+def create_page_token_secret(monkeypatch: Any, name: str = "page-token-key") -> str:
+    """The page token key as the service stack generates it (64 random letters and digits), in the env."""
+    secret = secrets.token_hex(32)
+    arn = boto3.client("secretsmanager").create_secret(Name=name, SecretString=secret)["ARN"]
+    monkeypatch.setenv("PAGE_TOKEN_SECRET_ARN", arn)
+    return arn
 
 
 def create_queue(name: str, *, dlq_arn: str | None = None, max_receive_count: int = 3) -> tuple[str, str]:

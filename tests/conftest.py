@@ -66,10 +66,15 @@ def load_function(folder: str) -> ModuleType:
 @pytest.fixture(autouse=True)
 def _fresh_aws_clients() -> Iterator[None]:
     """Clients cached per container must not leak between tests (each test has its own moto)."""
+    from aws_lambda_powertools.utilities import parameters
     from service_common import aws
 
     aws.client.cache_clear()
     aws.dynamodb_table.cache_clear()
+    aws.s3_presigner.cache_clear()
+    # Powertools keeps fetched secrets (the page token key) per container; each test has its own.
+    parameters.clear_caches()
+    parameters.base.DEFAULT_PROVIDERS.clear()
     yield
 
 

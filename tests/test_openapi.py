@@ -52,8 +52,12 @@ def test_spec_lists_every_api_operation(spec: dict) -> None:
         ("/users/{userId}", "put"),
         ("/users/{userId}", "delete"),
         ("/orders", "post"),
+        ("/orders", "get"),
         ("/orders/{orderId}", "get"),
         ("/uploads", "post"),
+        ("/files", "get"),
+        ("/files/{fileId}", "get"),
+        ("/files/{fileId}", "delete"),
     }
     assert spec["info"] == {"title": "Orders service API", "version": "1.0.0"}
     assert spec["openapi"].startswith("3.")
@@ -69,6 +73,21 @@ def test_spec_documents_the_real_success_statuses(spec: dict) -> None:
     assert "200" not in user["delete"]["responses"]
     for operation in (users["get"], user["get"], user["put"]):
         assert "200" in operation["responses"]
+
+
+def test_spec_documents_the_listings_and_the_file_routes(spec: dict) -> None:
+    orders, files, file = (
+        spec["paths"]["/orders"]["get"],
+        spec["paths"]["/files"]["get"],
+        spec["paths"]["/files/{fileId}"],
+    )
+    assert {p["name"] for p in orders["parameters"]} == {"limit", "nextToken", "status", "userId"}
+    assert {"400", "403"} <= set(orders["responses"])  # a bad nextToken; another user's orders
+    assert {p["name"] for p in files["parameters"]} == {"limit", "nextToken"} and "400" in files["responses"]
+    assert file["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/FileDownload"
+    }
+    assert not file["delete"]["responses"]["204"].get("content") and "404" in file["delete"]["responses"]
 
 
 def test_spec_documents_the_request_models(spec: dict) -> None:

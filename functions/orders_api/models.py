@@ -1,7 +1,7 @@
-"""Request shapes of the orders API (the response is service_common.orders.Order)."""
+"""Request shapes of the orders API and its page of orders (an order is service_common.orders.Order)."""
 
 from pydantic import BaseModel, ConfigDict, Field
-from service_common.orders import OrderItem
+from service_common.orders import Order, OrderItem
 
 
 class RequestedItem(OrderItem):
@@ -16,3 +16,10 @@ class OrderFields(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     items: list[RequestedItem] = Field(min_length=1, max_length=50)
+
+
+class OrderPage(BaseModel):
+    items: list[Order]
+    nextToken: str | None = Field(  # noqa: N815 (API field name)
+        default=None, description="Pass as `nextToken` to get the next page (the same filters required)"
+    )

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import uuid
 
-from models import OrderFields
+from boto3.dynamodb.conditions import Attr, Key
+from models import OrderFields, OrderPage
 from service_common.api import ResourceNotFoundError
 from service_common.aws import client, dynamodb_table
 from service_common.clock import utc_now
 from service_common.identity import Caller
-from service_common.orders import Order
+from service_common.orders import Order, OrderStatus
+from service_common.pagination import PageTokens, query_page
 
 
 class OrdersStore:
-    def __init__(self, table_name: str, queue_url: str) -> None:
+    def __init__(self, table_name: str, queue_url: str, by_user_index: str, tokens: PageTokens) -> None:
         self._table_name = table_name
         self._queue_url = queue_url
+        self._by_user_index = by_user_index
+        self._tokens = tokens
 
     def accept(self, user_id: str, fields: OrderFields) -> Order:
         """Queue a new order of `user_id`; order_processor stores it in OrdersTable and announces it."""
@@ -37,3 +41,24 @@ class OrdersStore:
         if item is None or (item.get("userId") != caller.user_id and not caller.is_admin):
             raise ResourceNotFoundError("Order", order_id)
         return Order.model_validate(item)
+
+    def list_page(
+        self, caller: Caller, user_id: str, status: OrderStatus | None, limit: int, next_token: str | None
+    ) -> OrderPage:
+        """A page of `user_id`'s processed orders, newest first (access checked by the caller)."""
+        # The token is only good for the same caller listing the same user with the same filter.
+        scope = {"listing": "orders", "caller": caller.user_id, "userId": user_id, "status": status}
+        request: dict = {
+            "IndexName": self._by_user_index,
+            "KeyConditionExpression": Key("userId").eq(user_id),
+            "ScanIndexForward": False,
+        }
+        if status:
+            request["FilterExpression"] = Attr("status").eq(status)
+        if next_token:
+            request["ExclusiveStartKey"] = self._tokens.decode(next_token, scope)
+        items, last_key = query_page(dynamodb_table(self._table_name), request, limit)
+        return OrderPage(
+            items=[Order.model_validate(item) for item in items],
+            nextToken=self._tokens.encode(last_key, scope),
+        )

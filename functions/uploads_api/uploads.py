@@ -5,15 +5,12 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from functools import cache
 from http import HTTPStatus
 from pathlib import PurePosixPath
-from typing import Any
 
-import boto3
-from botocore.config import Config
 from models import UploadRequest, UploadTicket
 from service_common.api import ApiError
+from service_common.aws import s3_presigner
 
 # Content type → the file extensions a file of that type may have.
 ALLOWED_TYPES: dict[str, frozenset[str]] = {
@@ -70,12 +67,6 @@ def check(request: UploadRequest, max_bytes: int) -> str:
     return name
 
 
-@cache
-def _s3() -> Any:
-    # SigV4 presigned URLs; addressing follows the SDK default (virtual-hosted on AWS). Created once.
-    return boto3.client("s3", config=Config(signature_version="s3v4"))
-
-
 class Uploads:
     def __init__(self, bucket: str, max_bytes: int, expiry_seconds: int) -> None:
         self.bucket = bucket
@@ -90,7 +81,7 @@ class Uploads:
         content_type = request.contentType.lower()
         key = f"uploads/{user_id}/{uuid.uuid4()}-{name}"
         # Content-Type and Content-Length are signed: the PUT must send exactly the announced file.
-        url = _s3().generate_presigned_url(
+        url = s3_presigner().generate_presigned_url(
             "put_object",
             Params={
                 "Bucket": self.bucket,

@@ -18,13 +18,14 @@ from service_common.api import create_resolver, documented_responses
 from service_common.env import require_env
 from service_common.identity import current_caller
 from service_common.links import link
+from service_common.pagination import PageTokens
 from store import UsersStore
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = create_resolver(logger)
-users = UsersStore(require_env("USERS_TABLE_NAME"))
+users = UsersStore(require_env("USERS_TABLE_NAME"), PageTokens())
 
 UserId = Annotated[str, Path(min_length=1, max_length=64, description="The user's id")]
 
@@ -53,8 +54,9 @@ def list_users(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     nextToken: Annotated[str | None, Query(min_length=1, max_length=2048)] = None,  # noqa: N803 (API name)
 ) -> UserPage:
-    check_can_list(current_caller(app))
-    return users.list_page(limit, nextToken)
+    caller = current_caller(app)
+    check_can_list(caller)
+    return users.list_page(limit, nextToken, {"listing": "users", "caller": caller.user_id})
 
 
 @app.get(

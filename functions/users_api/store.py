@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from http import HTTPStatus
 from typing import Any
 
@@ -13,6 +10,7 @@ from models import User, UserFields, UserPage
 from service_common.api import ApiError, ResourceNotFoundError
 from service_common.aws import dynamodb_table
 from service_common.clock import utc_now
+from service_common.pagination import PageTokens, Scope
 
 _PROJECTION = "userId, #name, email, createdAt, updatedAt, orderCount, lastOrderId, lastOrderAt"
 _NAMES = {"#name": "name"}
@@ -22,28 +20,10 @@ def _is_conditional_failure(error: ClientError) -> bool:
     return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
-def encode_token(last_key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(last_key).encode()).decode()
-
-
-def decode_token(token: str) -> dict[str, Any]:
-    try:
-        key = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (binascii.Error, ValueError):
-        key = None
-    if not (isinstance(key, dict) and list(key) == ["userId"] and isinstance(key["userId"], str)):
-        raise ApiError(
-            HTTPStatus.BAD_REQUEST,
-            "InvalidNextToken",
-            "nextToken is not a token returned by this API",
-            [{"field": "query.nextToken", "message": "not a valid pagination token"}],
-        )
-    return key
-
-
 class UsersStore:
-    def __init__(self, table_name: str) -> None:
+    def __init__(self, table_name: str, tokens: PageTokens) -> None:
         self._table_name = table_name
+        self._tokens = tokens
 
     @property
     def _table(self) -> Any:
@@ -72,19 +52,20 @@ class UsersStore:
             raise ResourceNotFoundError("User", user_id)
         return User.model_validate(item)
 
-    def list_page(self, limit: int, next_token: str | None) -> UserPage:
+    def list_page(self, limit: int, next_token: str | None, scope: Scope) -> UserPage:
+        """A page of users; `scope` (who lists) binds the page token to this listing."""
         request: dict[str, Any] = {
             "Limit": limit,
             "ProjectionExpression": _PROJECTION,
             "ExpressionAttributeNames": _NAMES,
         }
         if next_token:
-            request["ExclusiveStartKey"] = decode_token(next_token)
+            request["ExclusiveStartKey"] = self._tokens.decode(next_token, scope)
         page = self._table.scan(**request)
         last_key = page.get("LastEvaluatedKey")
         return UserPage(
             items=[User.model_validate(item) for item in page["Items"]],
-            nextToken=encode_token(last_key) if last_key else None,
+            nextToken=self._tokens.encode(last_key, scope),
         )
 
     def update(self, user_id: str, fields: UserFields) -> User:

@@ -181,6 +181,109 @@ def test_a_presigned_upload_is_indexed_and_removed_with_its_object(
     )
 
 
+def _pages(url: str, user: ApiUser, **query: str) -> tuple[list[dict], int]:
+    """Every item of a listing, following nextToken: (items, number of pages)."""
+    items: list[dict] = []
+    for pages in range(1, 20):
+        page = requests.get(url, params=query, headers=user.headers, timeout=30)
+        assert page.status_code == 200, page.text
+        items += page.json()["items"]
+        if not page.json()["nextToken"]:
+            return items, pages
+        query = {**query, "nextToken": page.json()["nextToken"]}
+    raise AssertionError("pagination did not end")
+
+
+def _refused_token(response: requests.Response) -> None:
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["error"] == "InvalidNextToken"
+    assert [detail["field"] for detail in body["details"]] == ["query.nextToken"]
+
+
+def test_a_user_lists_their_orders_newest_first_in_signed_pages(
+    api_url: str, new_user: Callable[..., ApiUser], admin: ApiUser
+) -> None:
+    lena, other = new_user(name="lena"), new_user(name="other")
+    item = {"sku": "SKU-L", "quantity": 1, "unitPriceCents": 100}
+    placed = []
+    for _ in range(3):
+        accepted = requests.post(f"{api_url}orders", json={"items": [item]}, headers=lena.headers, timeout=30)
+        assert accepted.status_code == 202, accepted.text
+        placed.append(accepted.json()["orderId"])
+    eventually(
+        lambda: len(_pages(f"{api_url}orders", lena)[0]) == 3, what="the three orders in the byUser index"
+    )
+
+    items, pages = _pages(f"{api_url}orders", lena, limit="2")
+
+    assert [order["orderId"] for order in items] == placed[::-1] and pages == 2
+    assert {order["userId"] for order in items} == {lena.sub}
+    assert len(_pages(f"{api_url}orders", lena, status="CONFIRMED")[0]) == 3
+    assert _pages(f"{api_url}orders", lena, status="ACCEPTED")[0] == []
+    assert _pages(f"{api_url}orders", other)[0] == []
+    # Admins list anyone's orders; a user only their own.
+    by_admin = _pages(f"{api_url}orders", admin, userId=lena.sub)[0]
+    assert [order["orderId"] for order in by_admin] == placed[::-1]
+    refused = requests.get(f"{api_url}orders", params={"userId": lena.sub}, headers=other.headers, timeout=30)
+    assert refused.status_code == 403, refused.text
+    # A token is good only for the caller and the filter it was issued for, and cannot be altered.
+    token = requests.get(f"{api_url}orders", params={"limit": "1"}, headers=lena.headers, timeout=30).json()[
+        "nextToken"
+    ]
+    for user, query in (
+        (other, {"nextToken": token}),
+        (lena, {"nextToken": token, "status": "CONFIRMED"}),
+        (admin, {"nextToken": token, "userId": lena.sub}),
+        (lena, {"nextToken": token[:-3] + ("abc" if not token.endswith("abc") else "xyz")}),
+    ):
+        _refused_token(requests.get(f"{api_url}orders", params=query, headers=user.headers, timeout=30))
+
+
+def test_a_users_files_are_listed_downloaded_and_deleted(
+    api_url: str, new_user: Callable[..., ApiUser]
+) -> None:
+    owner, stranger = new_user(name="owner"), new_user(name="stranger")
+    uploaded = []
+    for n, content in enumerate((b"first,1\n", b"second,2\n")):
+        ticket = requests.post(
+            f"{api_url}uploads",
+            json={"fileName": f"part {n}.csv", "contentType": "text/csv", "size": len(content)},
+            headers=owner.headers,
+            timeout=30,
+        ).json()
+        put = requests.put(ticket["uploadUrl"], data=content, headers=ticket["headers"], timeout=30)
+        assert put.status_code == 200, put.text
+        uploaded.append((ticket["key"].rsplit("/", 1)[-1], content))
+    listed = eventually(
+        lambda: len(files := _pages(f"{api_url}files", owner, limit="1")[0]) == 2 and files,
+        what="both uploads indexed",
+    )
+    assert {file["fileId"] for file in listed} == {file_id for file_id, _ in uploaded}
+    assert _pages(f"{api_url}files", stranger)[0] == []
+    file_id, content = uploaded[0]
+    file_url = f"{api_url}files/{file_id}"
+
+    got = requests.get(file_url, headers=owner.headers, timeout=30)
+
+    assert got.status_code == 200, got.text
+    assert (got.json()["fileName"], got.json()["size"]) == ("part-0.csv", len(content))
+    download = requests.get(got.json()["downloadUrl"], timeout=30)  # presigned: no token needed
+    assert download.status_code == 200 and download.content == content
+    for method in ("GET", "DELETE"):  # someone else's file does not exist for the stranger
+        assert requests.request(method, file_url, headers=stranger.headers, timeout=30).status_code == 404
+
+    deleted = requests.delete(file_url, headers=owner.headers, timeout=30)
+
+    assert deleted.status_code == 204, deleted.text
+    eventually(
+        lambda: requests.get(file_url, headers=owner.headers, timeout=30).status_code == 404,
+        what="the ObjectRemoved notification to remove the record",
+    )
+    assert [file["fileId"] for file in _pages(f"{api_url}files", owner)[0]] == [uploaded[1][0]]
+    assert requests.delete(file_url, headers=owner.headers, timeout=30).status_code == 404
+
+
 def test_a_presigned_upload_url_is_refused_when_its_signed_parts_change(
     local_app: Runtime, api_url: str, new_user: Callable[..., ApiUser], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -89,7 +89,17 @@ def test_over_privilege_report_for_the_real_app_lists_nothing_unexplained(
     al = new_user(name="al")
     auth = al.headers
     requests.post(f"{api_url}users", json={"name": "Al", "email": al.email}, headers=auth, timeout=30)
-    assert requests.get(f"{api_url}users", headers=admin.headers, timeout=10).status_code == 200
+    # Two records, two pages: the second page reads the page token key (secretsmanager:GetSecretValue).
+    requests.post(
+        f"{api_url}users", json={"name": "Ad", "email": admin.email}, headers=admin.headers, timeout=30
+    )
+    first = requests.get(f"{api_url}users", params={"limit": "1"}, headers=admin.headers, timeout=10)
+    assert first.status_code == 200 and first.json()["nextToken"], first.text
+    next_page = {"limit": "1", "nextToken": first.json()["nextToken"]}
+    assert (
+        requests.get(f"{api_url}users", params=next_page, headers=admin.headers, timeout=10).status_code
+        == 200
+    )
     mine = f"{api_url}users/{al.sub}"
     requests.get(mine, headers=auth, timeout=10)
     requests.put(mine, json={"name": "Al2", "email": al.email}, headers=auth, timeout=10)

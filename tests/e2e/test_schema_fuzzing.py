@@ -44,7 +44,7 @@ OPERATIONS = sorted(
     for operation in [result.ok()]
 )
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-CASES_PER_TEST = 70  # x 8 operations x 2 modes = 1,120 requests
+CASES_PER_TEST = 70  # x 12 operations x 2 modes = 1,680 requests
 MIN_TOTAL_CASES = 1_000
 CASES: Counter[tuple[str, str, str]] = Counter()
 STATUSES: Counter[tuple[str, str, int]] = Counter()
@@ -89,9 +89,31 @@ CHECKS = [
 ]
 
 
+def _existing_file(api_url: str, caller: ApiUser) -> str:
+    """The id of a new upload of the caller's, once indexed."""
+    content = b"fuzz,1\n"
+    ticket = requests.post(
+        f"{api_url}uploads",
+        json={"fileName": "fuzz.csv", "contentType": "text/csv", "size": len(content)},
+        headers=caller.headers,
+        timeout=30,
+    ).json()
+    requests.put(ticket["uploadUrl"], data=content, headers=ticket["headers"], timeout=30).raise_for_status()
+    file_id = ticket["key"].rsplit("/", 1)[-1]
+    eventually(
+        lambda: (
+            requests.get(f"{api_url}files/{file_id}", headers=caller.headers, timeout=10).status_code == 200
+        ),
+        what="the upload to be indexed",
+    )
+    return file_id
+
+
 def _existing_resource(api_url: str, path: str, caller: ApiUser) -> tuple[str, str]:
-    """(path parameter, id) of the caller's own user record or a processed order of theirs."""
+    """(path parameter, id) of the caller's own user record, a processed order or an indexed file."""
     auth = caller.headers
+    if path.startswith("/files/"):
+        return "fileId", _existing_file(api_url, caller)
     requests.post(f"{api_url}users", json={"name": "Fuzz", "email": caller.email}, headers=auth, timeout=30)
     if path.startswith("/users/"):
         return "userId", caller.sub
@@ -112,7 +134,7 @@ def session() -> Iterator[requests.Session]:
 
 
 def test_the_spec_has_the_documented_operations() -> None:
-    assert len(OPERATIONS) == 8, OPERATIONS
+    assert len(OPERATIONS) == 12, OPERATIONS
     assert len(OPERATIONS) * len(MODES) * CASES_PER_TEST >= MIN_TOTAL_CASES
 
 

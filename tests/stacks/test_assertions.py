@@ -13,6 +13,8 @@ from tests.stacks.conftest import CDK_AUTO_DELETE_PROVIDER, CDK_NOTIFICATIONS_HA
 
 CDK_CONTEXT = json.loads(Path("cdk.json").read_text())["context"]
 
+# The secret whose value keys the pagination tokens (service stack).
+PAGE_TOKEN_KEY = "<PageTokenKey1B0334FC>"
 # Exactly the actions each function's code calls (besides writing its own logs and X-Ray traces).
 EXPECTED_ACTIONS = {
     "UsersApi": {
@@ -21,8 +23,9 @@ EXPECTED_ACTIONS = {
         "dynamodb:Scan",
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
+        "secretsmanager:GetSecretValue",  # the page token key
     },
-    "OrdersApi": {"sqs:SendMessage", "dynamodb:GetItem"},
+    "OrdersApi": {"sqs:SendMessage", "dynamodb:GetItem", "dynamodb:Query", "secretsmanager:GetSecretValue"},
     "OrderProcessor": {
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
@@ -41,6 +44,13 @@ EXPECTED_ACTIONS = {
         "dynamodb:DeleteItem",
     },
     "UploadsApi": {"s3:PutObject"},  # the presigned PUT URL is signed with this role
+    "FilesApi": {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "s3:GetObject",  # the presigned GET URL is signed with this role
+        "s3:DeleteObject",
+        "secretsmanager:GetSecretValue",
+    },
     "UploadIndexer": {
         "s3:GetObject",
         "s3:ListBucket",
@@ -58,8 +68,22 @@ EXPECTED_GRANTS = {
         "dynamodb:PutItem": "<Data:UsersTable9725E9C8.Arn>",
         "dynamodb:Scan": "<Data:UsersTable9725E9C8.Arn>",
         "dynamodb:UpdateItem": "<Data:UsersTable9725E9C8.Arn>",
+        "secretsmanager:GetSecretValue": PAGE_TOKEN_KEY,
+    },
+    "OrdersApi": {
+        "sqs:SendMessage": "<Data:OrdersQueue3DFA1D51.Arn>",
+        "dynamodb:GetItem": "<Data:OrdersTable315BB997.Arn>",
+        "dynamodb:Query": "<Data:OrdersTable315BB997.Arn>/index/byUser",
+        "secretsmanager:GetSecretValue": PAGE_TOKEN_KEY,
     },
     "UploadsApi": {"s3:PutObject": "<Data:UploadsBucket5E5E9B64.Arn>/uploads/*"},
+    "FilesApi": {
+        "dynamodb:GetItem": "<Data:FilesTable1399FAA4.Arn>",
+        "dynamodb:Query": "<Data:FilesTable1399FAA4.Arn>/index/byUser",
+        "s3:GetObject": "<Data:UploadsBucket5E5E9B64.Arn>/uploads/*",
+        "s3:DeleteObject": "<Data:UploadsBucket5E5E9B64.Arn>/uploads/*",
+        "secretsmanager:GetSecretValue": PAGE_TOKEN_KEY,
+    },
     "UploadIndexer": {
         "s3:GetObject": "<Data:UploadsBucket5E5E9B64.Arn>/uploads/*",
         "s3:ListBucket": "<Data:UploadsBucket5E5E9B64.Arn>",
@@ -203,7 +227,8 @@ def test_every_api_method_is_validated_and_proxied_to_a_function(stage_app):
         for m in stage_app.resources("Service", "AWS::ApiGateway::Method").values()
         if m["Properties"]["HttpMethod"] != "OPTIONS"
     ]
-    assert len(methods) == 8  # users CRUD (5), POST /orders, GET /orders/{orderId}, POST /uploads
+    # users CRUD (5), POST+GET /orders, GET /orders/{id}, POST /uploads, GET /files, GET+DELETE /files/{id}
+    assert len(methods) == 12
     for method in methods:
         assert method["RequestValidatorId"] == {"Ref": validator_id}
         assert method["Integration"]["Type"] == "AWS_PROXY"

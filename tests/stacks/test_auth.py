@@ -51,7 +51,8 @@ def test_every_non_docs_method_requires_the_user_pool_authorizer(stage_app):
 
     routes = _method_routes(stage_app)
     protected = {route for route in routes if route[0] != "OPTIONS" and route not in PUBLIC_ROUTES}
-    assert len(protected) == 8  # users CRUD (5), POST /orders, GET /orders/{orderId}, POST /uploads
+    # users CRUD (5), POST+GET /orders, GET /orders/{id}, POST /uploads, GET /files, GET+DELETE /files/{id}
+    assert len(protected) == 12
     for route in protected:
         assert routes[route]["AuthorizationType"] == "COGNITO_USER_POOLS", route
         assert routes[route]["AuthorizerId"] == {"Ref": authorizer_id}, route

@@ -40,6 +40,8 @@ EXPECTED_SKIPS = {
     "Service/UsersApi/Function/Resource": UNRESERVED_SYNC_FUNCTION,
     "Service/OrdersApi/Function/Resource": UNRESERVED_SYNC_FUNCTION,
     "Service/UploadsApi/Function/Resource": UNRESERVED_SYNC_FUNCTION,
+    "Service/FilesApi/Function/Resource": UNRESERVED_SYNC_FUNCTION,
+    "Service/PageTokenKey/Resource": {"CKV_AWS_149"},
     # Bounded by its SQS event source's maximum concurrency; the queue redrives to OrdersDLQ.
     "Service/OrderProcessor/Function/Resource": UNRESERVED_SYNC_FUNCTION,
     # Asynchronous, with reserved concurrency and a dead-letter queue: only the function-wide skips.
@@ -153,6 +155,7 @@ def test_background_functions_reserve_concurrency_and_the_order_processor_caps_i
         "UsersApi": None,
         "OrdersApi": None,
         "UploadsApi": None,
+        "FilesApi": None,
         "OrderProcessor": None,
         "OrderProjection": 10,
         "UploadIndexer": 10,

@@ -9,7 +9,7 @@ import pytest
 from stacks.config import ConfigError, load_stage_config
 from tests.stacks.test_assertions import CDK_CONTEXT, config_of
 
-API_FUNCTIONS = {"UsersApi", "OrdersApi", "UploadsApi"}
+API_FUNCTIONS = {"UsersApi", "OrdersApi", "UploadsApi", "FilesApi"}
 
 
 def _functions_by_construct(stage_app) -> dict[str, dict]:

@@ -17,6 +17,7 @@ FUNCTIONS = {
     "OrderProcessor": "<Service:OrderProcessorFunction6A10E4C8>",
     "OrderProjection": "<Service:OrderProjectionFunction6B7E8529>",
     "UploadsApi": "<Service:UploadsApiFunctionB2A4F836>",
+    "FilesApi": "<Service:FilesApiFunctionC5C4FFEB>",
     "UploadIndexer": "<Service:UploadIndexerFunction5DD39ABF>",
     "DailyReport": "<Service:DailyReportFunction993BAE39>",
 }

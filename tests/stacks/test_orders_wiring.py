@@ -139,7 +139,14 @@ def test_idempotency_table_has_the_powertools_key_and_expires_records(stage_app)
 @pytest.mark.parametrize(
     ("prefix", "expected"),
     [
-        ("OrdersApi", {"ORDERS_TABLE_NAME": "OrdersTable", "ORDERS_QUEUE_URL": ORDERS_QUEUE}),
+        (
+            "OrdersApi",
+            {
+                "ORDERS_TABLE_NAME": "OrdersTable",
+                "ORDERS_QUEUE_URL": ORDERS_QUEUE,
+                "PAGE_TOKEN_SECRET_ARN": "PageTokenKey",
+            },
+        ),
         (
             "OrderProcessor",
             {

@@ -19,7 +19,8 @@ EXPECTED_ACKNOWLEDGED = {
         "AwsSolutions-COG2",  # MFA is OPTIONAL (cdk.json userPool.mfa); REQUIRED removes the finding
         "AwsSolutions-IAM5[Resource::*]",  # X-Ray has no resource-level permissions
         "AwsSolutions-SQS3",  # the DLQs are themselves dead-letter queues
-        # object actions scoped to one key prefix (uploads_api, upload_indexer / daily_report)
+        "AwsSolutions-SMG4",  # the page token key: no credential to rotate (service_stack._page_token_key)
+        # object actions scoped to one key prefix (uploads_api, files_api, upload_indexer / daily_report)
         "AwsSolutions-IAM5[Resource::<Data:UploadsBucket5E5E9B64.Arn>/uploads/*]",
         "AwsSolutions-IAM5[Resource::<Data:ReportsBucket4E7C5994.Arn>/reports/*]",
         # CDK's BucketNotificationsHandler (add_event_notification) has the basic execution role
@@ -36,6 +37,7 @@ EXPECTED_ACKNOWLEDGED = {
 # Which constructs carry each acknowledgement that is not about every function or the API.
 EXPECTED_ACKNOWLEDGED_ON = {
     "AwsSolutions-COG2": {"Data/UserPool/Resource"},
+    "AwsSolutions-SMG4": {"Service/PageTokenKey/Resource"},
     "AwsSolutions-SQS3": {
         "Data/UploadIndexerDlq/Resource",
         "Data/DailyReportDlq/Resource",
@@ -49,6 +51,7 @@ EXPECTED_ACKNOWLEDGED_ON = {
     },
     "AwsSolutions-IAM5[Resource::<Data:UploadsBucket5E5E9B64.Arn>/uploads/*]": {
         "Service/UploadsApi/Role/DefaultPolicy/Resource",
+        "Service/FilesApi/Role/DefaultPolicy/Resource",
         "Service/UploadIndexer/Role/DefaultPolicy/Resource",
     },
     "AwsSolutions-IAM5[Resource::<Data:ReportsBucket4E7C5994.Arn>/reports/*]": {
@@ -60,6 +63,7 @@ EXPECTED_ACKNOWLEDGED_ON = {
     "Serverless-LambdaDLQ": {
         "Service/UsersApi/Function/Resource",
         "Service/UploadsApi/Function/Resource",
+        "Service/FilesApi/Function/Resource",
         "Service/OrdersApi/Function/Resource",
         "Service/OrderProcessor/Function/Resource",
     },

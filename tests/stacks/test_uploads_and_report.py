@@ -208,7 +208,7 @@ def test_async_functions_send_failed_events_to_their_own_encrypted_ssl_only_dlq(
 
 
 def test_synchronous_functions_have_no_dlq(stage_app):
-    for name in ("UsersApi", "UploadsApi"):
+    for name in ("UsersApi", "OrdersApi", "UploadsApi", "FilesApi"):
         assert (
             "DeadLetterConfig" not in one(stage_app.service_functions(), f"{name}Function")[1]["Properties"]
         )
@@ -261,27 +261,63 @@ def test_daily_report_reads_the_orders_index_and_writes_the_reports_bucket(stage
     )
 
 
-def test_orders_table_is_keyed_by_order_id_with_a_by_order_date_index(stage_app):
+def _index(name: str, partition: str, sort: str) -> dict:
+    return {
+        "IndexName": name,
+        "KeySchema": [
+            {"AttributeName": partition, "KeyType": "HASH"},
+            {"AttributeName": sort, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+
+
+def test_orders_table_is_keyed_by_order_id_with_by_order_date_and_by_user_indexes(stage_app):
     props = one(stage_app.resources("Data", "AWS::DynamoDB::Table"), "OrdersTable")[1]["Properties"]
     assert props["KeySchema"] == [{"AttributeName": "orderId", "KeyType": "HASH"}]
     assert sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == [
         {"AttributeName": "createdAt", "AttributeType": "S"},
         {"AttributeName": "orderDate", "AttributeType": "S"},
         {"AttributeName": "orderId", "AttributeType": "S"},
+        {"AttributeName": "userId", "AttributeType": "S"},
     ]
+    # byOrderDate first, as deployed: a new index is appended (CloudFormation adds one GSI per update).
     assert props["GlobalSecondaryIndexes"] == [
-        {
-            "IndexName": "byOrderDate",
-            "KeySchema": [
-                {"AttributeName": "orderDate", "KeyType": "HASH"},
-                {"AttributeName": "createdAt", "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": "ALL"},
-        }
+        _index("byOrderDate", "orderDate", "createdAt"),
+        _index("byUser", "userId", "createdAt"),
     ]
 
 
-def test_files_table_is_keyed_by_the_object_key(stage_app):
+def test_files_table_is_keyed_by_the_object_key_with_a_by_user_index(stage_app):
     props = one(stage_app.resources("Data", "AWS::DynamoDB::Table"), "FilesTable")[1]["Properties"]
     assert props["KeySchema"] == [{"AttributeName": "fileKey", "KeyType": "HASH"}]
-    assert "GlobalSecondaryIndexes" not in props
+    assert props["GlobalSecondaryIndexes"] == [_index("byUser", "userId", "uploadedAt")]
+
+
+def test_files_api_is_configured_and_routed(stage_app):
+    config = config_of(stage_app)
+    env = function_env(stage_app, "FilesApi")
+    assert flatten(env["FILES_TABLE_NAME"]) == "<Data:FilesTable1399FAA4>"
+    assert env["FILES_BY_USER_INDEX"] == "byUser"
+    assert flatten(env["UPLOADS_BUCKET_NAME"]) == "<Data:UploadsBucket5E5E9B64>"
+    assert env["DOWNLOAD_EXPIRY_SECONDS"] == str(config.presign_expiry_seconds)
+    assert flatten(env["PAGE_TOKEN_SECRET_ARN"]) == "<PageTokenKey1B0334FC>"
+    routes = sorted(
+        m["Properties"]["HttpMethod"]
+        for m in stage_app.resources("Service", "AWS::ApiGateway::Method").values()
+        if "Integration" in m["Properties"]
+        and flatten(m["Properties"]["Integration"].get("Uri", "")).count("FilesApiFunction")
+    )
+    assert routes == ["DELETE", "GET", "GET"]
+
+
+def test_the_page_token_key_is_generated_and_read_only_by_the_paginating_functions(stage_app):
+    (key,) = stage_app.resources("Service", "AWS::SecretsManager::Secret").values()
+    assert key["Properties"]["GenerateSecretString"] == {"ExcludePunctuation": True, "PasswordLength": 64}
+    assert "SecretString" not in key["Properties"]
+    readers = {
+        name
+        for name in ("UsersApi", "OrdersApi", "FilesApi", "UploadsApi", "UploadIndexer", "DailyReport")
+        if function_env(stage_app, name).get("PAGE_TOKEN_SECRET_ARN")
+    }
+    assert readers == {"UsersApi", "OrdersApi", "FilesApi"}

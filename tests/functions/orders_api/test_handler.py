@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 
 import pytest
 from moto import mock_aws
 
-from tests.aws_resources import create_queue, create_table, receive_all
+from tests.aws_resources import create_page_token_secret, create_queue, create_table, receive_all
 from tests.conftest import load_function
 from tests.events import LambdaContext, api_event, cognito_claims
 
@@ -22,10 +23,12 @@ ORDER = {"items": [{"sku": "SKU-1", "quantity": 2, "unitPriceCents": 1250}]}
 @pytest.fixture
 def aws(monkeypatch):
     with mock_aws():
-        table = create_table("orders", "orderId")
+        table = create_table("orders", "orderId", indexes={"byUser": ("userId", "createdAt")})
         queue_url, _ = create_queue("orders-queue")
         monkeypatch.setenv("ORDERS_TABLE_NAME", "orders")
         monkeypatch.setenv("ORDERS_QUEUE_URL", queue_url)
+        monkeypatch.setenv("ORDERS_BY_USER_INDEX", "byUser")
+        create_page_token_secret(monkeypatch)
         yield {"table": table, "queue_url": queue_url, "handler": load_function("orders_api")}
 
 
@@ -208,3 +211,152 @@ def test_responses_echo_an_allowed_browser_origin(aws):
     assert headers["Access-Control-Expose-Headers"] == ["Location"] and headers["Vary"] == ["Origin"]
     _, _, refused = call(aws, "POST", "/orders", body=ORDER, headers={"Origin": "https://evil.example.com"})
     assert "Access-Control-Allow-Origin" not in refused["multiValueHeaders"]
+
+
+# --- GET /orders ---------------------------------------------------------------------------------
+
+
+def _seed(aws, user_id, count, *, status="CONFIRMED", first_minute=0):
+    """`count` orders of `user_id`, one a minute from 08:<first_minute>; returns their ids, oldest first."""
+    ids = []
+    for n in range(count):
+        order = _order_by(user_id, f"{user_id[:4]}-{status[:1]}-{first_minute + n:02d}")
+        order |= {"status": status, "createdAt": f"2026-11-23T08:{first_minute + n:02d}:00.000+00:00"}
+        aws["table"].put_item(Item=order)
+        ids.append(order["orderId"])
+    return ids
+
+
+def list_orders(aws, caller=ALICE, **query):
+    return call(aws, "GET", "/orders", caller, query={k: str(v) for k, v in query.items()} or None)
+
+
+def walk(aws, caller=ALICE, **query):
+    """Every page of a listing: (ids in order, number of pages)."""
+    ids, pages, token = [], 0, None
+    while pages < 20:  # a bound, so a token that never ends fails the test
+        status, body, _ = list_orders(aws, caller, **query, **({"nextToken": token} if token else {}))
+        assert status == 200, body
+        pages += 1
+        ids += [order["orderId"] for order in body["items"]]
+        token = body["nextToken"]
+        if token is None:
+            return ids, pages
+    pytest.fail("pagination did not end")
+
+
+def test_list_returns_the_callers_own_orders_newest_first(aws):
+    mine = _seed(aws, ALICE_ID, 3)
+    _seed(aws, BOB["sub"], 2)
+
+    status, body, _ = list_orders(aws)
+
+    assert status == 200
+    assert [order["orderId"] for order in body["items"]] == mine[::-1]
+    assert body["nextToken"] is None
+    assert body["items"][0] == _order_by(ALICE_ID, mine[-1]) | {"createdAt": "2026-11-23T08:02:00.000+00:00"}
+
+
+def test_pages_walk_every_order_exactly_once_in_order(aws):
+    mine = _seed(aws, ALICE_ID, 7)
+
+    ids, pages = walk(aws, limit=3)
+
+    assert ids == mine[::-1] and pages == 3
+
+
+def test_status_filter_returns_only_that_status_and_fills_pages(aws):
+    confirmed = _seed(aws, ALICE_ID, 4)
+    accepted = _seed(aws, ALICE_ID, 4, status="ACCEPTED", first_minute=10)
+
+    assert walk(aws, status="CONFIRMED", limit=2) == (confirmed[::-1], 2)
+    assert walk(aws, status="ACCEPTED", limit=4)[0] == accepted[::-1]
+
+
+def test_an_admin_lists_any_users_orders(aws):
+    alices = _seed(aws, ALICE_ID, 2)
+
+    assert walk(aws, ADMIN, userId=ALICE_ID)[0] == alices[::-1]
+    assert walk(aws, ADMIN)[0] == []  # without userId: the admin's own
+
+
+def test_a_user_may_name_only_themselves_as_user_id(aws):
+    _seed(aws, BOB["sub"], 1)
+    assert walk(aws, ALICE, userId=ALICE_ID)[0] == []
+
+    status, error, _ = list_orders(aws, ALICE, userId=BOB["sub"])
+
+    assert status == 403
+    assert_error(error, "Forbidden")
+
+
+def _first_token(aws, caller=ALICE, **query):
+    status, body, _ = list_orders(aws, caller, limit=1, **query)
+    assert status == 200 and body["nextToken"], body
+    return body["nextToken"]
+
+
+@pytest.mark.parametrize(
+    ("issued_for", "used_for"),
+    [
+        ({"caller": ALICE}, {"caller": BOB}),  # another user's token
+        (
+            {"caller": ADMIN, "userId": ALICE_ID},
+            {"caller": ADMIN, "userId": BOB["sub"]},
+        ),  # another user listed
+        ({"caller": ALICE, "status": "CONFIRMED"}, {"caller": ALICE}),  # the filter dropped
+        ({"caller": ALICE}, {"caller": ALICE, "status": "ACCEPTED"}),  # another filter
+    ],
+    ids=["other-caller", "other-user-listed", "filter-dropped", "other-filter"],
+)
+def test_a_token_is_only_good_for_the_listing_it_came_from(aws, issued_for, used_for):
+    _seed(aws, ALICE_ID, 3)
+    _seed(aws, ALICE_ID, 3, status="ACCEPTED", first_minute=10)
+    _seed(aws, BOB["sub"], 3)
+    issued = dict(issued_for)
+    token = _first_token(aws, issued.pop("caller"), **issued)
+    used = dict(used_for)
+
+    status, error, _ = list_orders(aws, used.pop("caller"), nextToken=token, **used)
+
+    assert status == 400
+    assert_error(error, "InvalidNextToken")
+    assert [detail["field"] for detail in error["details"]] == ["query.nextToken"]
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda token: token[:-2] + ("AA" if not token.endswith("AA") else "BB"),  # another mac
+        lambda token: "e30" + token[token.index(".") :],  # another key ({}), the old mac
+        lambda token: token.split(".")[0],  # no mac at all
+        lambda token: base64.urlsafe_b64encode(b'{"orderId":"x","userId":"y","createdAt":"z"}').decode(),
+        lambda token: "!!!.???",
+    ],
+    ids=["mac", "payload", "unsigned", "forged-key", "garbage"],
+)
+def test_a_tampered_or_forged_token_is_400(aws, tamper):
+    _seed(aws, ALICE_ID, 3)
+
+    status, error, _ = list_orders(aws, nextToken=tamper(_first_token(aws)))
+
+    assert status == 400
+    assert_error(error, "InvalidNextToken")
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"limit": "0"}, "query.limit"),
+        ({"limit": "101"}, "query.limit"),
+        ({"status": "SHIPPED"}, "query.status"),
+        ({"nextToken": ""}, "query.nextToken"),
+        ({"userId": "x" * 65}, "query.userId"),
+    ],
+)
+def test_invalid_list_parameters_are_422_naming_the_field(aws, query, field):
+    status, error, _ = list_orders(aws, **query)
+
+    assert status == 422
+    assert_error(error, "ValidationError")
+    assert [detail["field"] for detail in error["details"]] == [field]

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from service_common.env import MissingEnvironmentVariableError
 
+from tests.aws_resources import create_page_token_secret
 from tests.conftest import load_function
 from tests.events import LambdaContext, api_event, cognito_claims
 
@@ -51,6 +52,7 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             BillingMode="PAY_PER_REQUEST",
         )
         monkeypatch.setenv("USERS_TABLE_NAME", TABLE_NAME)
+        create_page_token_secret(monkeypatch)
         yield table
 
 
@@ -353,6 +355,41 @@ def _b64(value: Any) -> str:
 )
 def test_list_rejects_a_bad_next_token_with_400(handler: ModuleType, token: str) -> None:
     reply = send(handler, "GET", "/users", query={"nextToken": token}, caller=ADMIN)
+
+    assert_error(reply, 400, "InvalidNextToken", ["query.nextToken"])
+
+
+def _first_token(handler: ModuleType, table: Any, caller: dict = ADMIN) -> str:
+    put_users(table, 3)
+    reply = send(handler, "GET", "/users", query={"limit": "1"}, caller=caller)
+    assert reply.status == 200 and reply.body["nextToken"], reply.body
+    return reply.body["nextToken"]
+
+
+def test_a_token_forged_from_a_real_key_is_rejected(handler: ModuleType, table: Any) -> None:
+    # A well-formed ExclusiveStartKey used to pass as a token: clients could start a scan anywhere.
+    user_id = sorted(put_users(table, 2))[0]
+    forged = _b64({"userId": user_id})
+
+    reply = send(handler, "GET", "/users", query={"nextToken": forged}, caller=ADMIN)
+
+    assert_error(reply, 400, "InvalidNextToken", ["query.nextToken"])
+
+
+def test_a_token_with_an_altered_key_is_rejected(handler: ModuleType, table: Any) -> None:
+    _, mac = _first_token(handler, table).split(".")
+    altered = base64.urlsafe_b64encode(json.dumps({"userId": "zzz"}).encode()).decode().rstrip("=")
+
+    reply = send(handler, "GET", "/users", query={"nextToken": f"{altered}.{mac}"}, caller=ADMIN)
+
+    assert_error(reply, 400, "InvalidNextToken", ["query.nextToken"])
+
+
+def test_another_admins_token_is_rejected(handler: ModuleType, table: Any) -> None:
+    token = _first_token(handler, table)
+    other_admin = cognito_claims("ad000000-0000-4000-8000-000000000009", groups=("admins",))
+
+    reply = send(handler, "GET", "/users", query={"nextToken": token}, caller=other_admin)
 
     assert_error(reply, 400, "InvalidNextToken", ["query.nextToken"])
 

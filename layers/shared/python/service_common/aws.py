@@ -4,6 +4,7 @@ from functools import cache
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 
 @cache
@@ -14,3 +15,9 @@ def client(service: str) -> Any:
 @cache
 def dynamodb_table(name: str) -> Any:
     return boto3.resource("dynamodb").Table(name)
+
+
+@cache
+def s3_presigner() -> Any:
+    # SigV4 presigned URLs; addressing follows the SDK default (virtual-hosted on AWS). Created once.
+    return boto3.client("s3", config=Config(signature_version="s3v4"))
