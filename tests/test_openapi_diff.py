@@ -233,12 +233,13 @@ def test_diff_ref_reports_breaking_api_changes_first(tmp_path, monkeypatch, caps
     _git("init", "--quiet", "--initial-branch=main", cwd=repo)
     _git("add", ".", cwd=repo)
     _git("commit", "--quiet", "-m", "base", cwd=repo)
-    # The working tree: POST /uploads gone, a new required order field, GET /files added.
+    # The working tree: POST /uploads gone, a new required order field, GET /health added.
     document["paths"].pop("/uploads")
     order_fields = document["components"]["schemas"]["OrderFields"]
     order_fields["properties"]["currency"] = {"type": "string", "enum": ["EUR", "USD"]}
     order_fields["required"].append("currency")
-    document["paths"]["/files"] = {"get": {"responses": {"200": {"description": "OK"}}}}
+    assert "/health" not in document["paths"]
+    document["paths"]["/health"] = {"get": {"responses": {"200": {"description": "OK"}}}}
     (repo / "docs" / "openapi.json").write_text(json.dumps(document))
 
     diff_ref = _script("diff_ref")
@@ -253,7 +254,7 @@ def test_diff_ref_reports_breaking_api_changes_first(tmp_path, monkeypatch, caps
         "- POST /uploads: operation removed\n"
     )
     assert "## API contract (docs/openapi.json): working tree vs main" in printed
-    assert "Added operations:\n- GET /files" in printed
+    assert "Added operations:\n- GET /health" in printed
     assert "Removed operations:\n- POST /uploads" in printed
     assert "## cdk diff" not in printed  # --api-only: no synth
     assert summary.read_text() == printed[:-1]  # print() adds the last newline
