@@ -16,7 +16,13 @@ AWS semantics but on bookkeeping that grows with the queue:
   each call cost a TCP connect and a new server thread (~12 % of moto's time, and getaddrinfo plus
   connect in every client). `KeepAliveHandler` keeps connections open.
 
-The replacements return exactly what the originals return (`time.time()` is the same epoch seconds;
+One fix is about behaviour: DynamoDB applies each request atomically (a condition is checked and the
+write applied as one step), while moto's backend reads, checks and writes items without a lock, so
+under load two concurrent `SET n = n + :one` on one item could both read the old value and one
+increment was lost (the projection's orderCount went wrong with more than two projections at once).
+`apply()` runs DynamoDB requests one at a time: moto's work is Python under one GIL anyway.
+
+The other replacements return exactly what the originals return (`time.time()` is the same epoch seconds;
 the retention period is the same attribute the full attribute dict reads; the module list cannot
 change while the server runs; a parsed JSONPath is the same tree for the same text). moto is pinned
 (requirements-dev.txt): `apply()` checks that each function it replaces is the one it expects, so an
@@ -32,6 +38,7 @@ import io
 import logging
 import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -108,12 +115,14 @@ def apply() -> None:
     from jsonpath_ng import ext as jsonpath_ext
     from moto import backends
     from moto.core import utils
+    from moto.dynamodb.responses import DynamoHandler
     from moto.sqs import models as sqs_models
 
     expected = {
         "moto.core.utils.unix_time": (utils.unix_time, "dt = dt or utcnow()"),
         "moto.core.utils.unix_time_millis": (utils.unix_time_millis, "unix_time(dt) * 1000.0"),
         "moto.backends.list_of_moto_modules": (backends.list_of_moto_modules, "os.listdir(path)"),
+        "DynamoHandler.call_action": (DynamoHandler.call_action, "super().call_action()"),
         "jsonpath_ng.ext.parse": (jsonpath_ext.parse, "ExtendedJsonPathParser(debug=debug).parse(path)"),
         "SQSBackend.is_message_valid_based_on_retention_period": (
             sqs_models.SQSBackend.is_message_valid_based_on_retention_period,
@@ -124,6 +133,14 @@ def apply() -> None:
         if marker not in inspect.getsource(function):
             raise RuntimeError(f"moto changed {name}: review local_runtime/moto_server.py for it")
 
+    dynamodb_call = DynamoHandler.call_action
+    one_at_a_time = threading.Lock()
+
+    def call_action_atomically(self: Any) -> Any:
+        with one_at_a_time:
+            return dynamodb_call(self)
+
+    DynamoHandler.call_action = call_action_atomically  # type: ignore[method-assign]
     # A parsed expression is an immutable tree; moto imports `parse` from the module at each call.
     jsonpath_ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ext.parse)
     unix_time = _now_or(utils.unix_time)

@@ -130,13 +130,12 @@ def test_an_unexpected_moto_version_is_refused(monkeypatch: pytest.MonkeyPatch) 
         moto_server.apply()
 
 
-@pytest.fixture(scope="module")
-def server_port() -> Iterator[int]:
+def _serve(module: str) -> Iterator[int]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "local_runtime.moto_server", "-p", str(port)],
+        [sys.executable, "-m", module, "-p", str(port)],
         cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -153,6 +152,11 @@ def server_port() -> Iterator[int]:
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def server_port() -> Iterator[int]:
+    yield from _serve("local_runtime.moto_server")
 
 
 def test_the_server_keeps_a_connection_across_requests_of_every_shape(server_port: int) -> None:
@@ -186,3 +190,48 @@ def test_the_server_keeps_a_connection_across_requests_of_every_shape(server_por
     response, body = call("GET", "/bucket/missing")
     assert response.status == 404 and b"NoSuchKey" in body
     assert connection.sock is first_socket and not response.will_close
+
+
+def _concurrent_increments(port: int, threads: int = 16, each: int = 60) -> int:
+    """`threads` clients each ADD 1 to one item `each` times, all at once; the final count."""
+    import boto3
+
+    def client() -> object:
+        return boto3.client(
+            "dynamodb",
+            endpoint_url=f"http://localhost:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="AKIDLOCAL",
+            aws_secret_access_key="local",
+        )
+
+    table = f"counts-{threads}-{each}"
+    client().create_table(  # type: ignore[attr-defined]
+        TableName=table,
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    def increment(_: int) -> None:
+        dynamodb = client()
+        for _ in range(each):
+            dynamodb.update_item(  # type: ignore[attr-defined]
+                TableName=table,
+                Key={"id": {"S": "a"}},
+                UpdateExpression="SET n = if_not_exists(n, :zero) + :one",
+                ExpressionAttributeValues={":zero": {"N": "0"}, ":one": {"N": "1"}},
+            )
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(increment, range(threads)))
+    item = client().get_item(TableName=table, Key={"id": {"S": "a"}})["Item"]  # type: ignore[attr-defined]
+    return int(item["n"]["N"])
+
+
+def test_concurrent_updates_of_one_item_are_atomic_as_in_dynamodb(server_port: int) -> None:
+    """DynamoDB applies each write atomically; moto's backend reads, checks and writes without a lock,
+    so concurrent increments of one counter (the projection's orderCount) were lost under load."""
+    assert _concurrent_increments(server_port) == 16 * 60
