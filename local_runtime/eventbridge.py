@@ -226,16 +226,22 @@ class PatternRules:
                 response = sqs.receive_message(
                     QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=int(self.wait_s)
                 )
-                for message in response.get("Messages", []):
-                    if self._stop.is_set():
-                        return  # left on the rule's queue: stopping is not a delivery failure
-                    event = json.loads(message["Body"])
-                    event.setdefault("account", self.account)
-                    for target in rule.targets:
-                        self.deliverer.deliver(
-                            rule, target, event, f"rule {rule.names[0] if rule.names else rule.name}"
-                        )
-                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                delivered: list[dict[str, str]] = []
+                try:
+                    for message in response.get("Messages", []):
+                        if self._stop.is_set():
+                            return  # left on the rule's queue: stopping is not a delivery failure
+                        event = json.loads(message["Body"])
+                        event.setdefault("account", self.account)
+                        for target in rule.targets:
+                            self.deliverer.deliver(
+                                rule, target, event, f"rule {rule.names[0] if rule.names else rule.name}"
+                            )
+                        receipt = message["ReceiptHandle"]
+                        delivered.append({"Id": str(len(delivered)), "ReceiptHandle": receipt})
+                finally:
+                    if delivered:  # one call for the batch; what was not delivered stays on the queue
+                        sqs.delete_message_batch(QueueUrl=url, Entries=delivered)
             except Exception:
                 if self._stop.is_set():
                     return
