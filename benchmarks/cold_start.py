@@ -25,7 +25,15 @@ from typing import Any
 from benchmarks.stats import median, ratio, run_interleaved, summary
 from local_runtime.runtime import Runtime
 from local_runtime.workers import FunctionSpec, Pool
-from tests.events import api_event, eventbridge_event, s3_event, s3_record, scheduled_event, sqs_event
+from tests.events import (
+    api_event,
+    cognito_claims,
+    eventbridge_event,
+    s3_event,
+    s3_record,
+    scheduled_event,
+    sqs_event,
+)
 
 BARE_DIR = Path(__file__).resolve().parent / "bare_handlers"
 # Construct name → function folder (the bare handler's module).
@@ -37,6 +45,7 @@ FUNCTIONS = {
     "UploadsApi": "uploads_api",
     "UploadIndexer": "upload_indexer",
     "DailyReport": "daily_report",
+    "FilesApi": "files_api",
 }
 IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)\s*$")
 
@@ -60,6 +69,19 @@ class Fixtures:
         self.bucket = runtime.find_function("UploadsApi").environment["UPLOADS_BUCKET_NAME"]
         self.key = f"uploads/{self.user_id}/bench.txt"
         runtime.client("s3").put_object(Bucket=self.bucket, Key=self.key, Body=b"benchmark\n")
+        # The record upload_indexer keeps for an upload: what GET /files lists.
+        runtime.client("dynamodb").put_item(
+            TableName=runtime.find_function("FilesApi").environment["FILES_TABLE_NAME"],
+            Item={
+                "fileKey": {"S": f"uploads/{self.user_id}/{uuid.uuid4()}-bench.txt"},
+                "userId": {"S": self.user_id},
+                "bucket": {"S": self.bucket},
+                "size": {"N": "10"},
+                "contentType": {"S": "text/plain"},
+                "uploadedAt": {"S": datetime.now(UTC).isoformat()},
+                "sequencer": {"S": "0" * 64},
+            },
+        )
         self._sequence = 0
 
     def _order(self) -> dict[str, Any]:
@@ -73,16 +95,19 @@ class Fixtures:
         }
 
     def event(self, construct: str) -> dict[str, Any]:
+        """The function's typical first request, one that succeeds (API requests: as the user, signed in)."""
+        claims = cognito_claims(self.user_id)
         if construct == "UsersApi":
             return api_event(
                 "GET",
                 f"/users/{self.user_id}",
+                claims=claims,
                 resource="/users/{userId}",
                 path_params={"userId": self.user_id},
             )
         if construct == "OrdersApi":
-            body = {"userId": self.user_id, "items": [{"sku": "SKU-1", "quantity": 2, "unitPriceCents": 500}]}
-            return api_event("POST", "/orders", body=body)
+            body = {"items": [{"sku": "SKU-1", "quantity": 2, "unitPriceCents": 500}]}
+            return api_event("POST", "/orders", claims=claims, body=body)
         if construct == "OrderProcessor":
             message = {
                 "MessageId": str(uuid.uuid4()),
@@ -95,8 +120,8 @@ class Fixtures:
             detail = {k: order[k] for k in ("orderId", "userId", "totalCents", "createdAt")}
             return eventbridge_event("orders", "OrderCreated", detail)
         if construct == "UploadsApi":
-            body = {"userId": self.user_id, "fileName": "a.txt", "contentType": "text/plain", "size": 10}
-            return api_event("POST", "/uploads", body=body)
+            body = {"fileName": "a.txt", "contentType": "text/plain", "size": 10}
+            return api_event("POST", "/uploads", claims=claims, body=body)
         if construct == "UploadIndexer":
             self._sequence += 1
             record = s3_record(
@@ -105,6 +130,8 @@ class Fixtures:
             return s3_event(record)
         if construct == "DailyReport":
             return scheduled_event(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        if construct == "FilesApi":
+            return api_event("GET", "/files", claims=claims)
         raise KeyError(construct)
 
 
@@ -128,13 +155,14 @@ def cold_invoke(runtime: Runtime, spec: FunctionSpec, event: dict[str, Any]) -> 
         "wall_ms": wall_ms,
         "init_ms": invocation.init_ms or 0.0,
         "invoke_ms": invocation.duration_ms,
-        "ok": invocation.ok and _not_5xx(invocation.result),
+        "ok": invocation.ok and _succeeded(invocation.result),
         "error": invocation.error_type,
     }
 
 
-def _not_5xx(result: Any) -> bool:
-    return not (isinstance(result, dict) and int(result.get("statusCode", 200)) >= 500)
+def _succeeded(result: Any) -> bool:
+    """A 4xx is a failed run too: a refused request (e.g. 401) skips the work being measured."""
+    return not (isinstance(result, dict) and int(result.get("statusCode", 200)) >= 400)
 
 
 def _side(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ def lambda_handler(event, context):
     fields = json.loads(event["body"])
     order = {
         "orderId": str(uuid.uuid4()),
-        "userId": fields["userId"],
+        "userId": event["requestContext"]["authorizer"]["claims"]["sub"],
         "items": fields["items"],
         "totalCents": sum(i["quantity"] * i["unitPriceCents"] for i in fields["items"]),
         "status": "ACCEPTED",

@@ -14,10 +14,16 @@ s3 = boto3.client("s3", config=Config(signature_version="s3v4"))
 
 def lambda_handler(event, context):
     request = json.loads(event["body"])
-    key = f"uploads/{request['userId']}/{uuid.uuid4()}-{request['fileName']}"
+    user_id = event["requestContext"]["authorizer"]["claims"]["sub"]
+    key = f"uploads/{user_id}/{uuid.uuid4()}-{request['fileName']}"
     url = s3.generate_presigned_url(
         "put_object",
-        Params={"Bucket": BUCKET, "Key": key, "ContentType": request["contentType"]},
+        Params={
+            "Bucket": BUCKET,
+            "Key": key,
+            "ContentType": request["contentType"],
+            "ContentLength": request["size"],
+        },
         ExpiresIn=EXPIRY,
         HttpMethod="PUT",
     )

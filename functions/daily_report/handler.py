@@ -15,9 +15,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from report import aggregate, orders_of, report_day
 from service_common.aws import client
 from service_common.env import require_env
+from service_common.tracing import TRACED_MODULES
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 ORDERS_TABLE = require_env("ORDERS_TABLE_NAME")
 ORDERS_BY_DATE_INDEX = require_env("ORDERS_BY_DATE_INDEX")

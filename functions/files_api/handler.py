@@ -16,9 +16,10 @@ from service_common.api import create_resolver, documented_responses
 from service_common.env import require_env
 from service_common.identity import current_caller
 from service_common.pagination import PageTokens
+from service_common.tracing import TRACED_MODULES
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 app = create_resolver(logger)
 files = Files(

@@ -6,28 +6,24 @@ and after 3 receives SQS moves it to OrdersDLQ unchanged.
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+
+# Imported before anything loads pydantic: Powertools' batch then skips loading its parser models.
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from processing import OrderProcessing
-from pydantic import Json
 from service_common.env import require_env
 from service_common.idempotency import order_idempotency
 from service_common.orders import Order
+from service_common.tracing import TRACED_MODULES
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 orders = OrderProcessing(require_env("ORDERS_TABLE_NAME"), require_env("EVENT_BUS_NAME"))
 persistence, idempotency = order_idempotency()
-
-
-class OrderRecord(SqsRecordModel):
-    body: Json[Order]  # type: ignore[assignment]
-
-
-batch = BatchProcessor(event_type=EventType.SQS, model=OrderRecord)
+batch = BatchProcessor(event_type=EventType.SQS)
 
 
 @idempotent_function(data_keyword_argument="order", config=idempotency, persistence_store=persistence)
@@ -40,8 +36,9 @@ def process_order(order: Order) -> dict:
 
 
 @tracer.capture_method
-def record_handler(record: OrderRecord) -> dict:
-    return process_order(order=record.body)
+def record_handler(record: SQSRecord) -> dict:
+    # An invalid body raises: the record is reported failed, received again, then dead-lettered.
+    return process_order(order=Order.model_validate_json(record.body))
 
 
 @logger.inject_lambda_context

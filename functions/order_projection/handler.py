@@ -12,10 +12,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from service_common.env import require_env
 from service_common.idempotency import order_idempotency
 from service_common.orders import OrderCreated
+from service_common.tracing import TRACED_MODULES
 from users import UserOrders
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 user_orders = UserOrders(require_env("USERS_TABLE_NAME"))
 persistence, idempotency = order_idempotency()

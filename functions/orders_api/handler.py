@@ -17,10 +17,11 @@ from service_common.identity import current_caller, forbidden
 from service_common.links import link
 from service_common.orders import Order, OrderStatus
 from service_common.pagination import PageTokens
+from service_common.tracing import TRACED_MODULES
 from store import OrdersStore
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 app = create_resolver(logger)
 orders = OrdersStore(

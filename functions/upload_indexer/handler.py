@@ -17,9 +17,10 @@ from botocore.exceptions import ClientError
 from files import FilesStore, ordered
 from service_common.aws import client
 from service_common.env import require_env
+from service_common.tracing import TRACED_MODULES
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 files = FilesStore(require_env("FILES_TABLE_NAME"))
 

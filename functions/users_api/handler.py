@@ -19,10 +19,11 @@ from service_common.env import require_env
 from service_common.identity import current_caller
 from service_common.links import link
 from service_common.pagination import PageTokens
+from service_common.tracing import TRACED_MODULES
 from store import UsersStore
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 app = create_resolver(logger)
 users = UsersStore(require_env("USERS_TABLE_NAME"), PageTokens())

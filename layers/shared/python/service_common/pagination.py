@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
-
 from service_common.api import ApiError
 from service_common.env import require_env
 
@@ -56,6 +54,9 @@ class PageTokens:
         self._secret_arn = secret_arn or require_env(PAGE_TOKEN_SECRET_ARN)
 
     def _key(self) -> bytes:
+        # Imported on first use: only a page with a next page (or a token to check) needs the key.
+        from aws_lambda_powertools.utilities import parameters
+
         secret = parameters.get_secret(self._secret_arn, max_age=KEY_MAX_AGE_SECONDS)
         key = secret.encode() if isinstance(secret, str) else bytes(secret)
         if len(key) < MIN_KEY_LENGTH:
