@@ -29,9 +29,10 @@ VALID_VIA_API = 100
 VALID_VIA_QUEUE = 800
 REDELIVERED = 100
 POISON = 100
-# Long enough that a batch in progress is never redelivered (the template's 180 s would take minutes to
-# move a poison message to the DLQ after its 3 receives); the redrive policy under test is untouched.
-VISIBILITY_TIMEOUT_S = 4
+# Long enough that a batch in progress is never redelivered, with up to 5 batches at once on a loaded
+# 2-core machine (the template's 180 s would take minutes to move a poison message to the DLQ after its
+# 3 receives); the redrive policy under test is untouched.
+VISIBILITY_TIMEOUT_S = 8
 
 
 def _drain(sqs: Any, url: str, quiet_s: float = 3.0, max_s: float = 120.0) -> list[dict[str, Any]]:
