@@ -171,7 +171,8 @@ def _secrets(app: App, secretsmanager: Any, created: list[str]) -> None:
                 value = json.dumps(document)
             else:
                 value = password
-        request: dict[str, Any] = {"Name": name, "SecretString": value if value is not None else ""}
+        # Neither property: an empty secret, without a value to get (CloudFormation's SecretString docs).
+        request: dict[str, Any] = {"Name": name, **({"SecretString": value} if value is not None else {})}
         if props.get("Description"):
             request["Description"] = props["Description"]
         arn = secretsmanager.create_secret(**request)["ARN"]

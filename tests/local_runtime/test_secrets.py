@@ -24,6 +24,7 @@ TEMPLATE = {
                 "GenerateSecretString": {"PasswordLength": 40, "ExcludePunctuation": True},
             },
         },
+        "Empty": {"Type": "AWS::SecretsManager::Secret", "Properties": {"Name": "app/empty"}},
         "Credentials": {
             "Type": "AWS::SecretsManager::Secret",
             "Properties": {
@@ -44,7 +45,7 @@ def provisioned() -> Iterator[tuple[App, Any]]:
         app = App.from_templates({"S": TEMPLATE}, names=Names(region="us-east-1", endpoint_url="http://x"))
         clients = lambda service: boto3.client(service, region_name="us-east-1")  # noqa: E731
         lines = create_resources(app, clients)
-        assert sum(line.startswith("secret ") for line in lines) == 3
+        assert sum(line.startswith("secret ") for line in lines) == 4
         yield app, clients("secretsmanager")
 
 
@@ -64,6 +65,13 @@ def test_values_are_given_or_generated_as_cloudformation_does(provisioned: tuple
     described = secretsmanager.describe_secret(SecretId=app.resolve(stack, {"Ref": "Generated"}))
     assert described["Description"] == "signs page tokens"
     assert secretsmanager.describe_secret(SecretId="app/db")["Name"] == "app/db"
+
+
+def test_a_secret_without_a_value_has_none_to_get(provisioned: tuple[App, Any]) -> None:
+    """Neither SecretString nor GenerateSecretString: CloudFormation creates an empty secret."""
+    _, secretsmanager = provisioned
+    with pytest.raises(secretsmanager.exceptions.ResourceNotFoundException):
+        secretsmanager.get_secret_value(SecretId="app/empty")
 
 
 def test_a_secret_call_is_checked_against_the_secret_arn() -> None:
