@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 
 import pytest
 
+from local_runtime.runtime import free_port, start_moto
 from tests.conftest import PROJECT_ROOT
 
 SCRIPT = textwrap.dedent(
@@ -130,33 +129,16 @@ def test_an_unexpected_moto_version_is_refused(monkeypatch: pytest.MonkeyPatch) 
         moto_server.apply()
 
 
-def _serve(module: str) -> Iterator[int]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", module, "-p", str(port)],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+@pytest.fixture(scope="module")
+def server_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """`python -m local_runtime.moto_server`, started as the runtime starts it."""
+    port = free_port()
+    process = start_moto(port, tmp_path_factory.mktemp("moto") / "moto.log")
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.05)
         yield port
     finally:
         process.terminate()
         process.wait(10)
-
-
-@pytest.fixture(scope="module")
-def server_port() -> Iterator[int]:
-    yield from _serve("local_runtime.moto_server")
 
 
 def test_the_server_keeps_a_connection_across_requests_of_every_shape(server_port: int) -> None:
