@@ -238,6 +238,9 @@ class Pool:
         assert self._slots is not None
         self._slots.acquire()
         try:
+            # A stop while this waited for a slot: no new worker (a cold start per waiting event).
+            if self._stopped:
+                raise RuntimeError(f"{self.spec.display}: runtime is stopping")
             return self._invoke(event, trigger)
         finally:
             self._slots.release()
