@@ -58,7 +58,8 @@ cdk.out/.synth-$(STAGE): $(CDK_SOURCES) | setup
 	touch $@
 
 up: setup cdk.out/.synth-$(STAGE) ## Run the synthesized app locally, no Docker (PORT=3000 AWS_PORT=4566); Ctrl-C stops
-	$(BIN)/python -m local_runtime up --cdk-out cdk.out --stage $(STAGE) --port $(PORT) --aws-port $(AWS_PORT)
+	$(BIN)/python -m local_runtime up --cdk-out cdk.out --stage $(STAGE) --port $(PORT) --aws-port $(AWS_PORT) \
+		--synth-command "$(CDK) synth --quiet" --openapi docs/openapi.json $(UP_FLAGS)
 
 token: setup ## ID token of a local user for the running `make up` (EMAIL=ada@example.com, ADMIN=1 for an admin)
 	@$(BIN)/python -m local_runtime token $(or $(EMAIL),ada@example.com) $(if $(ADMIN),--admin)

@@ -1,13 +1,16 @@
-"""python -m local_runtime up | invoke | fire-schedule | token | unused-grants (README: "Run it locally")."""
+"""python -m local_runtime up | invoke | fire-schedule | token | unused-grants, and the console's actions:
+messages | delete-message | redrive | items | objects | invocations | denied (README: "Run it locally")."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import sys
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +36,59 @@ def _state(state_dir: Path) -> dict[str, Any]:
     return json.loads(state_file.read_text())
 
 
+def _get(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 (localhost control port)
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def _control(args: argparse.Namespace, method: str, path: str, body: Any = None) -> int:
+    """One console action on the running runtime; its JSON answer on stdout, an error on stderr."""
+    base = _state(Path(args.state_dir))["control"]
+    status, answer = _get(base + path) if method == "GET" else _post(base + path, body or {})
+    if status != 200:
+        print(f"error: {answer.get('error', answer)}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=2, default=str))
+    return 0
+
+
+def _quoted(name: str) -> str:
+    return urllib.parse.quote(name, safe="")
+
+
+def cmd_messages(args: argparse.Namespace) -> int:
+    return _control(args, "GET", f"/api/queues/{_quoted(args.queue)}/messages?limit={args.limit}")
+
+
+def cmd_delete_message(args: argparse.Namespace) -> int:
+    return _control(args, "POST", f"/api/queues/{_quoted(args.queue)}/delete", {"messageId": args.message_id})
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    return _control(args, "POST", f"/api/queues/{_quoted(args.dlq)}/redrive", {"to": args.to})
+
+
+def cmd_items(args: argparse.Namespace) -> int:
+    token = f"&nextToken={_quoted(args.next_token)}" if args.next_token else ""
+    return _control(args, "GET", f"/api/tables/{_quoted(args.table)}?limit={args.limit}{token}")
+
+
+def cmd_objects(args: argparse.Namespace) -> int:
+    token = f"&nextToken={_quoted(args.next_token)}" if args.next_token else ""
+    return _control(args, "GET", f"/api/buckets/{_quoted(args.bucket)}?limit={args.limit}{token}")
+
+
+def cmd_invocations(args: argparse.Namespace) -> int:
+    return _control(args, "GET", "/api/invocations")
+
+
+def cmd_denied(args: argparse.Namespace) -> int:
+    return _control(args, "GET", "/api/denied")
+
+
 def _post(url: str, body: Any) -> tuple[int, Any]:
     request = urllib.request.Request(  # noqa: S310 (the runtime's localhost control port)
         url,
@@ -56,6 +112,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         gateway_port=args.aws_port,
         skip_unknown=args.skip_unknown,
         account=AccountSettings(api_gateway_cloudwatch_role=args.apigw_cloudwatch_role),
+        watch=args.watch,
+        synth_command=shlex.split(args.synth_command) if args.synth_command else (),
+        openapi=Path(args.openapi) if args.openapi else None,
     )
     runtime = Runtime(options)
     stop = threading.Event()
@@ -212,6 +271,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the account already has API Gateway's CloudWatch Logs role (no stack here sets it)",
     )
+    up.add_argument(
+        "--watch",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="hot reload: function code on save; other sources re-synthesized with --synth-command",
+    )
+    up.add_argument(
+        "--synth-command",
+        help='how to synthesize the app, e.g. "cdk --context stage=dev synth --quiet" (--output is added)',
+    )
+    up.add_argument(
+        "--openapi", help="the API's OpenAPI document for Swagger UI (default: from the template)"
+    )
     up.set_defaults(run=cmd_up)
 
     invoke = commands.add_parser("invoke", help="invoke a function of the running runtime")
@@ -234,6 +306,39 @@ def main(argv: list[str] | None = None) -> int:
     )
     token.add_argument("--pool", help="the user pool (construct name, logical id, name or id) if several")
     token.set_defaults(run=cmd_token)
+
+    messages = commands.add_parser("messages", help="peek at a queue's messages (left on the queue)")
+    messages.add_argument("queue", help="queue name")
+    messages.add_argument("--limit", type=int, default=10)
+    messages.set_defaults(run=cmd_messages)
+
+    delete = commands.add_parser("delete-message", help="delete one message from a queue (e.g. a DLQ)")
+    delete.add_argument("queue", help="queue name")
+    delete.add_argument("message_id", help="the MessageId `messages` shows")
+    delete.set_defaults(run=cmd_delete_message)
+
+    redrive = commands.add_parser("redrive", help="move a DLQ's messages back to its source queue")
+    redrive.add_argument("dlq", help="the dead-letter queue's name")
+    redrive.add_argument("--to", help="the queue to move to (needed when several queues use this DLQ)")
+    redrive.set_defaults(run=cmd_redrive)
+
+    items = commands.add_parser("items", help="a page of a table's items")
+    items.add_argument("table", help="table name")
+    items.add_argument("--limit", type=int, default=25)
+    items.add_argument("--next-token", help="the nextToken of the previous page")
+    items.set_defaults(run=cmd_items)
+
+    objects = commands.add_parser("objects", help="a page of a bucket's objects")
+    objects.add_argument("bucket", help="bucket name")
+    objects.add_argument("--limit", type=int, default=50)
+    objects.add_argument("--next-token", help="the nextToken of the previous page")
+    objects.set_defaults(run=cmd_objects)
+
+    invocations = commands.add_parser("invocations", help="the last invocations, with their log lines")
+    invocations.set_defaults(run=cmd_invocations)
+
+    denied = commands.add_parser("denied", help="the IAM calls the gateway denied")
+    denied.set_defaults(run=cmd_denied)
 
     unused = commands.add_parser("unused-grants", help="granted actions never used in a recorded run")
     unused.add_argument("recording", help=".local-runtime/recording.jsonl")

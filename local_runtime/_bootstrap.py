@@ -13,6 +13,7 @@ import sys
 import time
 import traceback
 
+END_OF_OUTPUT = "\x1e\n"  # ASCII record separator: never part of a log line
 # Lambda's level order; Python's names map onto it. A record without a valid "level" counts as INFO.
 _LEVELS = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "WARNING": 3, "ERROR": 4, "FATAL": 5, "CRITICAL": 5}
 
@@ -151,6 +152,10 @@ def main() -> None:
             if isinstance(stream, _LevelFilter):
                 stream.end_of_invocation()
             stream.flush()
+        # Everything this invocation printed is in the pipe before the marker: the runtime attributes
+        # the lines up to it to this request (the console's logs per invocation).
+        sys.__stdout__.write(END_OF_OUTPUT)
+        sys.__stdout__.flush()
         out.write(payload + "\n")
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local_runtime import gateway_responses, vtl
@@ -27,6 +27,11 @@ from local_runtime.gateway_responses import GatewayResponse
 from local_runtime.http_server import LocalServer
 from local_runtime.templates import App, Stack, TemplateError
 from local_runtime.workers import Invocation
+
+if TYPE_CHECKING:
+    from local_runtime.swagger import Swagger
+
+SWAGGER_PREFIX = "/_local/swagger/"  # outside every stage: API Gateway answers 403 there
 
 log = logging.getLogger("local_runtime.api")
 _FUNCTION_ARN = re.compile(r"functions/(arn:[^/]+)/invocations")
@@ -351,15 +356,30 @@ def _refuse_all(authorizer: CognitoAuthorizer, scopes: list[str], headers: dict[
 
 class ApiServer:
     def __init__(
-        self, api: RestApi, invoke: Invoke, account: str, port: int = 0, authorize: Authorize | None = None
+        self,
+        api: RestApi,
+        invoke: Invoke,
+        account: str,
+        port: int = 0,
+        authorize: Authorize | None = None,
+        swagger: Swagger | None = None,
     ) -> None:
-        self.api = api
         self._invoke = invoke
         self._authorize = authorize or _refuse_all
         self.account = account
+        self.swagger = swagger
         self._server = LocalServer(self.handle, port=port, name=f"api-{api.name}")
         self.port = self._server.port
+        self.replace(api)
+
+    def replace(self, api: RestApi) -> None:
+        """A redeploy's version of the API: the next request is routed by it (same port)."""
+        self.api = api
         self.base_url = f"http://localhost:{self.port}/{api.stage}/"
+
+    @property
+    def swagger_url(self) -> str | None:
+        return f"http://localhost:{self.port}{SWAGGER_PREFIX}" if self.swagger else None
 
     def start(self) -> None:
         self._server.start()
@@ -371,6 +391,10 @@ class ApiServer:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         path = urlsplit(handler.path).path
+        if self.swagger is not None and path.startswith(SWAGGER_PREFIX) and handler.command == "GET":
+            status, content_type, data = self.swagger.serve(path, self.api, self.base_url)
+            self._send(handler, status, {"Content-Type": content_type, "Cache-Control": "no-store"}, data)
+            return
         stage_prefix = f"/{self.api.stage}"
         if path != stage_prefix and not path.startswith(stage_prefix + "/"):
             self._send(handler, 403, {"x-amzn-ErrorType": "ForbiddenException"}, {"message": "Forbidden"})

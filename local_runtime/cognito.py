@@ -54,18 +54,26 @@ class UserError(ValueError):
 
 
 def create_user_pools(app: App, idp: Any) -> tuple[list[UserPool], list[str]]:
-    """Create every user pool (then its groups and app clients) in moto; (pools, one line per resource)."""
+    """Create every user pool (then its groups and app clients) in moto; (pools, one line per resource).
+
+    A pool, group or client that already exists by name (a hot reload's new assembly) is reused, so its
+    users and their tokens stay valid."""
     pools: list[UserPool] = []
     created: list[str] = []
     accepted = set(idp.meta.service_model.operation_model("CreateUserPool").input_shape.members)
+    existing = {p["Name"]: p["Id"] for p in idp.list_user_pools(MaxResults=60)["UserPools"]}
     for stack, logical_id, resource in app.all_resources("AWS::Cognito::UserPool"):
         props = app.resolve(stack, resource.get("Properties", {}))
         request = {_RENAMED.get(k, k): v for k, v in props.items() if _RENAMED.get(k, k) in accepted}
         request["PoolName"] = app.physical_name(stack, logical_id)
         ignored = sorted(k for k in props if _RENAMED.get(k, k) not in accepted and k != "EnabledMfas")
-        pool_id = _call(f"{stack.name}/{logical_id}", idp.create_user_pool, request)["UserPool"]["Id"]
+        reused = request["PoolName"] in existing
+        if reused:
+            pool_id = existing[request["PoolName"]]
+        else:
+            pool_id = _call(f"{stack.name}/{logical_id}", idp.create_user_pool, request)["UserPool"]["Id"]
         mfa = props.get("MfaConfiguration", "OFF")
-        if mfa != "OFF":
+        if mfa != "OFF" and not reused:
             enabled = props.get("EnabledMfas", [])
             idp.set_user_pool_mfa_config(
                 UserPoolId=pool_id,
@@ -84,7 +92,8 @@ def create_user_pools(app: App, idp: Any) -> tuple[list[UserPool], list[str]]:
         )
         pools.append(pool)
         note = f" (not applied locally: {', '.join(ignored)})" if ignored else ""
-        created.append(f"user pool {pool.pool_name} {pool_id} MFA {mfa}{note}")
+        if not reused:
+            created.append(f"user pool {pool.pool_name} {pool_id} MFA {mfa}{note}")
     for pool in pools:
         _groups(app, idp, pool, created)
         _clients(app, idp, pool, created)
@@ -96,6 +105,7 @@ def _belongs_to(app: App, stack: Stack, props: dict[str, Any], pool: UserPool) -
 
 
 def _groups(app: App, idp: Any, pool: UserPool, created: list[str]) -> None:
+    existing = {g["GroupName"] for g in idp.list_groups(UserPoolId=pool.pool_id)["Groups"]}
     for stack, logical_id, resource in app.all_resources("AWS::Cognito::UserPoolGroup"):
         props = resource.get("Properties", {})
         if not _belongs_to(app, stack, props, pool):
@@ -104,13 +114,17 @@ def _groups(app: App, idp: Any, pool: UserPool, created: list[str]) -> None:
         name = app.physical_name(stack, logical_id)
         request = {"UserPoolId": pool.pool_id, "GroupName": name}
         request |= {k: props[k] for k in ("Description", "Precedence", "RoleArn") if k in props}
-        _call(f"{stack.name}/{logical_id}", idp.create_group, request)
         pool.groups.append(name)
+        if name in existing:
+            continue
+        _call(f"{stack.name}/{logical_id}", idp.create_group, request)
         created.append(f"group  {name} in {pool.pool_name}")
 
 
 def _clients(app: App, idp: Any, pool: UserPool, created: list[str]) -> None:
     accepted = set(idp.meta.service_model.operation_model("CreateUserPoolClient").input_shape.members)
+    pages = idp.get_paginator("list_user_pool_clients").paginate(UserPoolId=pool.pool_id)
+    existing = {c["ClientName"]: c["ClientId"] for page in pages for c in page["UserPoolClients"]}
     for stack, logical_id, resource in app.all_resources("AWS::Cognito::UserPoolClient"):
         props = resource.get("Properties", {})
         if not _belongs_to(app, stack, props, pool):
@@ -118,6 +132,11 @@ def _clients(app: App, idp: Any, pool: UserPool, created: list[str]) -> None:
         props = app.resolve(stack, props)
         request = {k: v for k, v in props.items() if k in accepted}
         request |= {"UserPoolId": pool.pool_id, "ClientName": app.physical_name(stack, logical_id)}
+        if request["ClientName"] in existing:
+            client_id = existing[request["ClientName"]]
+            app.bound_ids[(stack.name, logical_id)] = client_id
+            pool.clients[logical_id] = client_id
+            continue
         client = _call(f"{stack.name}/{logical_id}", idp.create_user_pool_client, request)
         client_id = client["UserPoolClient"]["ClientId"]
         app.bound_ids[(stack.name, logical_id)] = client_id

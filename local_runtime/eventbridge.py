@@ -253,6 +253,17 @@ class PatternRules:
         for thread in self._threads:
             thread.join(timeout=5)
 
+    def remove_missing(self, current: list[Rule]) -> None:
+        """After a redeploy: delete the rules the new app no longer has, with their internal queues."""
+        keep = {(r.bus, r.name) for r in current if r.pattern is not None}
+        events, sqs = self._events(), self._sqs()
+        for rule, url in self._queues:
+            if (rule.bus, rule.name) in keep:
+                continue
+            events.remove_targets(Rule=rule.name, EventBusName=rule.bus, Ids=["local-runtime"])
+            events.delete_rule(Name=rule.name, EventBusName=rule.bus)
+            sqs.delete_queue(QueueUrl=url)
+
 
 # ---------------------------------------------------------------------- schedules
 

@@ -14,6 +14,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -433,21 +434,22 @@ class Recorder:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._file = path.open("a", encoding="utf-8")
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []  # e.g. the console's denied calls
 
     def record(self, function: str, action: str, resource: str, allowed: bool, via: str = "function") -> None:
-        line = json.dumps(
-            {
-                "time": time.time(),
-                "function": function,
-                "action": action,
-                "resource": resource,
-                "allowed": allowed,
-                "via": via,
-            }
-        )
+        entry = {
+            "time": time.time(),
+            "function": function,
+            "action": action,
+            "resource": resource,
+            "allowed": allowed,
+            "via": via,
+        }
         with self._lock:
-            self._file.write(line + "\n")
+            self._file.write(json.dumps(entry) + "\n")
             self._file.flush()
+        for listener in self.listeners:
+            listener(entry)
 
     def close(self) -> None:
         with self._lock:

