@@ -25,6 +25,7 @@ from local_runtime import gateway_responses, vtl
 from local_runtime.authorizer import CognitoAuthorizer, UnauthorizedError
 from local_runtime.gateway_responses import GatewayResponse
 from local_runtime.http_server import LocalServer
+from local_runtime.permissions import execute_api_arn
 from local_runtime.templates import App, Stack, TemplateError
 from local_runtime.workers import Invocation
 
@@ -363,8 +364,13 @@ class ApiServer:
         port: int = 0,
         authorize: Authorize | None = None,
         swagger: Swagger | None = None,
+        may_invoke: Callable[[str, str], bool] | None = None,
+        region: str = "us-east-1",
     ) -> None:
         self._invoke = invoke
+        # (function ARN, source ARN) -> whether the function's permissions let API Gateway invoke it
+        self._may_invoke = may_invoke
+        self.region = region
         self._authorize = authorize or _refuse_all
         self.account = account
         self.swagger = swagger
@@ -470,6 +476,20 @@ class ApiServer:
             request_id=request_id,
             claims=claims,
         )
+        source_arn = execute_api_arn(
+            self.region, self.account, self.api.api_id, self.api.stage, http_method, stage_path
+        )
+        if self._may_invoke is not None and not self._may_invoke(method.function_arn, source_arn):
+            log.error(
+                "%s %s: Execution failed due to configuration error: Invalid permissions on Lambda function "
+                "(no AWS::Lambda::Permission lets apigateway.amazonaws.com invoke %s from %s)",
+                http_method,
+                method.resource_path,
+                method.function_arn,
+                source_arn,
+            )
+            self._gateway_error(handler, "API_CONFIGURATION_ERROR", "Internal server error", request)
+            return
         started = time.perf_counter()
         invocation = self._invoke(method.function_arn, event, f"api {http_method} {method.resource_path}")
         base_headers = {"x-amzn-RequestId": request_id, "x-amz-apigw-id": request_id[:16]}

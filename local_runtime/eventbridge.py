@@ -118,8 +118,11 @@ class Deliverer:
         invoke_async: Callable[[str, Any, str], Any],
         sqs_client: Callable[[], Any],
         retry_delay_s: float = 0.2,
+        may_invoke: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.function_arns = function_arns
+        # (function ARN, rule ARN) -> whether the function's permissions let EventBridge invoke it
+        self.may_invoke = may_invoke
         self._invoke_async = invoke_async
         self._sqs = sqs_client
         self.retry_delay_s = retry_delay_s
@@ -127,7 +130,7 @@ class Deliverer:
     def deliver(self, rule: Rule, target: RuleTarget, event: dict[str, Any], trigger: str) -> bool:
         payload = target_event(target, event)
         started = time.monotonic()
-        error = ""
+        error, code = "", "ResourceNotFoundException"
         for attempt in range(1 + target.max_retries):
             try:
                 if ":lambda:" in target.arn:
@@ -136,8 +139,17 @@ class Deliverer:
                         + ":function:"
                         + target.arn.split(":function:")[1].split(":")[0]
                     )
+                    # Not retried: EventBridge sends these straight to the DLQ (eb-rule-dlq.html).
                     if arn not in self.function_arns:
-                        raise LookupError(f"Function not found: {target.arn}")
+                        error, code = f"Function not found: {target.arn}", "NO_RESOURCE"
+                        break
+                    if self.may_invoke is not None and not self.may_invoke(arn, rule.arn):
+                        error = (
+                            f"events.amazonaws.com is not authorized to invoke {arn} from {rule.arn} "
+                            "(no AWS::Lambda::Permission allows it)"
+                        )
+                        code = "NO_PERMISSIONS"
+                        break
                     self._invoke_async(arn, payload, trigger)
                 elif ":sqs:" in target.arn:
                     self._send(target.arn, json.dumps(payload), {})
@@ -160,7 +172,7 @@ class Deliverer:
             attributes = {
                 "RULE_ARN": {"DataType": "String", "StringValue": rule.arn},
                 "TARGET_ARN": {"DataType": "String", "StringValue": target.arn},
-                "ERROR_CODE": {"DataType": "String", "StringValue": "ResourceNotFoundException"},
+                "ERROR_CODE": {"DataType": "String", "StringValue": code},
                 "ERROR_MESSAGE": {"DataType": "String", "StringValue": error[:1000]},
             }
             self._send(target.dead_letter_arn, json.dumps(event), attributes)

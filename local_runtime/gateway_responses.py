@@ -24,6 +24,8 @@ BUILT_IN = {
     "BAD_REQUEST_BODY": (400, "BadRequestException"),
     "DEFAULT_4XX": (400, "BadRequestException"),
     "DEFAULT_5XX": (502, "InternalServerErrorException"),
+    # e.g. no AWS::Lambda::Permission for the method: "Invalid permissions on Lambda function"
+    "API_CONFIGURATION_ERROR": (500, "InternalServerErrorException"),
 }
 _DEFAULT_TEMPLATE = '{"message":$context.error.messageString}'
 _VARIABLE = re.compile(r"\$!?\{(context(?:\.\w+)+)\}|\$!?(context(?:\.\w+)+)")

@@ -36,6 +36,7 @@ from local_runtime.eventbridge import Deliverer, PatternRules, Scheduler, rules_
 from local_runtime.gateway import Gateway, Identity
 from local_runtime.hot_reload import Changes, CodeSources, Synth, Watcher, clear_bytecode
 from local_runtime.iam import Policy, Recorder
+from local_runtime.permissions import FunctionPolicies
 from local_runtime.s3_notifications import Notifier, notification_targets
 from local_runtime.sqs_source import Mapping, SqsPoller
 from local_runtime.swagger import Swagger, find_dist
@@ -104,6 +105,7 @@ class Runtime:
         self._redeploy = threading.Lock()  # one reload applies at a time
         self._infra_pending = threading.Event()
         self._notes: set[str] = set()
+        self.function_policies = FunctionPolicies([])
         root = options.app_root or _app_root(options.assembly_dir)
         self.app_root = root
         self.console = Console(self)
@@ -197,6 +199,12 @@ class Runtime:
             policies = {arn: opts.policy_override(arn, p) for arn, p in policies.items()}
         for warning in warnings:
             self._note(warning)
+        new_policies = FunctionPolicies.from_app(app)
+        _check_notification_permissions(app, new_policies, opts.region)
+        self._note(
+            f"{len(new_policies.permissions)} function permission(s) (AWS::Lambda::Permission): checked on "
+            "each API and rule/schedule invocation, and on S3 notifications at start-up"
+        )
         self.specs, self.policies = specs, policies
         new_pools = self._start_functions(specs, policies)
 
@@ -218,13 +226,19 @@ class Runtime:
         targets, s3_warnings = notification_targets(app)
         for warning in s3_warnings:
             self._note(warning)
+        self.function_policies = new_policies
         self.gateway.s3_hooks[:] = [
             Notifier(targets, opts.region, self.invoke_async, lambda: self.client("sqs"))
         ]
         self.pollers = []
         self._start_sqs_mappings(app)
         rules = rules_from(app)
-        deliverer = Deliverer(set(self.pools), self.invoke_async, lambda: self.client("sqs"))
+        deliverer = Deliverer(
+            set(self.pools),
+            self.invoke_async,
+            lambda: self.client("sqs"),
+            may_invoke=lambda function, rule: self._may_invoke(function, "events.amazonaws.com", rule),
+        )
         self.pattern_rules = PatternRules(
             rules,
             lambda: self.client("events"),
@@ -264,6 +278,10 @@ class Runtime:
                     port=port,
                     authorize=self.verifier.authorize,
                     swagger=self.swagger,
+                    may_invoke=lambda function, source: self._may_invoke(
+                        function, "apigateway.amazonaws.com", source
+                    ),
+                    region=self.options.region,
                 )
                 server.start()
             self.api_servers.append(server)
@@ -525,6 +543,10 @@ class Runtime:
         if self.recorder:
             self.recorder.record(spec.display, action, resource, allowed, via="lambda-service")
         return allowed
+
+    def _may_invoke(self, function_arn: str, principal: str, source_arn: str) -> bool:
+        """The function's resource policy, as Lambda evaluates it for a service's invocation."""
+        return self.function_policies.allows(function_arn, principal, source_arn, "123456789012") is not None
 
     def invoke(self, function_arn: str, event: Any, trigger: str = "invoke") -> Invocation:
         return self.pools[function_arn].invoke(event, trigger)
@@ -855,6 +877,30 @@ def _differences(before: dict[str, set[str]], after: dict[str, set[str]]) -> lis
         lines += [f"+ {kind} {name}" for name in sorted(after[kind] - before[kind])]
         lines += [f"- {kind} {name}" for name in sorted(before[kind] - after[kind])]
     return lines
+
+
+def _check_notification_permissions(app: App, policies: FunctionPolicies, region: str) -> None:
+    """S3 validates a notification's destinations when the configuration is put: a function the
+    bucket may not invoke fails the deploy."""
+    targets, _warnings = notification_targets(app)
+    for bucket, items in targets.items():
+        for target in items:
+            if target.kind != "lambda":
+                continue
+            function = (
+                target.arn.split(":function:")[0]
+                + ":function:"
+                + target.arn.split(":function:")[-1].split(":")[0]
+            )
+            if (
+                policies.allows(function, "s3.amazonaws.com", f"arn:aws:s3:::{bucket}", "123456789012")
+                is None
+            ):
+                raise TemplateError(
+                    f"bucket {bucket}: Unable to validate the following destination configurations: "
+                    f"no AWS::Lambda::Permission lets s3.amazonaws.com invoke {function} "
+                    f"from arn:aws:s3:::{bucket} (S3 checks this when the deploy puts the notification)"
+                )
 
 
 def _pool_key(pool: Any, pools: list[Any]) -> str:

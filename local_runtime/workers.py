@@ -185,10 +185,13 @@ class Worker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            readable, _, _ = select.select([self._read_fd], [], [], remaining)
-            if not readable:
-                return None
-            chunk = os.read(self._read_fd, 65536)
+            try:
+                readable, _, _ = select.select([self._read_fd], [], [], remaining)
+                if not readable:
+                    return None
+                chunk = os.read(self._read_fd, 65536)
+            except (OSError, ValueError):  # killed and closed by a stop on another thread meanwhile
+                chunk = b""
             if not chunk:
                 code = self.proc.wait()
                 return {"type": "exit", "code": code}

@@ -186,6 +186,20 @@ def _role(name: str, statements: list[dict[str, Any]]) -> dict[str, dict[str, An
     }
 
 
+def _permission(function: str, principal: str, source_arn: Any, **extra: Any) -> dict[str, Any]:
+    """A function's resource policy statement, as CDK writes it for a trigger."""
+    return {
+        "Type": "AWS::Lambda::Permission",
+        "Properties": {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": _fn_arn(function),
+            "Principal": principal,
+            "SourceArn": source_arn,
+            **extra,
+        },
+    }
+
+
 def _out(name: str) -> dict[str, Any]:
     return {
         "Fn::GetStackOutput": {"StackName": "Test-Data", "Region": {"Ref": "AWS::Region"}, "OutputName": name}
@@ -569,6 +583,24 @@ def service_template() -> dict[str, Any]:
         **api_resources(),
         "ErrorsAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Threshold": 1}},
         "EchoPermission": {"Type": "AWS::Lambda::Permission", "Properties": {}},
+        # Every trigger's permission, as CDK adds them: without one, the trigger fails as in AWS.
+        "WhoamiApiPermission": _permission(
+            "Whoami",
+            "apigateway.amazonaws.com",
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
+                "${ApiRestApiE35FEAFE}/*/*/*"
+            },
+        ),
+        "IndexerBucketPermission": _permission(
+            "Indexer", "s3.amazonaws.com", BUCKET_ARN, SourceAccount={"Ref": "AWS::AccountId"}
+        ),
+        "ConsumerRulePermission": _permission(
+            "Consumer", "events.amazonaws.com", {"Fn::GetAtt": ["OrderRule", "Arn"]}
+        ),
+        "ReportRulePermission": _permission(
+            "Report", "events.amazonaws.com", {"Fn::GetAtt": ["DailyRule", "Arn"]}
+        ),
     }
     resources |= _role("Echo", [])
     resources |= _role("Whoami", [])
