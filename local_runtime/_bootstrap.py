@@ -8,6 +8,7 @@ answers leave as JSON lines on a dedicated pipe; the handler's own stdout/stderr
 import importlib
 import io
 import json
+import logging
 import os
 import sys
 import time
@@ -89,6 +90,66 @@ def _error(exc: BaseException) -> dict:
     }
 
 
+# The request being handled, for the root logger's records (Lambda's runtime keeps the same global).
+_CURRENT_REQUEST = {"id": None}
+# LogRecord attributes that are not the caller's `extra` fields.
+_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "aws_request_id",
+}
+
+
+class _RequestId(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = _CURRENT_REQUEST["id"]
+        return True
+
+
+class _JsonRecord(logging.Formatter):
+    """A record as Lambda's JSON log format writes it (timestamp, level, message, logger, requestId,
+    the exception's errorType/errorMessage/stackTrace, and `extra` fields)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = min(50, max(0, record.levelno)) // 10 * 10
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        result = {
+            "timestamp": f"{stamp}.{int(record.msecs):03d}Z",
+            "level": logging.getLevelName(level),
+            "message": record.getMessage(),
+            "logger": record.name,
+            "requestId": getattr(record, "aws_request_id", None),
+        }
+        if record.exc_info and record.exc_info[0] is not None:
+            result["errorType"] = record.exc_info[0].__name__
+            result["errorMessage"] = str(record.exc_info[1])
+            result["stackTrace"] = traceback.format_tb(record.exc_info[2])
+            result["location"] = f"{record.pathname}:{record.funcName}:{record.lineno}"
+        result.update((k, v) for k, v in vars(record).items() if k not in _RECORD_FIELDS and k not in result)
+        return json.dumps({k: v for k, v in result.items() if v is not None}, default=str) + "\n"
+
+
+def _root_logging(json_format: bool) -> None:
+    """The handler Lambda's Python runtime puts on the root logger before the handler is imported: plain
+    `logging` output reaches the function's log. The root level is AWS_LAMBDA_LOG_LEVEL when set (JSON
+    logs), else Python's WARNING (awslambdaric's bootstrap._setup_logging)."""
+    logging.Formatter.converter = time.gmtime
+    handler = logging.StreamHandler(sys.stdout)
+    handler.terminator = ""  # each format ends its line itself
+    if json_format:
+        handler.setFormatter(_JsonRecord())
+    else:
+        text = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n"
+        handler.setFormatter(logging.Formatter(text, "%Y-%m-%dT%H:%M:%S"))
+    handler.addFilter(_RequestId())
+    root = logging.getLogger()
+    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
+    level = "DEBUG" if level == "TRACE" else level
+    if level in logging.getLevelNamesMapping():
+        root.setLevel(level)
+    root.addHandler(handler)
+
+
 class LambdaContext:
     def __init__(self, config: dict, request: dict) -> None:
         self.function_name = config["function_name"]
@@ -115,6 +176,7 @@ def main() -> None:
         sys.stdout = _LevelFilter(sys.stdout, levels["application"])
         sys.stderr = _LevelFilter(sys.stderr, levels["application"])
     sys.path[:0] = config["paths"]
+    _root_logging(os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON")
     module_name, _, function_name = config["handler"].rpartition(".")
     started = time.perf_counter()
     try:
@@ -131,6 +193,7 @@ def main() -> None:
     out.write(json.dumps({"type": "ready", "init_ms": (time.perf_counter() - started) * 1000}) + "\n")
     for line in sys.stdin:
         request = json.loads(line)
+        _CURRENT_REQUEST["id"] = request["request_id"]
         os.environ["_X_AMZN_TRACE_ID"] = request["trace_id"]
         context = LambdaContext(config, request)
         _system_log(f"START RequestId: {request['request_id']} Version: $LATEST", levels)
