@@ -115,6 +115,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         watch=args.watch,
         synth_command=shlex.split(args.synth_command) if args.synth_command else (),
         openapi=Path(args.openapi) if args.openapi else None,
+        parameters=dict(_parameter(item) for item in args.parameters),
     )
     runtime = Runtime(options)
     stop = threading.Event()
@@ -143,6 +144,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         runtime.stop()
     print("Stopped.", flush=True)
     return 0
+
+
+def _parameter(item: str) -> tuple[str, str]:
+    name, separator, value = item.partition("=")
+    if not separator or not name:
+        raise SystemExit(f"error: --parameters {item!r}: expected Name=value or Stack:Name=value")
+    return name, value
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
@@ -283,6 +291,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     up.add_argument(
         "--openapi", help="the API's OpenAPI document for Swagger UI (default: from the template)"
+    )
+    up.add_argument(
+        "--parameters",
+        action="append",
+        default=[],
+        metavar="[STACK:]NAME=VALUE",
+        help="a template parameter's value, as `cdk deploy --parameters` (repeatable)",
     )
     up.set_defaults(run=cmd_up)
 

@@ -74,9 +74,8 @@ class Options:
     watch: bool = False
     app_root: Path | None = None
     synth_command: Sequence[str] = ()
-    openapi: Path | None = (
-        None  # the API's OpenAPI document for Swagger UI (else described from the template)
-    )
+    openapi: Path | None = None  # the API's OpenAPI document for Swagger UI (else built from the template)
+    parameters: dict[str, str] = field(default_factory=dict)  # template parameters: Name or Stack:Name
 
 
 class Runtime:
@@ -168,7 +167,7 @@ class Runtime:
         """Read and check an assembly (resources the runtime knows, deploy rules) before running any of it."""
         assert self.gateway is not None
         names = Names(region=self.options.region, endpoint_url=self.gateway.url)
-        app = App.load(assembly_dir, names)
+        app = App.load(assembly_dir, names, parameters=self.options.parameters)
         inventory = model.inventory(app)
         if inventory.unknown and not self.options.skip_unknown:
             raise model.UnsupportedResourcesError(inventory.unknown)

@@ -68,10 +68,18 @@ class App:
     # (stack name, logical id): once bound, Ref and Fn::GetAtt resolve to them instead of the
     # deterministic local ids, so everything resolved afterwards names the resource moto really has.
     bound_ids: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Template parameter values given at deploy (`cdk deploy --parameters`): "Name" for every stack,
+    # "Stack:Name" for one.
+    parameters: dict[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, assembly_dirs: str | Path | Sequence[str | Path], names: Names | None = None) -> App:
+    def load(
+        cls,
+        assembly_dirs: str | Path | Sequence[str | Path],
+        names: Names | None = None,
+        parameters: dict[str, str] | None = None,
+    ) -> App:
         """The stacks of one cloud assembly, or of several deployed into one account (e.g. two stages).
 
         A stack that several assemblies define identically (a shared account-settings stack) is one
@@ -91,7 +99,11 @@ class App:
                         f"stack {stack.name} is in {known.assembly_dir} and in {stack.assembly_dir} "
                         "with different templates: deploying both into one account would replace one"
                     )
-        return cls(Path(dirs[0]).resolve(), list(stacks.values()), names or Names())
+        app = cls(
+            Path(dirs[0]).resolve(), list(stacks.values()), names or Names(), parameters=parameters or {}
+        )
+        app.check_parameters()
+        return app
 
     @classmethod
     def from_templates(
@@ -103,6 +115,46 @@ class App:
             [Stack(name, name, template, Path(assembly_dir)) for name, template in templates.items()],
             names or Names(),
         )
+
+    def parameter(self, stack: Stack, name: str) -> Any:
+        """A parameter's value: given at deploy, else its Default (CommaDelimitedList: a list)."""
+        declared = stack.template["Parameters"][name]
+        value = self.parameters.get(
+            f"{stack.name}:{name}", self.parameters.get(name, declared.get("Default"))
+        )
+        if value is None:
+            raise TemplateError(
+                f"{stack.name}: Parameters: [{name}] must have values (--parameters {name}=...)"
+            )
+        kind = str(declared.get("Type", "String"))
+        if kind == "CommaDelimitedList" or kind.startswith("List<"):
+            return [item.strip() for item in str(value).split(",")]
+        return str(value)
+
+    def check_parameters(self) -> None:
+        """What CloudFormation checks before a deploy: each parameter has a value that its constraints
+        allow, and each given parameter exists (its messages, e.g. "Parameters: [X] must have values")."""
+        problems: list[str] = []
+        known = {name for stack in self.stacks for name in stack.template.get("Parameters", {})}
+        known |= {
+            f"{stack.name}:{name}" for stack in self.stacks for name in stack.template.get("Parameters", {})
+        }
+        unknown = sorted(set(self.parameters) - known)
+        if unknown:
+            problems.append(f"Parameters: [{', '.join(unknown)}] do not exist in the template")
+        for stack in self.stacks:
+            for name, declared in stack.template.get("Parameters", {}).items():
+                try:
+                    value = self.parameter(stack, name)
+                except TemplateError as error:
+                    problems.append(str(error))
+                    continue
+                for item in value if isinstance(value, list) else [value]:
+                    problem = _constraint_problem(name, declared, item)
+                    if problem:
+                        problems.append(f"{stack.name}: {problem}")
+        if problems:
+            raise TemplateError("; ".join(problems))
 
     def stack(self, name: str) -> Stack:
         for stack in self.stacks:
@@ -185,9 +237,8 @@ class App:
             return pseudo[logical_id]
         if (stack.name, logical_id) in self.bound_ids:
             return self.bound_ids[(stack.name, logical_id)]
-        parameters = stack.template.get("Parameters", {})
-        if logical_id in parameters:
-            return parameters[logical_id].get("Default", "")
+        if logical_id in stack.template.get("Parameters", {}):
+            return self.parameter(stack, logical_id)
         resource = stack.resources.get(logical_id)
         if resource is None:
             raise TemplateError(f"{stack.name}: Ref to unknown resource or parameter {logical_id!r}")
@@ -422,6 +473,31 @@ class App:
                             cache[asset_hash] = str(assembly_dir / source["path"])
             self._asset_cache = cache
         return self._asset_cache
+
+
+def _constraint_problem(name: str, declared: dict[str, Any], value: str) -> str | None:
+    """CloudFormation's parameter constraints (AllowedValues, AllowedPattern, lengths, Number bounds)."""
+    message = declared.get("ConstraintDescription")
+    allowed = declared.get("AllowedValues")
+    if allowed is not None and value not in [str(v) for v in allowed]:
+        return message or f"Parameter '{name}' must be one of AllowedValues"
+    pattern = declared.get("AllowedPattern")
+    if pattern is not None and not re.fullmatch(pattern, value):
+        return message or f"Parameter '{name}' must match pattern {pattern}"
+    if "MinLength" in declared and len(value) < int(declared["MinLength"]):
+        return message or f"Parameter '{name}' must contain at least {declared['MinLength']} characters"
+    if "MaxLength" in declared and len(value) > int(declared["MaxLength"]):
+        return message or f"Parameter '{name}' must contain at most {declared['MaxLength']} characters"
+    if declared.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            return f"Parameter '{name}' must be a number"
+        if "MinValue" in declared and number < float(declared["MinValue"]):
+            return message or f"Parameter '{name}' must be a number not less than {declared['MinValue']}"
+        if "MaxValue" in declared and number > float(declared["MaxValue"]):
+            return message or f"Parameter '{name}' must be a number not greater than {declared['MaxValue']}"
+    return None
 
 
 def _load_assembly(assembly_dir: Path) -> list[Stack]:
