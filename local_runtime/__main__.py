@@ -8,6 +8,7 @@ import json
 import shlex
 import signal
 import sys
+import tempfile
 import threading
 import urllib.error
 import urllib.parse
@@ -216,7 +217,8 @@ def grant_report(
     app: App, recording: list[dict[str, Any]]
 ) -> dict[str, dict[str, list[tuple[str, str, str]]]]:
     """Per function: {"unexplained": [(action, resource, "")], "explained": [(action, resource, why)]}."""
-    specs = model.function_specs(app)
+    with tempfile.TemporaryDirectory() as inline:  # inline functions' code is written out, not read
+        specs = model.function_specs(app, inline_dir=Path(inline))
     policies, _warnings = model.role_policies(app)
     granted = {s.display: policies[s.role_arn].granted() if s.role_arn in policies else [] for s in specs}
     explanations = _explanations(app, specs)

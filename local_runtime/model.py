@@ -66,6 +66,36 @@ SKIPPED = {
     "AWS::KMS::Alias": "encryption at rest is not emulated",
     "AWS::XRay::Group": "X-Ray is not emulated",
     "AWS::XRay::SamplingRule": "X-Ray is not emulated",
+    # Networking: functions run on this machine's network; the API stays reachable on its stage URL.
+    "AWS::EC2::VPC": "networking is this machine's",
+    "AWS::EC2::Subnet": "networking is this machine's",
+    "AWS::EC2::RouteTable": "networking is this machine's",
+    "AWS::EC2::Route": "networking is this machine's",
+    "AWS::EC2::SubnetRouteTableAssociation": "networking is this machine's",
+    "AWS::EC2::InternetGateway": "networking is this machine's",
+    "AWS::EC2::VPCGatewayAttachment": "networking is this machine's",
+    "AWS::EC2::NatGateway": "networking is this machine's",
+    "AWS::EC2::EIP": "networking is this machine's",
+    "AWS::EC2::SecurityGroup": "networking is this machine's",
+    "AWS::EC2::SecurityGroupIngress": "networking is this machine's",
+    "AWS::EC2::SecurityGroupEgress": "networking is this machine's",
+    "AWS::EC2::VPCEndpoint": "AWS calls go to the local endpoint",
+    "AWS::EC2::FlowLog": "networking is this machine's",
+    "AWS::ApiGateway::DomainName": "custom domains: the API answers on its local stage URL",
+    "AWS::ApiGateway::BasePathMapping": "custom domains: the API answers on its local stage URL",
+    "AWS::ApiGatewayV2::DomainName": "custom domains: the API answers on its local URL",
+    "AWS::ApiGatewayV2::ApiMapping": "custom domains: the API answers on its local URL",
+    "AWS::Route53::RecordSet": "DNS: everything is on localhost",
+    "AWS::Route53::HostedZone": "DNS: everything is on localhost",
+    "AWS::CertificateManager::Certificate": "TLS: the local endpoints are plain HTTP",
+    "Custom::LogRetention": "log retention: function logs are local files",
+    "AWS::Logs::ResourcePolicy": "CloudWatch Logs is not emulated",
+    "AWS::SSM::Document": "not on any request path",
+    # Containers: not run; anything that routes requests to them (a load balancer) is not emulated and
+    # is still refused by name.
+    "AWS::ECS::Cluster": "containers are not run locally",
+    "AWS::ECS::TaskDefinition": "containers are not run locally",
+    "AWS::ECS::Service": "containers are not run locally",
 }
 
 
@@ -102,7 +132,7 @@ def custom_resource_providers(app: App) -> set[tuple[str, str]]:
     """Functions that only serve handled or skipped custom resources (CDK's own providers)."""
     providers = set()
     for stack, _lid, resource in app.all_resources(
-        "Custom::S3BucketNotifications", "Custom::S3AutoDeleteObjects"
+        "Custom::S3BucketNotifications", "Custom::S3AutoDeleteObjects", "Custom::LogRetention"
     ):
         token = resource.get("Properties", {}).get("ServiceToken", {})
         if isinstance(token, dict) and "Fn::GetAtt" in token:
@@ -129,7 +159,26 @@ def _log_group_name(app: App, stack: Stack, props: dict[str, Any], name: str) ->
     return str(app.resolve(stack, log_group)) if log_group else f"/aws/lambda/{name}"
 
 
-def function_specs(app: App) -> list[FunctionSpec]:
+# Where Lambda's runtimes look for a layer's code, and what an inline (ZipFile) function's file is called.
+LAYER_DIRS = {"python": "python", "nodejs": "nodejs/node_modules"}
+INLINE_FILES = {"python": "index.py", "nodejs": "index.js"}
+
+
+def _language(runtime: str) -> str | None:
+    return next((language for language in LAYER_DIRS if runtime.startswith(language)), None)
+
+
+def _inline_code(stack: Stack, logical_id: str, language: str, code: str, inline_dir: Path | None) -> Path:
+    """An inline (ZipFile) function's code as Lambda unpacks it: one file, index.py or index.js."""
+    if inline_dir is None:
+        raise TemplateError(f"{stack.name}/{logical_id}: inline code needs a folder to be written to")
+    folder = inline_dir / f"{stack.name}-{logical_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / INLINE_FILES[language]).write_text(code)
+    return folder
+
+
+def function_specs(app: App, inline_dir: Path | None = None) -> list[FunctionSpec]:
     providers = custom_resource_providers(app)
     specs = []
     invoke_configs = {}
@@ -141,16 +190,18 @@ def function_specs(app: App) -> list[FunctionSpec]:
             continue
         props = resource.get("Properties", {})
         runtime = str(app.resolve(stack, props.get("Runtime", "")))
-        if not runtime.startswith("python"):
+        language = _language(runtime)
+        if language is None:
             raise TemplateError(
-                f"{stack.name}/{logical_id}: runtime {runtime!r} is not supported (Python only)"
+                f"{stack.name}/{logical_id}: runtime {runtime!r} is not supported (Python and Node.js)"
             )
-        code_dir = app.asset_dir(stack, resource)
+        inline = app.resolve(stack, props.get("Code", {})).get("ZipFile")
+        if inline is not None:
+            code_dir: Path | None = _inline_code(stack, logical_id, language, str(inline), inline_dir)
+        else:
+            code_dir = app.asset_dir(stack, resource)
         if code_dir is None or not code_dir.is_dir():
-            raise TemplateError(
-                f"{stack.name}/{logical_id}: code asset not found in the assembly "
-                "(inline code is not supported)"
-            )
+            raise TemplateError(f"{stack.name}/{logical_id}: code asset not found in the assembly")
         name = app.physical_name(stack, logical_id)
         layer_dirs: list[Path] = []
         skipped_layers: list[tuple[Path, str]] = []
@@ -159,10 +210,10 @@ def function_specs(app: App) -> list[FunctionSpec]:
             if found is None:
                 raise TemplateError(f"{stack.name}/{logical_id}: layer {layer_ref} is not in the assembly")
             layer_root = app.asset_dir(found[0], found[2])
-            python_dir = layer_root / "python" if layer_root else None
+            python_dir = layer_root / LAYER_DIRS[language] if layer_root else None
             if python_dir is None or not python_dir.is_dir():
                 continue
-            problem = layer_problem(python_dir)
+            problem = layer_problem(python_dir) if language == "python" else None
             if problem:
                 skipped_layers.append((python_dir, problem))
             else:

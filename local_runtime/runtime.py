@@ -190,7 +190,7 @@ class Runtime:
         # Before anything else resolves the template: binds moto's pool/client ids into the app.
         pools, pool_lines = create_user_pools(app, self.client("cognito-idp"))
         created += pool_lines
-        specs = model.function_specs(app)
+        specs = model.function_specs(app, inline_dir=opts.state_dir / "inline")
         if self.reloader is not None:
             specs = self.reloader.run_from_sources(specs)
         policies, warnings = model.role_policies(app)

