@@ -38,6 +38,7 @@ from local_runtime.hot_reload import Changes, CodeSources, Synth, Watcher, clear
 from local_runtime.iam import Policy, Recorder
 from local_runtime.permissions import FunctionPolicies
 from local_runtime.s3_notifications import Notifier, notification_targets
+from local_runtime.sns import SnsDelivery, subscriptions_from
 from local_runtime.sqs_source import Mapping, SqsPoller
 from local_runtime.swagger import Swagger, find_dist
 from local_runtime.templates import App, Names, TemplateError
@@ -87,6 +88,7 @@ class Runtime:
         self.api_servers: list[ApiServer] = []
         self.pollers: list[SqsPoller] = []
         self.pattern_rules: PatternRules | None = None
+        self.sns: SnsDelivery | None = None
         self.scheduler: Scheduler | None = None
         self.gateway: Gateway | None = None
         self.control: ThreadingHTTPServer | None = None
@@ -208,8 +210,8 @@ class Runtime:
         new_pools = self._start_functions(specs, policies)
 
         # Stop what brings work to the previous app; then switch every path to the new one.
-        old_pollers, old_rules = self.pollers, self.pattern_rules
-        old_sources = [*old_pollers, *([old_rules] if old_rules else [])]
+        old_pollers, old_rules, old_sns = self.pollers, self.pattern_rules, self.sns
+        old_sources = [*old_pollers, *([old_rules] if old_rules else []), *([old_sns] if old_sns else [])]
         for source in old_sources:
             source._stop.set()  # all at once: each ends its long poll (up to poll_wait_s) in parallel
         for source in old_sources:
@@ -227,7 +229,13 @@ class Runtime:
             self._note(warning)
         self.function_policies = new_policies
         self.gateway.s3_hooks[:] = [
-            Notifier(targets, opts.region, self.invoke_async, lambda: self.client("sqs"))
+            Notifier(
+                targets,
+                opts.region,
+                self.invoke_async,
+                lambda: self.client("sqs"),
+                lambda: self.client("sns"),
+            )
         ]
         self.pollers = []
         self._start_sqs_mappings(app)
@@ -248,6 +256,20 @@ class Runtime:
             opts.poll_wait_s,
         )
         self.pattern_rules.start()
+        if old_sns:
+            old_sns.remove()  # before subscribing again: moto answers an identical Subscribe with the old ARN
+        self.sns = SnsDelivery(
+            subscriptions_from(app),
+            lambda: self.client("sns"),
+            lambda: self.client("sqs"),
+            self.invoke_async,
+            lambda function, topic: self._may_invoke(function, "sns.amazonaws.com", topic),
+            set(self.pools),
+            opts.poll_wait_s,
+        )
+        self.sns.start()
+        for note in self.sns.notes:
+            self._note(note)
         self.scheduler = Scheduler(rules, deliverer, "123456789012", opts.region)
         if opts.clock:
             self.scheduler.start()
@@ -805,9 +827,11 @@ class Runtime:
             self.control.server_close()
         if self.scheduler:
             self.scheduler.stop()
-        sources: list[SqsPoller | PatternRules] = [*self.pollers]
+        sources: list[SqsPoller | PatternRules | SnsDelivery] = [*self.pollers]
         if self.pattern_rules:
             sources.append(self.pattern_rules)
+        if self.sns:
+            sources.append(self.sns)
         for source in sources:
             source._stop.set()
         if self.asynchronous:

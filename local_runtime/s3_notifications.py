@@ -25,7 +25,7 @@ log = logging.getLogger("local_runtime.s3")
 
 @dataclass
 class Target:
-    kind: str  # "lambda" | "queue"
+    kind: str  # "lambda" | "queue" | "topic"
     arn: str
     events: list[str]
     prefix: str = ""
@@ -72,8 +72,13 @@ def notification_targets(app: App) -> tuple[dict[str, list[Target]], list[str]]:
             targets.setdefault(bucket, []).append(
                 Target("queue", item["Queue"], [item["Event"]], prefix, suffix)
             )
-        if config.get("TopicConfigurations") or config.get("EventBridgeConfiguration"):
-            warnings.append(f"{bucket}: topic/EventBridge notifications are not emulated")
+        for item in config.get("TopicConfigurations", []):
+            prefix, suffix = _filters(item.get("Filter", {}).get("S3Key", {}).get("Rules", []))
+            targets.setdefault(bucket, []).append(
+                Target("topic", item["Topic"], [item["Event"]], prefix, suffix)
+            )
+        if config.get("EventBridgeConfiguration"):
+            warnings.append(f"{bucket}: EventBridge notifications are not emulated")
     for stack, _lid, resource in app.all_resources("Custom::S3BucketNotifications"):
         props = app.resolve(stack, resource.get("Properties", {}))
         bucket = str(props["BucketName"])
@@ -95,8 +100,13 @@ def notification_targets(app: App) -> tuple[dict[str, list[Target]], list[str]]:
             targets.setdefault(bucket, []).append(
                 Target("queue", item["QueueArn"], item["Events"], prefix, suffix)
             )
-        if config.get("TopicConfigurations") or config.get("EventBridgeConfiguration"):
-            warnings.append(f"{bucket}: topic/EventBridge notifications are not emulated")
+        for item in config.get("TopicConfigurations", []):
+            prefix, suffix = _filters(item.get("Filter", {}).get("Key", {}).get("FilterRules", []))
+            targets.setdefault(bucket, []).append(
+                Target("topic", item["TopicArn"], item["Events"], prefix, suffix)
+            )
+        if config.get("EventBridgeConfiguration"):
+            warnings.append(f"{bucket}: EventBridge notifications are not emulated")
     return targets, warnings
 
 
@@ -148,11 +158,13 @@ class Notifier:
         region: str,
         invoke_async: Callable[[str, Any, str], Any],
         sqs_client: Callable[[], Any],
+        sns_client: Callable[[], Any] | None = None,
     ) -> None:
         self.targets = targets
         self.region = region
         self._invoke_async = invoke_async
         self._sqs = sqs_client
+        self._sns = sns_client or (lambda: None)
 
     def __call__(
         self,
@@ -204,6 +216,10 @@ class Notifier:
             event = {"Records": [record]}
             if target.kind == "lambda":
                 self._invoke_async(target.arn, event, f"s3 {event_name} {key}")
+            elif target.kind == "topic":  # S3 publishes the event as the message, with this subject
+                self._sns().publish(
+                    TopicArn=target.arn, Message=json.dumps(event), Subject="Amazon S3 Notification"
+                )
             else:
                 sqs = self._sqs()
                 url = sqs.get_queue_url(QueueName=target.arn.rsplit(":", 1)[-1])["QueueUrl"]
