@@ -385,7 +385,8 @@ class ApiServer:
 
     @property
     def swagger_url(self) -> str | None:
-        return f"http://localhost:{self.port}{SWAGGER_PREFIX}" if self.swagger else None
+        served = self.swagger is not None and self.swagger.dist is not None
+        return f"http://localhost:{self.port}{SWAGGER_PREFIX}" if served else None
 
     def start(self) -> None:
         self._server.start()

@@ -177,6 +177,40 @@ class Verifier:
             raise UnauthorizedError(reason=f"{client!r} is not an app client of {pool_id}")
         return claims
 
+    def verify_jwt(
+        self, token: str, issuer: str, audiences: Sequence[str], scopes: Sequence[str]
+    ) -> dict[str, Any]:
+        """An HTTP API JWT authorizer's checks: RS256 by a key of the issuer's JWKS, `iss` the configured
+        issuer, `aud` (or `client_id` when there is no `aud`) one of the audiences, exp/nbf/iat, and one of
+        the route's scopes in `scope`. Only this runtime's Cognito pools are issuers it can fetch keys of."""
+        match = re.fullmatch(r"https://cognito-idp\.[^.]+\.amazonaws\.com/(.+)", issuer)
+        if match is None:
+            raise UnauthorizedError(
+                reason=f"issuer {issuer} is not a local Cognito pool: its keys are unreachable"
+            )
+        pool_id = match.group(1)
+        try:
+            compact = jws.extract_compact(token.encode())
+            unverified = json.loads(compact.payload)
+        except (JoseError, ValueError, UnicodeError) as error:
+            raise UnauthorizedError(reason=f"not a JWS compact token: {error}") from error
+        if compact.protected.get("alg") != "RS256" or not compact.protected.get("kid"):
+            raise UnauthorizedError(reason="not an RS256 token with a kid")
+        if not isinstance(unverified, dict) or unverified.get("iss") != issuer:
+            raise UnauthorizedError(reason=f"iss is not {issuer}")
+        key = self._key(pool_id, str(compact.protected["kid"]))
+        try:
+            claims = jwt.decode(token, key, algorithms=["RS256"]).claims
+        except (JoseError, ValueError) as error:
+            raise UnauthorizedError(reason=f"signature not verified: {error!r}") from error
+        self._check_times(claims)
+        audience = claims.get("aud", claims.get("client_id"))
+        if audience not in audiences:
+            raise UnauthorizedError(reason=f"audience {audience!r} is not one of {list(audiences)}")
+        if scopes and not set(str(claims.get("scope", "")).split()) & set(scopes):
+            raise UnauthorizedError(reason=f"none of the scopes {list(scopes)} in the token")
+        return claims
+
     def _check_times(self, claims: dict[str, Any]) -> None:
         now = self._clock()
         numbers = {k: claims.get(k) for k in ("exp", "iat", "nbf")}

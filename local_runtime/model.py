@@ -41,6 +41,11 @@ HANDLED = {
     "AWS::Cognito::UserPoolClient": "app client in moto; its tokens pass the API's authorizer",
     "AWS::Cognito::UserPoolGroup": "group in moto; ends up in the ID token's cognito:groups",
     "Custom::S3BucketNotifications": "bucket notifications emulated",
+    "AWS::ApiGatewayV2::Api": "local HTTP server (HTTP APIs; WebSocket APIs are not emulated)",
+    "AWS::ApiGatewayV2::Stage": "path prefix of the API ($default: none)",
+    "AWS::ApiGatewayV2::Route": "route, $default route",
+    "AWS::ApiGatewayV2::Integration": "Lambda proxy, payload 2.0 or 1.0",
+    "AWS::ApiGatewayV2::Authorizer": "JWT (local Cognito issuers) and Lambda REQUEST authorizers",
     "AWS::ApiGateway::Account": "account setting: the CloudWatch Logs role a logging API stage needs",
 }
 
@@ -83,6 +88,7 @@ SKIPPED = {
     "AWS::EC2::FlowLog": "networking is this machine's",
     "AWS::ApiGateway::DomainName": "custom domains: the API answers on its local stage URL",
     "AWS::ApiGateway::BasePathMapping": "custom domains: the API answers on its local stage URL",
+    "AWS::ApiGatewayV2::Deployment": "part of the stage",
     "AWS::ApiGatewayV2::DomainName": "custom domains: the API answers on its local URL",
     "AWS::ApiGatewayV2::ApiMapping": "custom domains: the API answers on its local URL",
     "AWS::Route53::RecordSet": "DNS: everything is on localhost",

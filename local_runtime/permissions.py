@@ -32,7 +32,7 @@ class Permission:
 
 
 @lru_cache(maxsize=1024)
-def _arn_like(pattern: str) -> re.Pattern[str]:
+def arn_like(pattern: str) -> re.Pattern[str]:
     """IAM's ArnLike: `*` and `?` match within the value, case-sensitive."""
     return re.compile(
         "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern) + r"\Z"
@@ -72,7 +72,7 @@ class FunctionPolicies:
                 continue
             if permission.principal not in (principal, "*"):
                 continue
-            if permission.source_arn and not _arn_like(permission.source_arn).match(source_arn):
+            if permission.source_arn and not arn_like(permission.source_arn).match(source_arn):
                 continue
             if permission.source_account and permission.source_account != source_account:
                 continue

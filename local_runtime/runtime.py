@@ -26,7 +26,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local_runtime import deploy_rules, model, provision
-from local_runtime.api import ApiServer, rest_apis
+from local_runtime.api import ApiServer, RestApi, rest_apis
 from local_runtime.async_invoke import DEFAULT_RETRY_DELAYS, AsyncInvoker
 from local_runtime.authorizer import Verifier
 from local_runtime.cognito import UserError, Users, create_user_pools
@@ -35,6 +35,7 @@ from local_runtime.deploy_rules import AccountSettings
 from local_runtime.eventbridge import Deliverer, PatternRules, Scheduler, rules_from
 from local_runtime.gateway import Gateway, Identity
 from local_runtime.hot_reload import Changes, CodeSources, Synth, Watcher, clear_bytecode
+from local_runtime.http_api import HttpApi, HttpApiServer, http_apis
 from local_runtime.iam import Policy, Recorder
 from local_runtime.permissions import FunctionPolicies
 from local_runtime.s3_notifications import Notifier, notification_targets
@@ -85,7 +86,7 @@ class Runtime:
         self.pools: dict[str, Pool] = {}  # by function ARN
         self.specs: list[FunctionSpec] = []
         self.policies: dict[str, Policy] = {}
-        self.api_servers: list[ApiServer] = []
+        self.api_servers: list[ApiServer | HttpApiServer] = []
         self.pollers: list[SqsPoller] = []
         self.pattern_rules: PatternRules | None = None
         self.sns: SnsDelivery | None = None
@@ -283,31 +284,47 @@ class Runtime:
         return created
 
     def _serve_apis(self, app: App) -> None:
-        """One server per REST API; on a redeploy an API keeps its server (and port) by name."""
+        """One server per REST or HTTP API; on a redeploy an API keeps its server (and port) by name."""
         servers = {server.api.name: server for server in self.api_servers}
         self.api_servers = []
-        for api in rest_apis(app):
+        for api in [*rest_apis(app), *http_apis(app)]:
             server = servers.pop(api.name, None)
-            if server is not None:
-                server.replace(api)
+            if server is not None and type(server.api) is type(api):
+                server.replace(api)  # type: ignore[arg-type]
             else:
+                if server is not None:
+                    server.stop()
                 port = self.options.api_port if not self.api_servers and self.options.api_port else 0
-                server = ApiServer(
-                    api,
-                    self.invoke,
-                    "123456789012",
-                    port=port,
-                    authorize=self.verifier.authorize,
-                    swagger=self.swagger,
-                    may_invoke=lambda function, source: self._may_invoke(
-                        function, "apigateway.amazonaws.com", source
-                    ),
-                    region=self.options.region,
-                )
+                server = self._api_server(api, port)
                 server.start()
             self.api_servers.append(server)
         for server in servers.values():
             server.stop()
+
+    def _api_server(self, api: RestApi | HttpApi, port: int) -> ApiServer | HttpApiServer:
+        def may_invoke(function: str, source: str) -> bool:
+            return self._may_invoke(function, "apigateway.amazonaws.com", source)
+
+        if isinstance(api, HttpApi):
+            return HttpApiServer(
+                api,
+                self.invoke,
+                "123456789012",
+                self.options.region,
+                self.verifier.verify_jwt,
+                may_invoke,
+                port,
+            )
+        return ApiServer(
+            api,
+            self.invoke,
+            "123456789012",
+            port=port,
+            authorize=self.verifier.authorize,
+            swagger=self.swagger,
+            may_invoke=may_invoke,
+            region=self.options.region,
+        )
 
     def _write_state(self) -> None:
         app, opts = self.app, self.options
@@ -788,10 +805,10 @@ class Runtime:
         echo("")
         for server in self.api_servers:
             echo(f"API {server.api.name}: {server.base_url}")
-            if self.swagger.dist is None:
-                echo("  (Swagger UI: not served: the npm package swagger-ui-dist is not installed)")
-            else:
+            if server.swagger_url:
                 echo(f"Swagger UI: {server.swagger_url}")
+            elif isinstance(server, ApiServer):
+                echo("  (Swagger UI: not served: the npm package swagger-ui-dist is not installed)")
         self._print_reload_banner()
         assert self.gateway is not None
         echo(f"AWS endpoint (S3 host must be localhost): {self.gateway.url}  region {self.options.region}")
@@ -885,9 +902,16 @@ def _shape(runtime: Runtime) -> dict[str, set[str]]:
         "route": {
             f"{m} /{server.api.stage}{path}"
             for server in runtime.api_servers
+            if isinstance(server.api, RestApi)
             for path, methods in server.api.methods.items()
             for m in methods
             if m != "OPTIONS"
+        }
+        | {
+            f"{server.api.name} {route.route_key}"
+            for server in runtime.api_servers
+            if isinstance(server.api, HttpApi)
+            for route in server.api.routes
         },
         "queue poller": {p.mapping.logical_id for p in runtime.pollers},
         "rule": {r.name for r in (runtime.scheduler.rules if runtime.scheduler else [])},

@@ -1,0 +1,248 @@
+"""An HTTP API (API Gateway v2) from a hand-written template: routes and `$default`, payload 2.0 and 1.0,
+a JWT authorizer on a local Cognito pool, a Lambda REQUEST authorizer with simple responses and a cache,
+the API's CORS configuration, and HTTP APIs' own error bodies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from local_runtime.runtime import Options, Runtime
+
+ITEMS = """
+import json
+
+def handler(event, context):
+    if event.get("version") == "1.0":
+        return {"statusCode": 200, "body": json.dumps({"version": "1.0", "path": event["path"]})}
+    if event["requestContext"]["http"]["method"] == "POST":
+        headers = {"x-trace": "t-1"}
+        return {"statusCode": 201, "headers": headers, "cookies": ["a=1", "b=2"], "body": event["body"]}
+    authorizer = event["requestContext"].get("authorizer", {})
+    return {
+        "routeKey": event["routeKey"],
+        "params": event.get("pathParameters"),
+        "query": event.get("queryStringParameters"),
+        "sub": authorizer.get("jwt", {}).get("claims", {}).get("sub"),
+        "lambda": authorizer.get("lambda"),
+    }
+"""
+GATE = """
+def handler(event, context):
+    print("gate called")
+    return {"isAuthorized": event["identitySource"] == ["let-me-in"], "context": {"who": "tester"}}
+"""
+
+
+def _function(asset: str) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "Handler": "handler.handler",
+            "Runtime": "python3.14",
+            "Role": "arn:aws:iam::1:role/r",
+        },
+        "Metadata": {"aws:asset:path": asset},
+    }
+
+
+def _route(key: str, integration: str, **extra: Any) -> dict[str, Any]:
+    properties = {
+        "ApiId": {"Ref": "Api"},
+        "RouteKey": key,
+        "Target": {"Fn::Sub": f"integrations/${{{integration}}}"},
+    }
+    return {"Type": "AWS::ApiGatewayV2::Route", "Properties": {**properties, **extra}}
+
+
+def _integration(function: str, version: str) -> dict[str, Any]:
+    return {
+        "Type": "AWS::ApiGatewayV2::Integration",
+        "Properties": {
+            "ApiId": {"Ref": "Api"},
+            "IntegrationType": "AWS_PROXY",
+            "IntegrationUri": {"Fn::GetAtt": [function, "Arn"]},
+            "PayloadFormatVersion": version,
+        },
+    }
+
+
+def _permission(function: str, source: str) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Lambda::Permission",
+        "Properties": {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Fn::GetAtt": [function, "Arn"]},
+            "Principal": "apigateway.amazonaws.com",
+            "SourceArn": {
+                "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/"
+                + source
+            },
+        },
+    }
+
+
+TEMPLATE = {
+    "Resources": {
+        "Pool": {"Type": "AWS::Cognito::UserPool", "Properties": {"UserPoolName": "people"}},
+        "Client": {
+            "Type": "AWS::Cognito::UserPoolClient",
+            "Properties": {
+                "UserPoolId": {"Ref": "Pool"},
+                "ExplicitAuthFlows": ["ALLOW_ADMIN_USER_PASSWORD_AUTH"],
+            },
+        },
+        "Items": _function("asset.items"),
+        "Gate": _function("asset.gate"),
+        "Api": {
+            "Type": "AWS::ApiGatewayV2::Api",
+            "Properties": {
+                "Name": "items-api",
+                "ProtocolType": "HTTP",
+                "CorsConfiguration": {
+                    "AllowOrigins": ["http://app.test"],
+                    "AllowMethods": ["GET", "POST"],
+                    "AllowHeaders": ["authorization", "content-type"],
+                    "ExposeHeaders": ["x-trace"],
+                    "MaxAge": 600,
+                },
+            },
+        },
+        "Stage": {
+            "Type": "AWS::ApiGatewayV2::Stage",
+            "Properties": {"ApiId": {"Ref": "Api"}, "StageName": "$default"},
+        },
+        "V2": _integration("Items", "2.0"),
+        "V1": _integration("Items", "1.0"),
+        "Jwt": {
+            "Type": "AWS::ApiGatewayV2::Authorizer",
+            "Properties": {
+                "ApiId": {"Ref": "Api"},
+                "AuthorizerType": "JWT",
+                "Name": "jwt",
+                "IdentitySource": ["$request.header.Authorization"],
+                "JwtConfiguration": {
+                    "Audience": [{"Ref": "Client"}],
+                    "Issuer": {"Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${Pool}"},
+                },
+            },
+        },
+        "GateAuthorizer": {
+            "Type": "AWS::ApiGatewayV2::Authorizer",
+            "Properties": {
+                "ApiId": {"Ref": "Api"},
+                "AuthorizerType": "REQUEST",
+                "Name": "gate",
+                "IdentitySource": ["$request.header.X-Key"],
+                "AuthorizerUri": {
+                    "Fn::Sub": "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/"
+                    "${Gate.Arn}/invocations"
+                },
+                "AuthorizerPayloadFormatVersion": "2.0",
+                "EnableSimpleResponses": True,
+                "AuthorizerResultTtlInSeconds": 60,
+            },
+        },
+        "GetItem": _route("GET /items/{id}", "V2", AuthorizationType="JWT", AuthorizerId={"Ref": "Jwt"}),
+        "PostItem": _route("POST /items", "V2"),
+        "Legacy": _route("GET /legacy", "V1"),
+        "Private": _route(
+            "GET /private", "V2", AuthorizationType="CUSTOM", AuthorizerId={"Ref": "GateAuthorizer"}
+        ),
+        "Default": _route("$default", "V2"),
+        "ItemsPermission": _permission("Items", "*/*"),
+        "GatePermission": _permission("Gate", "authorizers/*"),
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    out = tmp_path_factory.mktemp("http-api-cdk-out")
+    for asset, code in (("asset.items", ITEMS), ("asset.gate", GATE)):
+        (out / asset).mkdir()
+        (out / asset / "handler.py").write_text(code)
+    (out / "Http.template.json").write_text(json.dumps(TEMPLATE))
+    artifact = {"type": "aws:cloudformation:stack", "properties": {"templateFile": "Http.template.json"}}
+    (out / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": {"Http": artifact}}))
+    options = Options(
+        assembly_dir=out,
+        state_dir=tmp_path_factory.mktemp("http-api-state"),
+        clock=False,
+        echo=lambda _l: None,
+    )
+    started = Runtime(options).start()
+    yield started
+    started.stop()
+
+
+def _url(runtime: Runtime) -> str:
+    server = next(s for s in runtime.api_servers if s.api.name == "items-api")
+    return server.base_url  # $default stage: no path prefix
+
+
+def test_routes_payload_versions_and_the_default_route(runtime: Runtime) -> None:
+    base = _url(runtime)
+    assert base == f"http://localhost:{runtime.api_servers[0].port}/"
+    posted = requests.post(
+        f"{base}items", data='{"name": "pen"}', headers={"content-type": "application/json"}, timeout=10
+    )
+    assert posted.status_code == 201 and posted.json() == {"name": "pen"}
+    assert posted.headers["x-trace"] == "t-1"
+    assert posted.raw.headers.getlist("Set-Cookie") == ["a=1", "b=2"]
+    legacy = requests.get(f"{base}legacy", timeout=10)
+    assert legacy.json() == {"version": "1.0", "path": "/legacy"}
+    # A result without statusCode is the JSON body of a 200 (payload 2.0); $default takes the rest.
+    fallback = requests.get(f"{base}anything/else?a=1&a=2", timeout=10)
+    assert fallback.status_code == 200 and fallback.headers["content-type"] == "application/json"
+    assert fallback.json()["routeKey"] == "$default" and fallback.json()["query"] == {"a": "1,2"}
+    assert requests.delete(f"{base}items", timeout=10).json()["routeKey"] == "$default"
+
+
+def test_jwt_authorizer_on_a_local_pool(runtime: Runtime) -> None:
+    url = f"{_url(runtime)}items/42"
+    missing = requests.get(url, timeout=10)
+    assert (missing.status_code, missing.json()) == (401, {"message": "Unauthorized"})
+    assert requests.get(url, headers={"Authorization": "Bearer not-a-token"}, timeout=10).status_code == 401
+    user = runtime.create_user("jwt@example.com")
+    allowed = requests.get(url, headers={"Authorization": f"Bearer {user['idToken']}"}, timeout=10)
+    assert allowed.status_code == 200, allowed.text
+    assert allowed.json()["sub"] == user["sub"] and allowed.json()["params"] == {"id": "42"}
+
+
+def test_lambda_authorizer_with_simple_responses_and_its_cache(runtime: Runtime) -> None:
+    url = f"{_url(runtime)}private"
+    assert requests.get(url, timeout=10).status_code == 401  # no identity source: not even invoked
+    denied = requests.get(url, headers={"X-Key": "wrong"}, timeout=10)
+    assert (denied.status_code, denied.json()) == (403, {"message": "Forbidden"})
+    for _ in range(2):
+        allowed = requests.get(url, headers={"X-Key": "let-me-in"}, timeout=10)
+        assert allowed.status_code == 200 and allowed.json()["lambda"] == {"who": "tester"}
+    gate_calls = [e for e in runtime.console.invocations.after(0) if e["function"] == "Gate"]
+    assert len(gate_calls) == 2  # "wrong" once, "let-me-in" once: the second answer came from the cache
+
+
+def test_cors_configuration_answers_preflights_and_marks_responses(runtime: Runtime) -> None:
+    base = _url(runtime)
+    preflight = requests.options(
+        f"{base}items",
+        headers={"Origin": "http://app.test", "Access-Control-Request-Method": "POST"},
+        timeout=10,
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "http://app.test"
+    assert preflight.headers["access-control-allow-methods"] == "GET,POST"
+    assert preflight.headers["access-control-max-age"] == "600"
+    other = requests.options(
+        f"{base}items",
+        headers={"Origin": "http://evil.test", "Access-Control-Request-Method": "POST"},
+        timeout=10,
+    )
+    assert "access-control-allow-origin" not in other.headers
+    posted = requests.post(f"{base}items", data="{}", headers={"Origin": "http://app.test"}, timeout=10)
+    assert posted.headers["access-control-allow-origin"] == "http://app.test"
+    assert posted.headers["access-control-expose-headers"] == "x-trace"
