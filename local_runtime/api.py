@@ -25,6 +25,7 @@ from local_runtime import gateway_responses, vtl
 from local_runtime.authorizer import CognitoAuthorizer, UnauthorizedError
 from local_runtime.gateway_responses import GatewayResponse
 from local_runtime.http_server import LocalServer
+from local_runtime.lambda_authorizer import DEFAULT_TTL_S, AuthorizerDeniedError, LambdaAuthorizer
 from local_runtime.permissions import execute_api_arn
 from local_runtime.templates import App, Stack, TemplateError
 from local_runtime.workers import Invocation
@@ -49,7 +50,7 @@ class Method:
     mock_template: vtl.Template | None = None  # the integration response's mapping template
     required_query: list[str] = field(default_factory=list)
     required_headers: list[str] = field(default_factory=list)
-    authorizer: CognitoAuthorizer | None = None
+    authorizer: CognitoAuthorizer | LambdaAuthorizer | None = None
     authorization_scopes: list[str] = field(default_factory=list)
 
 
@@ -154,15 +155,20 @@ def rest_apis(app: App) -> list[RestApi]:
     return apis
 
 
-def _authorizers(app: App, stack: Stack, api_lid: str) -> dict[str, CognitoAuthorizer | str]:
+def _authorizers(
+    app: App, stack: Stack, api_lid: str
+) -> dict[str, CognitoAuthorizer | LambdaAuthorizer | str]:
     """The API's authorizers by logical id; a type that is not emulated maps to its type name."""
-    found: dict[str, CognitoAuthorizer | str] = {}
+    found: dict[str, CognitoAuthorizer | LambdaAuthorizer | str] = {}
     for lid, resource in stack.of_type("AWS::ApiGateway::Authorizer").items():
         raw = resource.get("Properties", {})
         if raw.get("RestApiId") != {"Ref": api_lid}:
             continue
         props = app.resolve(stack, raw)
         kind = str(props.get("Type", ""))
+        if kind in ("TOKEN", "REQUEST"):
+            found[lid] = _lambda_authorizer(app, stack, lid, props)
+            continue
         if kind != "COGNITO_USER_POOLS":
             found[lid] = kind
             continue
@@ -184,21 +190,49 @@ def _authorizers(app: App, stack: Stack, api_lid: str) -> dict[str, CognitoAutho
     return found
 
 
+def _lambda_authorizer(app: App, stack: Stack, lid: str, props: dict[str, Any]) -> LambdaAuthorizer:
+    match = _FUNCTION_ARN.search(str(props.get("AuthorizerUri", "")))
+    if match is None:
+        raise TemplateError(
+            f"{stack.name}/{lid}: authorizer URI {props.get('AuthorizerUri')} is not a Lambda function"
+        )
+    kind = str(props["Type"])
+    default = "method.request.header.Authorization" if kind == "TOKEN" else ""
+    sources = [s.strip() for s in str(props.get("IdentitySource", default)).split(",") if s.strip()]
+    return LambdaAuthorizer(
+        logical_id=lid,
+        authorizer_id=str(app.ref(stack, lid)),
+        name=str(props.get("Name", lid)),
+        kind=kind,
+        identity_sources=sources,
+        function_arn=match.group(1),
+        ttl_s=int(props.get("AuthorizerResultTtlInSeconds", DEFAULT_TTL_S)),
+        validation_expression=props.get("IdentityValidationExpression"),
+    )
+
+
 def _attach_authorizer(
     app: App,
     stack: Stack,
     lid: str,
     props: dict[str, Any],
     method: Method,
-    authorizers: dict[str, CognitoAuthorizer | str],
+    authorizers: dict[str, CognitoAuthorizer | LambdaAuthorizer | str],
 ) -> None:
     kind = str(app.resolve(stack, props.get("AuthorizationType", "NONE"))).upper()
     if kind == "NONE":
         return
+    if kind == "CUSTOM":
+        ref = props.get("AuthorizerId")
+        custom = authorizers.get(ref.get("Ref", "")) if isinstance(ref, dict) else None
+        if not isinstance(custom, LambdaAuthorizer):
+            raise TemplateError(f"{stack.name}/{lid}: CUSTOM method without a Lambda authorizer of this API")
+        method.authorizer = custom
+        return
     if kind != "COGNITO_USER_POOLS":  # refused rather than served without the check AWS would make
         raise TemplateError(
             f"{stack.name}/{lid}: authorization type {kind} is not emulated locally "
-            "(only NONE and COGNITO_USER_POOLS)"
+            "(only NONE, COGNITO_USER_POOLS and CUSTOM)"
         )
     ref = props.get("AuthorizerId")
     authorizer = authorizers.get(ref.get("Ref", "")) if isinstance(ref, dict) else None
@@ -282,6 +316,7 @@ def proxy_event(
     source_ip: str,
     request_id: str | None = None,
     claims: dict[str, str] | None = None,
+    authorizer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     query = parse_qsl(urlsplit(raw_path).query, keep_blank_values=True)
     single_headers: dict[str, str] = {}
@@ -343,6 +378,8 @@ def proxy_event(
     }
     if claims is not None:  # only methods with an authorizer get the key, as in API Gateway
         event["requestContext"]["authorizer"] = {"claims": claims}
+    if authorizer is not None:  # a Lambda authorizer's principalId and context
+        event["requestContext"]["authorizer"] = authorizer
     return event
 
 
@@ -440,7 +477,24 @@ class ApiServer:
             )
             return
         claims = None
-        if method.authorizer is not None:
+        lambda_context = None
+        if isinstance(method.authorizer, LambdaAuthorizer):
+            try:
+                lambda_context = self._lambda_authorize(
+                    method, http_method, handler, stage_path, body, matched[1]
+                )
+            except AuthorizerDeniedError as denied:
+                log.warning(
+                    "%s %s: %s (%s): %s",
+                    http_method,
+                    path,
+                    denied.response_type,
+                    method.authorizer.name,
+                    denied.reason,
+                )
+                self._gateway_error(handler, denied.response_type, denied.message, request)
+                return
+        elif method.authorizer is not None:
             try:
                 claims = self._authorize(method.authorizer, method.authorization_scopes, request_headers)
             except UnauthorizedError as failure:
@@ -476,6 +530,7 @@ class ApiServer:
             handler.client_address[0],
             request_id=request_id,
             claims=claims,
+            authorizer=lambda_context,
         )
         source_arn = execute_api_arn(
             self.region, self.account, self.api.api_id, self.api.stage, http_method, stage_path
@@ -515,6 +570,61 @@ class ApiServer:
             (time.perf_counter() - started) * 1000,
         )
         self._send(handler, int(result["statusCode"]), headers, payload)
+
+    def _lambda_authorize(
+        self,
+        method: Method,
+        http_method: str,
+        handler: BaseHTTPRequestHandler,
+        stage_path: str,
+        body: bytes,
+        path_params: dict[str, str],
+    ) -> dict[str, Any]:
+        authorizer = method.authorizer
+        assert isinstance(authorizer, LambdaAuthorizer)
+        method_arn = execute_api_arn(
+            self.region, self.account, self.api.api_id, self.api.stage, http_method, stage_path
+        )
+        api_arn = f"arn:aws:execute-api:{self.region}:{self.account}:{self.api.api_id}"
+        source = f"{api_arn}/authorizers/{authorizer.authorizer_id}"
+        headers = dict(handler.headers.items())
+
+        def request_event() -> dict[str, Any]:
+            event = proxy_event(
+                self.api,
+                self.account,
+                method,
+                http_method,
+                handler.path,
+                stage_path,
+                list(handler.headers.items()),
+                body,
+                path_params,
+                handler.client_address[0],
+            )
+            keep = (
+                "resource",
+                "path",
+                "httpMethod",
+                "headers",
+                "multiValueHeaders",
+                "queryStringParameters",
+                "multiValueQueryStringParameters",
+                "pathParameters",
+                "stageVariables",
+                "requestContext",
+            )
+            return {k: event.get(k) for k in keep}
+
+        query = dict(parse_qsl(urlsplit(handler.path).query, keep_blank_values=True))
+        return authorizer.authorize(
+            method_arn,
+            headers,
+            query,
+            request_event,
+            self._invoke,
+            lambda function: self._may_invoke is None or self._may_invoke(function, source),
+        )
 
     def _send_mock(
         self, handler: BaseHTTPRequestHandler, method: Method, request: gateway_responses.Request

@@ -26,6 +26,8 @@ BUILT_IN = {
     "DEFAULT_5XX": (502, "InternalServerErrorException"),
     # e.g. no AWS::Lambda::Permission for the method: "Invalid permissions on Lambda function"
     "API_CONFIGURATION_ERROR": (500, "InternalServerErrorException"),
+    "AUTHORIZER_FAILURE": (500, "AuthorizerFailureException"),
+    "AUTHORIZER_CONFIGURATION_ERROR": (500, "AuthorizerConfigurationException"),
 }
 _DEFAULT_TEMPLATE = '{"message":$context.error.messageString}'
 _VARIABLE = re.compile(r"\$!?\{(context(?:\.\w+)+)\}|\$!?(context(?:\.\w+)+)")
