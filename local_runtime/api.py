@@ -237,7 +237,8 @@ def _attach_authorizer(
     ref = props.get("AuthorizerId")
     authorizer = authorizers.get(ref.get("Ref", "")) if isinstance(ref, dict) else None
     if not isinstance(authorizer, CognitoAuthorizer):
-        what = f"authorizer type {authorizer}" if authorizer else f"authorizer {ref!r} (not in this API)"
+        kind_of = authorizer.kind if isinstance(authorizer, LambdaAuthorizer) else authorizer
+        what = f"authorizer type {kind_of}" if authorizer else f"authorizer {ref!r} (not in this API)"
         raise TemplateError(f"{stack.name}/{lid}: COGNITO_USER_POOLS method with {what}: not emulated")
     method.authorizer = authorizer
     method.authorization_scopes = [str(s) for s in app.resolve(stack, props.get("AuthorizationScopes", []))]

@@ -410,11 +410,20 @@ def test_authorizers_are_parsed_per_method_and_unsupported_ones_are_named() -> N
     assert app.get_att(app.stack("Test-Data"), "UserPool6BA7E5F2", "Arn").endswith(
         "userpool/us-east-1_frommoto"
     )
-    service["Resources"]["ApiAuthorizer787544C1"]["Properties"]["Type"] = "TOKEN"
+    authorizer = service["Resources"]["ApiAuthorizer787544C1"]["Properties"]
+    authorizer["Type"] = "TOKEN"  # a Lambda authorizer needs its function
     with pytest.raises(
-        TemplateError, match=r"ApiMe(GET|POST): COGNITO_USER_POOLS method with authorizer type TOKEN"
+        TemplateError, match=r"ApiAuthorizer787544C1: authorizer URI None is not a Lambda function"
     ):
         rest_apis(App.from_templates({"Test-Data": data_template(), "Test-Service": service}))
-    service["Resources"]["ApiMeGET"]["Properties"]["AuthorizationType"] = "CUSTOM"
-    with pytest.raises(TemplateError, match=r"ApiMeGET: authorization type CUSTOM is not emulated locally"):
+    authorizer["AuthorizerUri"] = (
+        "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+        "arn:aws:lambda:us-east-1:123456789012:function:auth/invocations"
+    )
+    with pytest.raises(
+        TemplateError, match=r"ApiMe(GET|POST): COGNITO_USER_POOLS method with authorizer type"
+    ):
+        rest_apis(App.from_templates({"Test-Data": data_template(), "Test-Service": service}))
+    service["Resources"]["ApiMeGET"]["Properties"]["AuthorizationType"] = "AWS_IAM"
+    with pytest.raises(TemplateError, match=r"ApiMeGET: authorization type AWS_IAM is not emulated locally"):
         rest_apis(App.from_templates({"Test-Data": data_template(), "Test-Service": service}))
