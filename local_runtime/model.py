@@ -35,7 +35,7 @@ HANDLED = {
     "AWS::ApiGateway::Stage": "path prefix of the API",
     "AWS::ApiGateway::Deployment": "part of the stage",
     "AWS::ApiGateway::RequestValidator": "required request parameters checked",
-    "AWS::ApiGateway::Authorizer": "COGNITO_USER_POOLS verified locally; Lambda TOKEN and REQUEST authorizers run",
+    "AWS::ApiGateway::Authorizer": "COGNITO_USER_POOLS verified locally; Lambda TOKEN/REQUEST ones run",
     "AWS::ApiGateway::GatewayResponse": "API Gateway's own errors rendered from its templates",
     "AWS::Cognito::UserPool": "user pool in moto (password policy, username attributes, MFA setting)",
     "AWS::Cognito::UserPoolClient": "app client in moto; its tokens pass the API's authorizer",
