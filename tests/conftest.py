@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import importlib
 import os
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import botocore.loaders
+import botocore.session
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +39,11 @@ os.environ.update(
 os.environ.pop("AWS_PROFILE", None)
 if str(SHARED_LAYER) not in sys.path:
     sys.path.insert(0, str(SHARED_LAYER))
+
+# Every moto mock starts a new boto3 session, and each new botocore session parses botocore's JSON
+# data (endpoints, service models) again: most of a handler test's time. The files are read-only, so
+# one loader per data path serves every session in this process; sessions and clients stay per test.
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 
 
 def _own_module_names(code_dir: Path) -> set[str]:
