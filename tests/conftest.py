@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import importlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import botocore.loaders
+import botocore.session
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +39,11 @@ os.environ.update(
 os.environ.pop("AWS_PROFILE", None)
 if str(SHARED_LAYER) not in sys.path:
     sys.path.insert(0, str(SHARED_LAYER))
+
+# Every moto mock starts a new boto3 session, and each new botocore session parses botocore's JSON
+# data (endpoints, service models) again: most of a handler test's time. The files are read-only, so
+# one loader per data path serves every session in this process; sessions and clients stay per test.
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 
 
 def _own_module_names(code_dir: Path) -> set[str]:
@@ -78,23 +86,50 @@ def _fresh_aws_clients() -> Iterator[None]:
     yield
 
 
-@pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The app of each stage, synthesized once per test run (synth is the slow part) and shared, also
-    between parallel workers (pytest-xdist): the first worker synthesizes, the others read its output."""
-    from tests.stacks.conftest import STAGES, load_synthesized, synthesize  # imports aws_cdk: only if needed
+class SharedSynth(Mapping[str, Any]):
+    """The app of each stage (tests.stacks.conftest.Synthesized), synthesized on first use by whichever
+    parallel worker (pytest-xdist) asks first and read back from its output by the others. A lock per
+    stage: a worker needing one stage waits for that one only, and two workers synthesize two stages
+    at once (e.g. the e2e runtime needs only dev)."""
 
+    def __init__(self, shared: Path) -> None:
+        self._shared = shared
+        self._apps: dict[str, Any] = {}
+
+    def __getitem__(self, stage: str) -> Any:
+        from tests.stacks.conftest import STAGES, load_synthesized, synthesize  # imports aws_cdk
+
+        if stage not in STAGES:
+            raise KeyError(stage)
+        if stage not in self._apps:
+            outdir, done = self._shared / f"cdk-{stage}", self._shared / f"{stage}.done"
+            with (self._shared / f".{stage}.lock").open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+                if done.exists():
+                    self._apps[stage] = load_synthesized(stage, outdir)
+                else:
+                    self._apps[stage] = synthesize(stage, outdir)
+                    done.touch()
+        return self._apps[stage]
+
+    def __iter__(self) -> Iterator[str]:
+        from tests.stacks.conftest import STAGES
+
+        return iter(STAGES)
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SharedSynth:
+    """The app of each stage, synthesized once per test run (synth is the slow part) and shared, also
+    between parallel workers."""
     run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
     base = tmp_path_factory.getbasetemp()
     shared = base.parent / f"synth-{run_id}" if run_id else base / "synth"
     shared.mkdir(parents=True, exist_ok=True)
-    with (shared / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if (shared / "done").exists():
-            return {stage: load_synthesized(stage, shared / f"cdk-{stage}") for stage in STAGES}
-        apps = {stage: synthesize(stage, shared / f"cdk-{stage}") for stage in STAGES}
-        (shared / "done").touch()
-        return apps
+    return SharedSynth(shared)
 
 
 # Test files sharing one running runtime run in one parallel worker (pytest-xdist), in their collection

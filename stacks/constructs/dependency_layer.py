@@ -9,6 +9,7 @@ layer's asset hash.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -55,7 +56,19 @@ def build_dependencies(lock: Path, runtime: lambda_.Runtime) -> Path:
     if (cached / "python").is_dir():
         print(f"[dependency-layer] cache hit {key}", file=sys.stderr)
         return cached
-    # Per process: two synths at once (parallel test workers, a watcher) each build, the first one keeps.
+    # Two synths at once (diff-ref's two trees, parallel test workers, a watcher): one builds, the
+    # other waits for it and takes the cached build.
+    CACHE_ROOT.mkdir(parents=True, exist_ok=True)
+    with (CACHE_ROOT / f".{key}.lock").open("w") as build_lock:
+        fcntl.flock(build_lock, fcntl.LOCK_EX)  # released when the file closes
+        if (cached / "python").is_dir():
+            print(f"[dependency-layer] cache hit {key} (built by another synth)", file=sys.stderr)
+            return cached
+        _build(lock, runtime, key, cached)
+    return cached
+
+
+def _build(lock: Path, runtime: lambda_.Runtime, key: str, cached: Path) -> None:
     staging = CACHE_ROOT / f".{key}.{os.getpid()}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     started = time.monotonic()
@@ -84,7 +97,6 @@ def build_dependencies(lock: Path, runtime: lambda_.Runtime) -> Path:
             raise
         shutil.rmtree(staging, ignore_errors=True)  # another process built the same key first
     print(f"[dependency-layer] built {key} in {time.monotonic() - started:.1f}s", file=sys.stderr)
-    return cached
 
 
 @jsii.implements(ILocalBundling)

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import subprocess
+import threading
+import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -185,6 +189,32 @@ def test_unchanged_lock_reuses_the_cached_build_without_running_pip(tmp_path, ca
 
     monkeypatch.setattr(dependency_layer.subprocess, "run", no_pip)
     assert build_dependencies(lock, RUNTIME) == cached.parent
+
+
+def test_two_synths_at_once_build_the_layer_once(tmp_path, cache_root, monkeypatch):
+    """diff-ref synthesizes two trees side by side: the second waits for the first build and reuses it."""
+    lock = write_lock(tmp_path / "requirements.lock", {"pydantic": "0" * 64})
+    builds = []
+    second_started = threading.Event()
+
+    def fake_pip(command, **kwargs):
+        builds.append(command)
+        second_started.wait(timeout=10)
+        time.sleep(0.2)  # let the second synth reach the cache while this build is still running
+        target = Path(command[command.index("--target") + 1])
+        (target / "pydantic").mkdir(parents=True)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(dependency_layer.subprocess, "run", fake_pip)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(build_dependencies, lock, RUNTIME)
+        while not builds:
+            time.sleep(0.01)
+        second = pool.submit(lambda: (second_started.set(), build_dependencies(lock, RUNTIME))[1])
+        results = {first.result(), second.result()}
+    assert results == {cache_root / build_key(lock, RUNTIME)}
+    assert len(builds) == 1
+    assert (cache_root / build_key(lock, RUNTIME) / "python" / "pydantic").is_dir()
 
 
 # ---- staleness (offline: no resolution) ----------------------------------------------------------
