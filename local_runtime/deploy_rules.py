@@ -25,6 +25,7 @@ UNIQUE_NAMES = {
     "AWS::Events::EventBus": "Name",
     "AWS::Events::Rule": "Name",
     "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+    "AWS::Kinesis::Stream": "Name",
     "AWS::IAM::Role": "RoleName",
     "AWS::KMS::Alias": "AliasName",
     "AWS::Lambda::Function": "FunctionName",

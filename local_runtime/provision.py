@@ -22,6 +22,7 @@ def create_resources(app: App, clients: Any) -> list[str]:
     _queues(app, clients("sqs"), created)
     _buckets(app, clients("s3"), created)
     _topics(app, clients("sns"), created)
+    _kinesis_streams(app, clients("kinesis"), created)
     _parameters(app, clients("ssm"), created)
     _secrets(app, clients("secretsmanager"), created)
     _buses(app, clients("events"), created)
@@ -194,6 +195,21 @@ def _topics(app: App, sns: Any, created: list[str]) -> None:
         if name not in existing:
             sns.create_topic(Name=name)
             created.append(f"topic  {name}")
+
+
+def _kinesis_streams(app: App, kinesis: Any, created: list[str]) -> None:
+    existing = set(kinesis.list_streams().get("StreamNames", []))
+    for stack, logical_id, resource in app.all_resources("AWS::Kinesis::Stream"):
+        props = app.resolve(stack, resource.get("Properties", {}))
+        name = app.physical_name(stack, logical_id)
+        if name in existing:
+            continue
+        on_demand = props.get("StreamModeDetails", {}).get("StreamMode") == "ON_DEMAND"
+        kinesis.create_stream(StreamName=name, ShardCount=1 if on_demand else int(props.get("ShardCount", 1)))
+        kinesis.get_waiter("stream_exists").wait(
+            StreamName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
+        )
+        created.append(f"stream {name}")
 
 
 def _parameters(app: App, ssm: Any, created: list[str]) -> None:

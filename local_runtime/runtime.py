@@ -41,6 +41,7 @@ from local_runtime.permissions import FunctionPolicies
 from local_runtime.s3_notifications import Notifier, notification_targets
 from local_runtime.sns import SnsDelivery, subscriptions_from
 from local_runtime.sqs_source import Mapping, SqsPoller
+from local_runtime.stream_source import StreamMapping, StreamPoller
 from local_runtime.swagger import Swagger, find_dist
 from local_runtime.templates import App, Names, TemplateError
 from local_runtime.workers import BOOTSTRAP, FunctionSpec, Invocation, Pool, die_with_parent
@@ -87,7 +88,7 @@ class Runtime:
         self.specs: list[FunctionSpec] = []
         self.policies: dict[str, Policy] = {}
         self.api_servers: list[ApiServer | HttpApiServer] = []
-        self.pollers: list[SqsPoller] = []
+        self.pollers: list[SqsPoller | StreamPoller] = []
         self.pattern_rules: PatternRules | None = None
         self.sns: SnsDelivery | None = None
         self.scheduler: Scheduler | None = None
@@ -539,13 +540,18 @@ class Runtime:
         for stack, logical_id, resource in app.all_resources("AWS::Lambda::EventSourceMapping"):
             props = app.resolve(stack, resource.get("Properties", {}))
             source = str(props.get("EventSourceArn", ""))
-            if ":sqs:" not in source:
-                self.options.echo(f"  note: {logical_id}: event source {source} is not emulated (SQS only)")
-                continue
             function = str(props["FunctionName"])
             spec = next((s for s in self.specs if function in (s.name, s.arn)), None)
             if spec is None:
                 raise TemplateError(f"{logical_id}: event source mapping targets unknown function {function}")
+            if ":kinesis:" in source or (":dynamodb:" in source and "/stream/" in source):
+                self._start_stream_mapping(logical_id, props, spec, source)
+                continue
+            if ":sqs:" not in source:
+                self._note(
+                    f"{logical_id}: event source {source} is not emulated (SQS, DynamoDB Streams, Kinesis)"
+                )
+                continue
             for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
                 if not self.service_call(spec, action, source):
                     raise TemplateError(
@@ -573,6 +579,45 @@ class Runtime:
             )
             poller.start()
             self.pollers.append(poller)
+
+    def _start_stream_mapping(
+        self, logical_id: str, props: dict[str, Any], spec: FunctionSpec, source: str
+    ) -> None:
+        kind = "kinesis" if ":kinesis:" in source else "dynamodb"
+        needed = (
+            "GetRecords",
+            "GetShardIterator",
+            "DescribeStream",
+            "ListShards" if kind == "kinesis" else "ListStreams",
+        )
+        for action in (f"{kind}:{name}" for name in needed):
+            if not self.service_call(spec, action, source):
+                raise TemplateError(
+                    f"{logical_id}: {spec.display}'s role does not allow {action} on {source}; "
+                    "Lambda would refuse this event source mapping"
+                )
+        on_failure = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        mapping = StreamMapping(
+            logical_id=logical_id,
+            kind=kind,
+            source_arn=source,
+            function_arn=spec.arn,
+            role_arn=spec.role_arn,
+            batch_size=int(props.get("BatchSize", 100)),
+            window_s=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+            starting_position=str(props.get("StartingPosition", "LATEST")),
+            bisect=str(props.get("BisectBatchOnFunctionError", False)).lower() == "true",
+            max_retries=int(props.get("MaximumRetryAttempts", -1)),
+            max_age_s=int(props.get("MaximumRecordAgeInSeconds", -1)),
+            report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+            on_failure_arn=str(on_failure) if on_failure else None,
+            filters=[str(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", [])],
+        )
+        if str(props.get("Enabled", True)).lower() == "false":
+            return
+        poller = StreamPoller(mapping, self.pools[spec.arn], self.client, self.options.region)
+        poller.start()
+        self.pollers.append(poller)
 
     # ------------------------------------------------------------------ invocation
     def service_call(self, spec: FunctionSpec, action: str, resource: str) -> bool:
@@ -844,7 +889,7 @@ class Runtime:
             self.control.server_close()
         if self.scheduler:
             self.scheduler.stop()
-        sources: list[SqsPoller | PatternRules | SnsDelivery] = [*self.pollers]
+        sources: list[SqsPoller | StreamPoller | PatternRules | SnsDelivery] = [*self.pollers]
         if self.pattern_rules:
             sources.append(self.pattern_rules)
         if self.sns:
