@@ -47,8 +47,12 @@ browser: ## Install Debian's chromium for the browser test (apt-get; sudo unless
 test: setup browser ## Run the whole test suite (stacks, handlers, e2e, a real browser)
 	$(BIN)/python -m pytest -n auto
 
+# cdk.out then holds this stage: the stamp says so, so `make up` after `make synth STAGE=prod` does not
+# serve prod's assembly as dev's (only the stamp of the stage in cdk.out may exist).
 synth: setup ## Synthesize the stage's stacks into cdk.out (STAGE=dev|prod)
+	rm -f cdk.out/.synth-*
 	$(CDK) synth --quiet
+	touch cdk.out/.synth-$(STAGE)
 
 # Re-synthesize only when the app's sources changed since the last synth of this stage.
 CDK_SOURCES := app.py cdk.json $(shell find stacks functions layers -type f -not -path '*/__pycache__/*' 2>/dev/null)
@@ -73,7 +77,9 @@ diff-ref: setup ## cdk diff and API contract diff of the working tree against a 
 	$(BIN)/python scripts/diff_ref.py $(REF) --stage $(STAGE)
 
 diagram: setup ## Regenerate docs/architecture.md (mermaid) from the synthesized templates
+	rm -f cdk.out/.synth-*
 	$(CDK) synth --quiet
+	touch cdk.out/.synth-$(STAGE)
 	$(BIN)/python scripts/diagram.py --assembly cdk.out --output docs/architecture.md
 
 deploy: setup ## Deploy every stack of the stage (needs AWS credentials)

@@ -136,6 +136,9 @@ def check_synth(clone: Clone) -> None:
     assert {p.name for p in (clone.root / "cdk.out").glob("*.template.json")}, result.tail()
     builds = (clone.root / ".cache" / "dependency-layer").iterdir()
     assert any((build / "python").is_dir() for build in builds)  # a built layer, not just its lock file
+    # cdk.out is marked as the stage's, and only that stage's: `make up` reuses it without a synth, and
+    # after `make synth STAGE=prod` it would not serve prod's templates as dev's.
+    assert sorted(p.name for p in (clone.root / "cdk.out").glob(".synth-*")) == [".synth-dev"]
 
 
 def check_diff_ref(clone: Clone) -> None:
