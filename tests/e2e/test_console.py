@@ -18,8 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import requests
+from botocore.exceptions import ClientError
 
 from local_runtime.runtime import Runtime
 from tests.conftest import PROJECT_ROOT
@@ -213,3 +215,57 @@ def test_cli_redrive_moves_a_dlq_message_back_to_its_queue_and_it_is_processed(c
         timeout=60,
     )
     assert order_id in {item.get("orderId") for item in json.loads(items.stdout)["items"]}
+
+
+def test_console_actions_fire_copy_token_page_items_and_objects_and_list_denied_calls(
+    console_app: Runtime, browser: Any
+) -> None:
+    """The page's other actions, clicked in the browser: Fire now (the schedule's function runs), Copy ID
+    token (a token the API accepts), a table's items and a bucket's objects; and a denied call listed."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(f"http://127.0.0.1:{console_app.control_port}/")
+    user = sign_up(console_app, name="clipboard")
+
+    page.locator("#schedules button", has_text="Fire now").first.click()
+    page.locator('#invocations tr[data-function="DailyReport"]').first.wait_for(timeout=30_000)
+    page.locator("#note", has_text="fired").wait_for()
+
+    row = page.locator("#users tr", has_text=user.email)
+    row.wait_for(timeout=10_000)
+    row.locator("button", has_text="Copy ID token").click()
+    page.locator("#note", has_text="ID token of").wait_for()
+    token = page.evaluate("navigator.clipboard.readText()")
+    answer = requests.get(
+        f"{console_app.api_servers[0].base_url}orders", headers={"Authorization": token}, timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+
+    reports = next(b for b in console_app.summary["buckets"] if "reports" in b)
+    page.select_option("#bucket-select", reports)
+    page.locator("#bucket-load").click()
+    page.locator("#objects td", has_text="reports/").first.wait_for(timeout=10_000)  # the fired report
+    orders = next(t for t in console_app.summary["tables"] if "OrdersTable" in t)
+    page.select_option("#table-select", orders)
+    page.locator("#table-load").click()
+    page.locator("#items table").wait_for()
+
+    # A call with FilesApi's credentials that its role does not allow (it may never write) is refused by
+    # the IAM gateway, and the console lists it.
+    assert console_app.gateway is not None
+    spec = console_app.find_function("FilesApi")
+    identity = console_app.gateway.identities[spec.access_key]
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=console_app.gateway.url,
+        region_name="us-east-1",
+        aws_access_key_id=spec.access_key,
+        aws_secret_access_key=identity.secret_key,
+        aws_session_token=identity.session_token,
+    )
+    with pytest.raises(ClientError, match="AccessDenied"):
+        s3.put_object(Bucket=reports, Key="not-allowed.txt", Body=b"x")
+    denied = page.locator("#denied tr", has_text="s3:PutObject")
+    denied.wait_for(timeout=10_000)
+    assert "FilesApi" in denied.inner_text() and "not-allowed.txt" in denied.inner_text()
+    page.close()
