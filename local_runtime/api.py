@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import fnmatch
-import json
 import logging
 import re
 import time
@@ -24,7 +23,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from local_runtime import gateway_responses, vtl
 from local_runtime.authorizer import CognitoAuthorizer, UnauthorizedError
 from local_runtime.gateway_responses import GatewayResponse
-from local_runtime.http_server import LocalServer
+from local_runtime.http_server import LocalServer, respond
 from local_runtime.lambda_authorizer import DEFAULT_TTL_S, AuthorizerDeniedError, LambdaAuthorizer
 from local_runtime.permissions import execute_api_arn
 from local_runtime.templates import App, Stack, TemplateError
@@ -656,18 +655,4 @@ class ApiServer:
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: Any) -> None:
-        if body is None:
-            data = b""
-        elif isinstance(body, bytes):
-            data = body
-        else:
-            data = json.dumps(body).encode()
-            headers = {"Content-Type": "application/json", **headers}
-        handler.send_response(status)
-        for key, value in headers.items():
-            if key.lower() != "content-length":
-                handler.send_header(key, value)
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        if handler.command != "HEAD":
-            handler.wfile.write(data)
+        respond(handler, status, headers, body)

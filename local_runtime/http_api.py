@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local_runtime.authorizer import UnauthorizedError
-from local_runtime.http_server import LocalServer
+from local_runtime.http_server import LocalServer, respond
 from local_runtime.permissions import arn_like, execute_api_arn
 from local_runtime.templates import App
 from local_runtime.workers import Invocation
@@ -406,23 +406,7 @@ class HttpApiServer:
         headers: dict[str, str],
         cookies: list[str] | None = None,
     ) -> None:
-        if body is None:
-            data = b""
-        elif isinstance(body, bytes):
-            data = body
-        else:
-            data = json.dumps(body).encode()
-            headers = {"content-type": "application/json", **headers}
-        handler.send_response(status)
-        for key, value in headers.items():
-            if key.lower() != "content-length":
-                handler.send_header(key, value)
-        for cookie in cookies or []:
-            handler.send_header("Set-Cookie", cookie)
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        if handler.command != "HEAD":
-            handler.wfile.write(data)
+        respond(handler, status, headers, body, cookies, json_type="content-type")
 
 
 def _identity(source: str, headers: dict[str, str], query: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
@@ -62,3 +63,31 @@ class LocalServer:
         if self._thread.is_alive():
             self.server.shutdown()
         self.server.server_close()
+
+
+def respond(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    headers: dict[str, str],
+    body: Any,
+    cookies: list[str] | None = None,
+    json_type: str = "Content-Type",
+) -> None:
+    """One response: bytes as they are, None as no body, anything else as JSON; one Set-Cookie per cookie."""
+    if body is None:
+        data = b""
+    elif isinstance(body, bytes):
+        data = body
+    else:
+        data = json.dumps(body).encode()
+        headers = {json_type: "application/json", **headers}
+    handler.send_response(status)
+    for key, value in headers.items():
+        if key.lower() != "content-length":
+            handler.send_header(key, value)
+    for cookie in cookies or []:
+        handler.send_header("Set-Cookie", cookie)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(data)

@@ -20,7 +20,7 @@ from moto.utilities.utils import load_resource
 
 from local_runtime.runtime import Runtime
 from tests.e2e.conftest import ApiUser
-from tests.e2e.test_flows import eventually
+from tests.helpers import eventually
 
 ROUTES = [
     ("POST", "users"),

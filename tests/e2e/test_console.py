@@ -11,9 +11,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,19 +25,10 @@ from botocore.exceptions import ClientError
 from local_runtime.runtime import Runtime
 from tests.conftest import PROJECT_ROOT
 from tests.e2e.conftest import LOCAL_ONLY, REMOTE, sign_up, start_runtime
+from tests.helpers import eventually
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(bool(REMOTE), reason=LOCAL_ONLY)
-
-
-def _wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {timeout_s:.0f} s")
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +86,10 @@ def test_the_console_shows_an_order_s_invocations_and_a_dlq_filling_then_emptied
     api_row.first.wait_for(timeout=15_000)
     assert "202" in api_row.first.inner_text()
     page.locator('#invocations tr[data-function="OrderProcessor"]').first.wait_for(timeout=15_000)
-    _wait_for(lambda: depth.inner_text() == "1", 30, "the projection's DLQ depth in the console")
+    eventually(lambda: depth.inner_text() == "1", 30, "the projection's DLQ depth in the console")
     # The first attempt and Lambda's 2 async retries (the page polls invocations and queues separately).
     failed = page.locator('#invocations tr.error[data-function="OrderProjection"]')
-    _wait_for(lambda: failed.count() == 3, 10, "the projection's 3 failed attempts in the console")
+    eventually(lambda: failed.count() == 3, 10, "the projection's 3 failed attempts in the console")
     # A row opens to the function's own log lines for that invocation.
     api_row.first.click()
     logs = page.locator("#invocations tr:not([hidden]) pre").first
@@ -114,7 +104,7 @@ def test_the_console_shows_an_order_s_invocations_and_a_dlq_filling_then_emptied
     message.wait_for()
     assert placed.json()["orderId"] in message.inner_text()
     message.locator("button", has_text="Delete").click()
-    _wait_for(lambda: depth.inner_text() == "0", 10, "the DLQ empty after Delete")
+    eventually(lambda: depth.inner_text() == "0", 10, "the DLQ empty after Delete")
     page.close()
 
 
@@ -187,7 +177,7 @@ def test_cli_redrive_moves_a_dlq_message_back_to_its_queue_and_it_is_processed(c
         "to": _queue(console_app, "Orders-Dev-Data-OrdersQueue"),
         "moved": 1,
     }
-    stored = _wait_for(
+    stored = eventually(
         lambda: requests.get(
             f"{console_app.api_servers[0].base_url}orders/{order_id}",
             headers={"Authorization": user.id_token},

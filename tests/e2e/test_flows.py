@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 import boto3
@@ -18,19 +18,7 @@ from botocore.config import Config
 from local_runtime.runtime import Runtime
 from tests.e2e.conftest import ApiUser
 from tests.events import s3_event, s3_record
-
-T = TypeVar("T")
-
-
-def eventually(probe: Callable[[], T | None], timeout_s: float = 30.0, what: str = "condition") -> T:
-    """Poll until `probe` returns something truthy (flows are asynchronous, as in AWS)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+from tests.helpers import eventually
 
 
 def env_of(runtime: Runtime, function: str, variable: str) -> str:

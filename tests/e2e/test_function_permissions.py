@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from local_runtime.templates import TemplateError
 from tests.e2e.conftest import LOCAL_ONLY, REMOTE, sign_up, start_runtime
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.skipif(bool(REMOTE), reason=LOCAL_ONLY)
 
@@ -35,15 +33,6 @@ def _without_permissions(dev_assembly: Path, tmp_path: Path, prefixes: tuple[str
         del template["Resources"][logical_id]
     template_file.write_text(json.dumps(template))
     return copy
-
-
-def _eventually(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {timeout_s:.0f} s")
 
 
 def test_an_api_method_and_a_rule_without_permission_fail_as_in_aws(
@@ -80,7 +69,7 @@ def test_an_api_method_and_a_rule_without_permission_fail_as_in_aws(
         dlq = next(q for q in runtime.summary["queues"] if q.startswith("Orders-Dev-Data-OrderProjectionDLQ"))
         sqs = runtime.client("sqs")
         url = sqs.get_queue_url(QueueName=dlq)["QueueUrl"]
-        messages = _eventually(
+        messages = eventually(
             lambda: sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"]).get("Messages"),
             30,
             "the undelivered event in the rule target's DLQ",

@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,18 +17,9 @@ import requests
 from benchmarks.hot_reload import ORDER_ROUTE, copy_app, synth_command
 from local_runtime.runtime import Runtime
 from tests.e2e.conftest import LOCAL_ONLY, REMOTE, start_runtime
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.skipif(bool(REMOTE), reason=LOCAL_ONLY)
-
-
-def _wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> object:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not within {timeout_s:.0f} s")
 
 
 @pytest.fixture
@@ -72,7 +63,7 @@ def test_a_handler_edit_answers_on_the_next_request_without_a_restart(
         answer = requests.get(url, headers={"Authorization": token}, timeout=10)
         return answer.status_code == 403 and answer.json()["message"] == "Not yours"
 
-    _wait_for(new_message, 10, "the edited handler answering")
+    eventually(new_message, 10, "the edited handler answering")
     took = time.monotonic() - saved
     reloaded = [
         line for line in _output(watched) if " reload: functions/users_api/access.py -> UsersApi " in line
@@ -101,7 +92,7 @@ def test_infra_edits_apply_with_data_kept_and_a_broken_edit_keeps_the_app(
     )
     assert order.status_code == 202, order.text
     order_id = order.json()["orderId"]
-    _wait_for(
+    eventually(
         lambda: requests.get(f"{base}orders/{order_id}", headers=headers, timeout=10).status_code == 200,
         30,
         "the processed order",
@@ -113,7 +104,7 @@ def test_infra_edits_apply_with_data_kept_and_a_broken_edit_keeps_the_app(
     original = stack.read_text()
     assert ORDER_ROUTE in original
     stack.write_text(original + "\nclass Broken(:\n")
-    _wait_for(
+    eventually(
         lambda: any("reload: synth failed" in line for line in _output(watched)), 120, "the failed synth"
     )
     assert any("SyntaxError" in line for line in _output(watched)), "\n".join(_output(watched)[-8:])
@@ -122,7 +113,7 @@ def test_infra_edits_apply_with_data_kept_and_a_broken_edit_keeps_the_app(
 
     added = '        self.api.route("GET", "/orders/{orderId}/copy", self.orders_api.function)\n'
     stack.write_text(original.replace(ORDER_ROUTE, ORDER_ROUTE + added))
-    _wait_for(lambda: any("reload: applied" in line for line in _output(watched)), 120, "the applied reload")
+    eventually(lambda: any("reload: applied" in line for line in _output(watched)), 120, "the applied reload")
     assert "  + route GET /dev/orders/{orderId}/copy" in _output(watched)
     # The new route reaches the function (its router answers), the old data and token are still there.
     routed = requests.get(f"{base}orders/{order_id}/copy", headers=headers, timeout=10)

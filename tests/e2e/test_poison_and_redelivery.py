@@ -22,7 +22,8 @@ import requests
 
 from local_runtime.runtime import Runtime
 from tests.e2e.conftest import ApiUser
-from tests.e2e.test_flows import aws_client, env_of, eventually, queue_url
+from tests.e2e.test_flows import aws_client, env_of, queue_url
+from tests.helpers import eventually
 
 USERS = 10
 VALID_VIA_API = 100

@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.e2e.conftest import ApiUser
-from tests.e2e.test_flows import eventually
+from tests.helpers import eventually
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 # Every request is sent with a real admin token (the authorizer's refusals are test_auth.py's job), so

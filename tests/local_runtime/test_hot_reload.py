@@ -12,6 +12,7 @@ from pathlib import Path
 
 from local_runtime.hot_reload import Changes, CodeSources, Watcher, clear_bytecode, source_dirs
 from local_runtime.workers import FunctionSpec, Pool
+from tests.helpers import function_spec
 
 HANDLER = """
 import time
@@ -25,21 +26,7 @@ def handler(event, context):
 
 
 def _spec(code: Path, layers: list[Path] | None = None) -> FunctionSpec:
-    return FunctionSpec(
-        logical_id="Fn",
-        stack="Test",
-        name="fn",
-        arn="arn:aws:lambda:us-east-1:123456789012:function:fn",
-        construct_names=["Fn"],
-        handler="handler.handler",
-        code_dir=code,
-        layer_dirs=layers or [],
-        skipped_layers=[],
-        environment={},
-        timeout_s=30,
-        memory_mb=128,
-        role_arn="",
-    )
+    return function_spec(code, layer_dirs=layers or [])
 
 
 def _app(tmp_path: Path) -> Path:

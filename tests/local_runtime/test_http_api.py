@@ -4,7 +4,6 @@ the API's CORS configuration, and HTTP APIs' own error bodies."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 import requests
 
 from local_runtime.runtime import Options, Runtime
+from tests.helpers import write_stack_assembly
 
 ITEMS = """
 import json
@@ -162,13 +162,8 @@ TEMPLATE = {
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    out = tmp_path_factory.mktemp("http-api-cdk-out")
-    for asset, code in (("asset.items", ITEMS), ("asset.gate", GATE)):
-        (out / asset).mkdir()
-        (out / asset / "handler.py").write_text(code)
-    (out / "Http.template.json").write_text(json.dumps(TEMPLATE))
-    artifact = {"type": "aws:cloudformation:stack", "properties": {"templateFile": "Http.template.json"}}
-    (out / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": {"Http": artifact}}))
+    assets = {"asset.items": ITEMS, "asset.gate": GATE}
+    out = write_stack_assembly(tmp_path_factory.mktemp("http-api-cdk-out"), "Http", TEMPLATE, assets)
     options = Options(
         assembly_dir=out,
         state_dir=tmp_path_factory.mktemp("http-api-state"),

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from local_runtime.workers import FunctionSpec, Pool
+from local_runtime.workers import Pool
+from tests.helpers import function_spec
 
 HANDLER = """
 import json, sys
@@ -30,23 +31,8 @@ def run(tmp_path: Path, event: dict, **logging: str | None) -> str:
     code = tmp_path / "code"
     code.mkdir(exist_ok=True)
     (code / "handler.py").write_text(textwrap.dedent(HANDLER))
-    spec = FunctionSpec(
-        logical_id="Fn",
-        stack="Test",
-        name="fn",
-        arn="arn:aws:lambda:us-east-1:123456789012:function:fn",
-        construct_names=["Fn"],
-        handler="handler.handler",
-        code_dir=code,
-        layer_dirs=[],
-        skipped_layers=[],
-        environment={},
-        timeout_s=10,
-        memory_mb=128,
-        role_arn="",
-        log_format=logging.pop("log_format", None) or "JSON",
-        **logging,  # type: ignore[arg-type]
-    )
+    log_format = logging.pop("log_format", None) or "JSON"
+    spec = function_spec(code, timeout_s=10, log_format=log_format, **logging)
     pool = Pool(spec, {"PATH": os.environ["PATH"]}, tmp_path)
     try:
         pool.invoke(event)

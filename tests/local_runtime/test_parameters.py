@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from local_runtime.templates import App, TemplateError
 from tests.conftest import PROJECT_ROOT
+from tests.helpers import write_stack_assembly
 
 TEMPLATE = {
     "Parameters": {
@@ -26,12 +26,7 @@ TEMPLATE = {
 
 
 def _assembly(tmp_path: Path) -> Path:
-    out = tmp_path / "cdk.out"
-    out.mkdir()
-    (out / "App.template.json").write_text(json.dumps(TEMPLATE))
-    artifact = {"type": "aws:cloudformation:stack", "properties": {"templateFile": "App.template.json"}}
-    (out / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": {"App": artifact}}))
-    return out
+    return write_stack_assembly(tmp_path / "cdk.out", "App", TEMPLATE)
 
 
 def test_given_values_defaults_and_lists(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ import threading
 import time
 from pathlib import Path
 
-from local_runtime.workers import FunctionSpec, Pool
+from local_runtime.workers import Pool
+from tests.helpers import function_spec
 
 HANDLER = """
 import time
@@ -22,22 +23,7 @@ def test_invocations_waiting_for_a_slot_fail_at_stop_without_a_cold_start(tmp_pa
     code = tmp_path / "code"
     code.mkdir()
     (code / "handler.py").write_text(HANDLER)
-    spec = FunctionSpec(
-        logical_id="Fn",
-        stack="Test",
-        name="fn",
-        arn="arn:aws:lambda:us-east-1:123456789012:function:fn",
-        construct_names=["Fn"],
-        handler="handler.handler",
-        code_dir=code,
-        layer_dirs=[],
-        skipped_layers=[],
-        environment={},
-        timeout_s=30,
-        memory_mb=128,
-        role_arn="",
-        reserved_concurrency=1,
-    )
+    spec = function_spec(code, reserved_concurrency=1)
     pool = Pool(spec, {"PATH": os.environ["PATH"]}, tmp_path)
     spawned: list[object] = []
     spawn = pool._spawn

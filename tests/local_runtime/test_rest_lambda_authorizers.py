@@ -5,7 +5,6 @@ against each request's method ARN, as API Gateway does."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 import requests
 
 from local_runtime.runtime import Options, Runtime
+from tests.helpers import write_stack_assembly
 
 PETS = """
 import json
@@ -128,13 +128,8 @@ TEMPLATE = {
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    out = tmp_path_factory.mktemp("rest-auth-cdk-out")
-    for asset, code in (("asset.pets", PETS), ("asset.auth", AUTH)):
-        (out / asset).mkdir()
-        (out / asset / "handler.py").write_text(code)
-    (out / "Rest.template.json").write_text(json.dumps(TEMPLATE))
-    artifact = {"type": "aws:cloudformation:stack", "properties": {"templateFile": "Rest.template.json"}}
-    (out / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": {"Rest": artifact}}))
+    assets = {"asset.pets": PETS, "asset.auth": AUTH}
+    out = write_stack_assembly(tmp_path_factory.mktemp("rest-auth-cdk-out"), "Rest", TEMPLATE, assets)
     state = tmp_path_factory.mktemp("rest-auth-state")
     started = Runtime(
         Options(assembly_dir=out, state_dir=state, clock=False, echo=lambda _line: None)

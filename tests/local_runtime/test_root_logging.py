@@ -8,7 +8,8 @@ import json
 import os
 from pathlib import Path
 
-from local_runtime.workers import FunctionSpec, Pool
+from local_runtime.workers import Pool
+from tests.helpers import function_spec
 
 HANDLER = """
 import logging
@@ -30,23 +31,7 @@ def _pool(tmp_path: Path, log_format: str, level: str | None) -> Pool:
     code = tmp_path / "code"
     code.mkdir()
     (code / "handler.py").write_text(HANDLER)
-    spec = FunctionSpec(
-        logical_id="Fn",
-        stack="Test",
-        name="fn",
-        arn="arn:aws:lambda:us-east-1:123456789012:function:fn",
-        construct_names=["Fn"],
-        handler="handler.handler",
-        code_dir=code,
-        layer_dirs=[],
-        skipped_layers=[],
-        environment={},
-        timeout_s=30,
-        memory_mb=128,
-        role_arn="",
-        log_format=log_format,
-        application_log_level=level,
-    )
+    spec = function_spec(code, log_format=log_format, application_log_level=level)
     env = {"PATH": os.environ["PATH"], "AWS_LAMBDA_LOG_FORMAT": log_format}
     if level:
         env["AWS_LAMBDA_LOG_LEVEL"] = level

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 
 from local_runtime.runtime import Options, Runtime
+from tests.helpers import eventually, write_stack_assembly
 
 LISTENER = """
 import json
@@ -101,23 +102,11 @@ TEMPLATE = {
 }
 
 
-def _eventually(condition: Callable[[], Any], what: str, timeout_s: float = 15) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {timeout_s:.0f} s")
-
-
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    out = tmp_path_factory.mktemp("sns-cdk-out")
-    (out / "asset.listener").mkdir()
-    (out / "asset.listener" / "handler.py").write_text(LISTENER)
-    (out / "Sns.template.json").write_text(json.dumps(TEMPLATE))
-    artifact = {"type": "aws:cloudformation:stack", "properties": {"templateFile": "Sns.template.json"}}
-    (out / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": {"Sns": artifact}}))
+    out = write_stack_assembly(
+        tmp_path_factory.mktemp("sns-cdk-out"), "Sns", TEMPLATE, {"asset.listener": LISTENER}
+    )
     lines: list[str] = []
     options = Options(
         assembly_dir=out, state_dir=tmp_path_factory.mktemp("sns-state"), clock=False, echo=lines.append
@@ -147,14 +136,14 @@ def test_sqs_and_lambda_subscriptions_with_their_filters(runtime: Runtime) -> No
     sns.publish(TopicArn=topic, Message=json.dumps({"kind": "small", "n": 2}), MessageAttributes=blue)
 
     # SQS, filtered on the body, raw: the message itself, only the big one.
-    big = _eventually(lambda: _receive(runtime, "big"), "the big message on the queue")
+    big = eventually(lambda: _receive(runtime, "big"), what="the big message on the queue")
     assert [json.loads(m["Body"]) for m in big] == [{"kind": "big", "n": 1}]
 
     # Lambda, filtered on attributes: one invocation, Lambda's SNS event.
     def listener_calls() -> list[dict[str, Any]]:
         return [e for e in runtime.console.invocations.after(0) if e["function"] == "Listener"]
 
-    calls = _eventually(listener_calls, "the listener's invocation")
+    calls = eventually(listener_calls, what="the listener's invocation")
     time.sleep(1.5)  # the blue message, if it were wrongly delivered, would have arrived by now
     assert len(listener_calls()) == 1 and calls[0]["ok"] and calls[0]["trigger"] == "sns events"
     event = json.loads(next(line for line in calls[0]["logs"] if line.startswith("{")))
@@ -166,7 +155,7 @@ def test_sqs_and_lambda_subscriptions_with_their_filters(runtime: Runtime) -> No
     assert {"SigningCertUrl", "UnsubscribeUrl", "Timestamp", "MessageId"} <= set(record["Sns"])
 
     # Without a permission for SNS the function is not invoked; the message goes to the subscription's DLQ.
-    dead = _eventually(lambda: _receive(runtime, "sub-dlq"), "the undeliverable message in the DLQ")
+    dead = eventually(lambda: _receive(runtime, "sub-dlq"), what="the undeliverable message in the DLQ")
     assert {json.loads(json.loads(m["Body"])["Message"])["n"] for m in dead} == {1, 2}
     assert not [e for e in runtime.console.invocations.after(0) if e["function"] == "Unpermitted"]
     assert any(
@@ -185,6 +174,6 @@ def test_s3_notifications_to_a_topic(runtime: Runtime) -> None:
         aws_secret_access_key="user",
     )
     s3.put_object(Bucket="files", Key="report.csv", Body=b"a,b\n")
-    messages = _eventually(lambda: _receive(runtime, "s3-events"), "the S3 event via SNS")
+    messages = eventually(lambda: _receive(runtime, "s3-events"), what="the S3 event via SNS")
     record = json.loads(messages[0]["Body"])["Records"][0]
     assert record["eventName"] == "ObjectCreated:Put" and record["s3"]["object"]["key"] == "report.csv"

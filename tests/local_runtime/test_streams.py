@@ -5,13 +5,13 @@ ReportBatchItemFailures."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from local_runtime.runtime import Options, Runtime
+from tests.helpers import eventually, write_stack_assembly
 
 CHANGES = """
 import json
@@ -109,24 +109,10 @@ TEMPLATE = {
 }
 
 
-def _eventually(condition: Callable[[], Any], what: str, timeout_s: float = 30) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout_s:.0f} s")
-
-
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    out = tmp_path_factory.mktemp("streams-cdk-out")
-    for asset, code in (("asset.changes", CHANGES), ("asset.clicks", CLICKS)):
-        (out / asset).mkdir()
-        (out / asset / "handler.py").write_text(code)
-    (out / "Streams.template.json").write_text(json.dumps(TEMPLATE))
-    artifact = {"type": "aws:cloudformation:stack", "properties": {"templateFile": "Streams.template.json"}}
-    (out / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": {"Streams": artifact}}))
+    assets = {"asset.changes": CHANGES, "asset.clicks": CLICKS}
+    out = write_stack_assembly(tmp_path_factory.mktemp("streams-cdk-out"), "Streams", TEMPLATE, assets)
     state = tmp_path_factory.mktemp("streams-state")
     started = Runtime(
         Options(assembly_dir=out, state_dir=state, clock=False, echo=lambda _line: None)
@@ -160,7 +146,7 @@ def test_dynamodb_stream_filter_bisect_and_on_failure(runtime: Runtime) -> None:
         dynamodb.put_item(TableName="items", Item={"pk": {"S": key}})
     dynamodb.put_item(TableName="items", Item={"pk": {"S": "d"}, "poison": {"BOOL": True}})
     dynamodb.delete_item(TableName="items", Key={"pk": {"S": "a"}})  # REMOVE: filtered out
-    failed = _eventually(lambda: _failures(runtime), "the poison record at the on-failure destination")
+    failed = eventually(lambda: _failures(runtime), what="the poison record at the on-failure destination")
     info = failed[0]["DDBStreamBatchInfo"]
     assert info["batchSize"] == 1 and info["streamArn"].endswith("table/items/stream/1970-01-01T00:00:00.000")
     assert failed[0]["requestContext"]["condition"] == "RetryAttemptsExhausted"
@@ -176,7 +162,7 @@ def test_kinesis_reports_batch_item_failures(runtime: Runtime) -> None:
     for n in range(1, 5):
         data = {"n": n, **({"bad": True} if n == 3 else {})}
         kinesis.put_record(StreamName="clicks", Data=json.dumps(data).encode(), PartitionKey="p")
-    failed = _eventually(lambda: _failures(runtime), "the failed click at the on-failure destination")
+    failed = eventually(lambda: _failures(runtime), what="the failed click at the on-failure destination")
     info = failed[0]["KinesisBatchInfo"]
     # The batch failed from record 3 on; with no retries allowed, 3 and 4 go to the destination.
     assert info["batchSize"] == 2 and info["streamArn"].endswith(":stream/clicks")

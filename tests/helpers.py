@@ -1,0 +1,59 @@
+"""Small builders and waits the runtime's tests share: a function spec for a worker pool, a one-stack cloud
+assembly from a hand-written template, and polling for what happens asynchronously."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from local_runtime.workers import FunctionSpec
+
+T = TypeVar("T")
+
+
+def eventually(probe: Callable[[], T | None], timeout_s: float = 30.0, what: str = "condition") -> T:
+    """Poll until `probe` returns something truthy (event sources are asynchronous, as in AWS)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def function_spec(code_dir: Path, **overrides: Any) -> FunctionSpec:
+    """A function `fn` with handler.handler in `code_dir`; keyword arguments override any field."""
+    fields: dict[str, Any] = {
+        "logical_id": "Fn",
+        "stack": "Test",
+        "name": "fn",
+        "arn": "arn:aws:lambda:us-east-1:123456789012:function:fn",
+        "construct_names": ["Fn"],
+        "handler": "handler.handler",
+        "code_dir": code_dir,
+        "layer_dirs": [],
+        "skipped_layers": [],
+        "environment": {},
+        "timeout_s": 30,
+        "memory_mb": 128,
+        "role_arn": "",
+    }
+    return FunctionSpec(**{**fields, **overrides})
+
+
+def write_stack_assembly(
+    out: Path, stack: str, template: dict[str, Any], assets: dict[str, str] | None = None
+) -> Path:
+    """A cdk.out-like folder with one stack and its code assets ({"asset.x": handler.py source})."""
+    out.mkdir(parents=True, exist_ok=True)
+    for asset, code in (assets or {}).items():
+        (out / asset).mkdir(exist_ok=True)
+        (out / asset / "handler.py").write_text(code)
+    (out / f"{stack}.template.json").write_text(json.dumps(template))
+    artifact = {"type": "aws:cloudformation:stack", "properties": {"templateFile": f"{stack}.template.json"}}
+    (out / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": {stack: artifact}}))
+    return out
