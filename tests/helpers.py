@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from local_runtime.runtime import Options, Runtime
 from local_runtime.workers import FunctionSpec
 
 T = TypeVar("T")
@@ -57,3 +59,18 @@ def write_stack_assembly(
     artifact = {"type": "aws:cloudformation:stack", "properties": {"templateFile": f"{stack}.template.json"}}
     (out / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": {stack: artifact}}))
     return out
+
+
+@contextmanager
+def running(assembly: Path, state_dir: Path, **options: Any) -> Iterator[Runtime]:
+    """The local runtime on an assembly, without a clock; its terminal lines in `runtime.output`."""
+    lines: list[str] = []
+    runtime = Runtime(
+        Options(assembly_dir=assembly, state_dir=state_dir, clock=False, echo=lines.append, **options)
+    )
+    runtime.output = lines  # type: ignore[attr-defined]
+    runtime.start()
+    try:
+        yield runtime
+    finally:
+        runtime.stop()

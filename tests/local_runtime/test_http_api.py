@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import requests
 
-from local_runtime.runtime import Options, Runtime
-from tests.helpers import write_stack_assembly
+from local_runtime.runtime import Runtime
+from tests.helpers import running, write_stack_assembly
 
 ITEMS = """
 import json
@@ -164,15 +164,8 @@ TEMPLATE = {
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     assets = {"asset.items": ITEMS, "asset.gate": GATE}
     out = write_stack_assembly(tmp_path_factory.mktemp("http-api-cdk-out"), "Http", TEMPLATE, assets)
-    options = Options(
-        assembly_dir=out,
-        state_dir=tmp_path_factory.mktemp("http-api-state"),
-        clock=False,
-        echo=lambda _l: None,
-    )
-    started = Runtime(options).start()
-    yield started
-    started.stop()
+    with running(out, tmp_path_factory.mktemp("http-api-state")) as started:
+        yield started
 
 
 def _url(runtime: Runtime) -> str:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from local_runtime.runtime import Options, Runtime
-from tests.helpers import write_stack_assembly
+from local_runtime.runtime import Runtime
+from tests.helpers import running, write_stack_assembly
 
 PETS = """
 import json
@@ -130,12 +130,8 @@ TEMPLATE = {
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     assets = {"asset.pets": PETS, "asset.auth": AUTH}
     out = write_stack_assembly(tmp_path_factory.mktemp("rest-auth-cdk-out"), "Rest", TEMPLATE, assets)
-    state = tmp_path_factory.mktemp("rest-auth-state")
-    started = Runtime(
-        Options(assembly_dir=out, state_dir=state, clock=False, echo=lambda _line: None)
-    ).start()
-    yield started
-    started.stop()
+    with running(out, tmp_path_factory.mktemp("rest-auth-state")) as started:
+        yield started
 
 
 def _calls(runtime: Runtime) -> int:

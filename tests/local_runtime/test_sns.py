@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
-from local_runtime.runtime import Options, Runtime
-from tests.helpers import eventually, write_stack_assembly
+from local_runtime.runtime import Runtime
+from tests.helpers import eventually, running, write_stack_assembly
 
 LISTENER = """
 import json
@@ -104,17 +104,10 @@ TEMPLATE = {
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    out = write_stack_assembly(
-        tmp_path_factory.mktemp("sns-cdk-out"), "Sns", TEMPLATE, {"asset.listener": LISTENER}
-    )
-    lines: list[str] = []
-    options = Options(
-        assembly_dir=out, state_dir=tmp_path_factory.mktemp("sns-state"), clock=False, echo=lines.append
-    )
-    started = Runtime(options).start()
-    started.output = lines  # type: ignore[attr-defined]
-    yield started
-    started.stop()
+    assets = {"asset.listener": LISTENER}
+    out = write_stack_assembly(tmp_path_factory.mktemp("sns-cdk-out"), "Sns", TEMPLATE, assets)
+    with running(out, tmp_path_factory.mktemp("sns-state")) as started:
+        yield started
 
 
 def _receive(runtime: Runtime, queue: str) -> list[dict[str, Any]]:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from local_runtime.runtime import Options, Runtime
-from tests.helpers import eventually, write_stack_assembly
+from local_runtime.runtime import Runtime
+from tests.helpers import eventually, running, write_stack_assembly
 
 CHANGES = """
 import json
@@ -113,12 +113,8 @@ TEMPLATE = {
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     assets = {"asset.changes": CHANGES, "asset.clicks": CLICKS}
     out = write_stack_assembly(tmp_path_factory.mktemp("streams-cdk-out"), "Streams", TEMPLATE, assets)
-    state = tmp_path_factory.mktemp("streams-state")
-    started = Runtime(
-        Options(assembly_dir=out, state_dir=state, clock=False, echo=lambda _line: None)
-    ).start()
-    yield started
-    started.stop()
+    with running(out, tmp_path_factory.mktemp("streams-state")) as started:
+        yield started
 
 
 def _printed(runtime: Runtime, function: str) -> list[dict[str, Any]]:
