@@ -7,6 +7,7 @@ configuration. Errors are HTTP APIs' own: {"message": "Not Found"} 404, "Unautho
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import re
@@ -65,6 +66,7 @@ class HttpApi:
     stage: str  # "$default": no path prefix
     routes: list[HttpRoute]
     cors: dict[str, Any] | None = None
+    function_url_auth: str | None = None  # a Lambda function URL (AuthType NONE | AWS_IAM), not an API
 
     def match(self, method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | None:
         """The most specific route: literal segments over variables over a greedy variable, a method over
@@ -163,6 +165,30 @@ def http_apis(app: App) -> list[HttpApi]:
     return apis
 
 
+def function_urls(app: App) -> list[HttpApi]:
+    """Lambda function URLs: one $default route to the function, payload 2.0, the URL's CORS settings."""
+    urls = []
+    for stack, logical_id, resource in app.all_resources("AWS::Lambda::Url"):
+        props = app.resolve(stack, resource.get("Properties", {}))
+        target = str(props["TargetFunctionArn"])
+        match = _FUNCTION_ARN.search(target)
+        function = match.group(0) if match else app.arn("lambda", f"function:{target}")
+        url_id = hashlib.sha256(f"{stack.name}/{logical_id}".encode()).hexdigest()[:32]
+        urls.append(
+            HttpApi(
+                logical_id=logical_id,
+                stack=stack.name,
+                api_id=url_id,
+                name=f"{function.rsplit(':', 1)[-1]} function URL",
+                stage="$default",
+                routes=[HttpRoute("ANY", None, "$default", function, "2.0")],
+                cors=props.get("Cors"),
+                function_url_auth=str(props.get("AuthType", "AWS_IAM")),
+            )
+        )
+    return urls
+
+
 def _authorizer(logical_id: str, authorizer_id: str, props: dict[str, Any]) -> HttpAuthorizer:
     jwt = props.get("JwtConfiguration", {})
     match = _FUNCTION_ARN.search(str(props.get("AuthorizerUri", "")))
@@ -194,9 +220,11 @@ class HttpApiServer:
         verify_jwt: VerifyJwt,
         may_invoke: Callable[[str, str], bool],
         port: int = 0,
+        may_invoke_url: Callable[[str, str], bool] | None = None,
     ) -> None:
         self._invoke, self.account, self.region = invoke, account, region
         self._verify_jwt, self._may_invoke = verify_jwt, may_invoke
+        self._may_invoke_url = may_invoke_url  # (function ARN, AuthType) -> a function URL may be called
         self._server = LocalServer(self.handle, port=port, name=f"http-api-{api.name}")
         self.port = self._server.port
         self.swagger_url: str | None = None
@@ -244,6 +272,8 @@ class HttpApiServer:
         except PermissionError as error:
             log.info("%s %s: 403 (%s)", method, path, error)
             return self._send(handler, 403, {"message": "Forbidden"}, cors)
+        if self.api.function_url_auth is not None:
+            return self._function_url(handler, route, method, path, parts.query, headers, body, context, cors)
         source = execute_api_arn(
             self.region, self.account, self.api.api_id, self.api.stage, method, route.path or ""
         )
@@ -263,6 +293,43 @@ class HttpApiServer:
         status, response_headers, payload, cookies = _response(invocation.result, route.payload_version)
         headers_out = {**cors, **response_headers, "apigw-requestid": request_id}
         self._send(handler, status, payload, headers_out, cookies)
+        return None
+
+    def _function_url(
+        self,
+        handler: BaseHTTPRequestHandler,
+        route: HttpRoute,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        context: dict[str, Any],
+        cors: dict[str, str],
+    ) -> None:
+        """A function URL: its resource policy (InvokeFunctionUrl), SigV4 for AWS_IAM, then the function;
+        Lambda's own answers are {"Message": ...} (lambda/latest/dg/urls-invocation.html)."""
+        assert route.function_arn is not None
+        auth = str(self.api.function_url_auth)
+        signed = headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 ")
+        allowed = self._may_invoke_url is not None and self._may_invoke_url(route.function_arn, auth)
+        if (auth == "AWS_IAM" and not signed) or (auth == "NONE" and not allowed):
+            log.info(
+                "%s %s: 403 (function URL %s, signed: %s, permission: %s)",
+                method,
+                path,
+                auth,
+                signed,
+                allowed,
+            )
+            return self._send(handler, 403, {"Message": "Forbidden"}, cors)
+        context["accountId"] = "anonymous" if auth == "NONE" else self.account
+        event = _event_v2(route, method, path, query, headers, body, {}, context)
+        invocation = self._invoke(route.function_arn, event, f"function URL {method} {path}")
+        if not invocation.ok:
+            return self._send(handler, 502, {"Message": "Internal Server Error"}, cors)
+        status, response_headers, payload, cookies = _response(invocation.result, "2.0")
+        self._send(handler, status, payload, {**cors, **response_headers}, cookies)
         return None
 
     def _context(

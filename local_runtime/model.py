@@ -25,6 +25,7 @@ HANDLED = {
     "AWS::Kinesis::Stream": "stream in moto",
     "AWS::Lambda::EventInvokeConfig": "async retries and on-failure destination",
     "AWS::SNS::Subscription": "SQS (by moto) and Lambda delivery, filter policies, raw delivery, DLQ",
+    "AWS::Lambda::Url": "function URL on a local port (AuthType NONE needs its InvokeFunctionUrl permission)",
     "AWS::Lambda::Permission": "resource policy: API Gateway, EventBridge and S3 invoke only as it allows",
     "AWS::Lambda::LayerVersion": "python/ dir on the worker's sys.path when importable on this host",
     "AWS::IAM::Role": "identity of a function's worker",

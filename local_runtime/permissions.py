@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from local_runtime.templates import App
 
-INVOKE_ACTIONS = {"lambda:invokefunction", "lambda:*", "*"}
+INVOKE_ACTIONS = {"lambda:invokefunction", "lambda:invokefunctionurl", "lambda:*", "*"}
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class Permission:
     principal: str
     source_arn: str | None
     source_account: str | None
+    action: str = "lambda:invokefunction"  # lowercased; lambda:InvokeFunctionUrl for function URLs
+    url_auth_type: str | None = None  # FunctionUrlAuthType of an InvokeFunctionUrl permission
 
 
 @lru_cache(maxsize=1024)
@@ -48,7 +50,8 @@ class FunctionPolicies:
         found = []
         for stack, logical_id, resource in app.all_resources("AWS::Lambda::Permission"):
             props = app.resolve(stack, resource.get("Properties", {}))
-            if str(props.get("Action", "")).lower() not in INVOKE_ACTIONS:
+            action = str(props.get("Action", "")).lower()
+            if action not in INVOKE_ACTIONS:
                 continue
             found.append(
                 Permission(
@@ -57,6 +60,10 @@ class FunctionPolicies:
                     principal=str(props.get("Principal", "")),
                     source_arn=str(props["SourceArn"]) if props.get("SourceArn") else None,
                     source_account=str(props["SourceAccount"]) if props.get("SourceAccount") else None,
+                    action=action,
+                    url_auth_type=str(props["FunctionUrlAuthType"])
+                    if props.get("FunctionUrlAuthType")
+                    else None,
                 )
             )
         return cls(found)
@@ -65,8 +72,21 @@ class FunctionPolicies:
         self, function_arn: str, principal: str, source_arn: str, source_account: str
     ) -> Permission | None:
         """The permission that lets `principal` invoke the function from `source_arn`, if one does."""
+        return self._find(function_arn, principal, source_arn, source_account, "lambda:invokefunction")
+
+    def allows_url(self, function_arn: str, auth_type: str) -> Permission | None:
+        """A public (AuthType NONE) function URL needs lambda:InvokeFunctionUrl for principal * with that
+        FunctionUrlAuthType; without it the URL answers 403 (lambda/latest/dg/urls-auth.html)."""
+        found = self._find(function_arn, "*", "", "", "lambda:invokefunctionurl")
+        return found if found and found.url_auth_type in (None, auth_type) else None
+
+    def _find(
+        self, function_arn: str, principal: str, source_arn: str, source_account: str, action: str
+    ) -> Permission | None:
         name = function_arn.rsplit(":", 1)[-1]
         for permission in self.permissions:
+            if permission.action not in (action, "lambda:*", "*"):
+                continue
             target = permission.function
             if target not in (function_arn, name) and not function_arn.endswith(f":function:{target}"):
                 continue

@@ -35,7 +35,7 @@ from local_runtime.deploy_rules import AccountSettings
 from local_runtime.eventbridge import Deliverer, PatternRules, Scheduler, rules_from
 from local_runtime.gateway import Gateway, Identity
 from local_runtime.hot_reload import Changes, CodeSources, Synth, Watcher, clear_bytecode
-from local_runtime.http_api import HttpApi, HttpApiServer, http_apis
+from local_runtime.http_api import HttpApi, HttpApiServer, function_urls, http_apis
 from local_runtime.iam import Policy, Recorder
 from local_runtime.permissions import FunctionPolicies
 from local_runtime.s3_notifications import Notifier, notification_targets
@@ -288,7 +288,7 @@ class Runtime:
         """One server per REST or HTTP API; on a redeploy an API keeps its server (and port) by name."""
         servers = {server.api.name: server for server in self.api_servers}
         self.api_servers = []
-        for api in [*rest_apis(app), *http_apis(app)]:
+        for api in [*rest_apis(app), *http_apis(app), *function_urls(app)]:
             server = servers.pop(api.name, None)
             if server is not None and type(server.api) is type(api):
                 server.replace(api)  # type: ignore[arg-type]
@@ -315,6 +315,9 @@ class Runtime:
                 self.verifier.verify_jwt,
                 may_invoke,
                 port,
+                may_invoke_url=lambda function, auth: (
+                    self.function_policies.allows_url(function, auth) is not None
+                ),
             )
         return ApiServer(
             api,
@@ -849,7 +852,8 @@ class Runtime:
             echo(f"  {spec.display:<18} {spec.name}  timeout {spec.timeout_s:g}s  memory {spec.memory_mb} MB")
         echo("")
         for server in self.api_servers:
-            echo(f"API {server.api.name}: {server.base_url}")
+            url = isinstance(server.api, HttpApi) and server.api.function_url_auth is not None
+            echo(f"{'Function URL' if url else 'API'} {server.api.name}: {server.base_url}")
             if server.swagger_url:
                 echo(f"Swagger UI: {server.swagger_url}")
             elif isinstance(server, ApiServer):

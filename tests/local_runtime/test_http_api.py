@@ -71,6 +71,11 @@ def _integration(function: str, version: str) -> dict[str, Any]:
     }
 
 
+def _url(function: str, auth: str) -> dict[str, Any]:
+    properties = {"TargetFunctionArn": {"Fn::GetAtt": [function, "Arn"]}, "AuthType": auth}
+    return {"Type": "AWS::Lambda::Url", "Properties": properties}
+
+
 def _permission(function: str, source: str) -> dict[str, Any]:
     return {
         "Type": "AWS::Lambda::Permission",
@@ -154,6 +159,19 @@ TEMPLATE = {
             "GET /private", "V2", AuthorizationType="CUSTOM", AuthorizerId={"Ref": "GateAuthorizer"}
         ),
         "Default": _route("$default", "V2"),
+        # Function URLs: public with its permission, public without one, and IAM-authenticated.
+        "ItemsUrl": _url("Items", "NONE"),
+        "ItemsUrlPermission": {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "Action": "lambda:InvokeFunctionUrl",
+                "FunctionName": {"Fn::GetAtt": ["Items", "Arn"]},
+                "Principal": "*",
+                "FunctionUrlAuthType": "NONE",
+            },
+        },
+        "GateUrl": _url("Gate", "NONE"),
+        "PrivateUrl": _url("Items", "AWS_IAM"),
         "ItemsPermission": _permission("Items", "*/*"),
         "GatePermission": _permission("Gate", "authorizers/*"),
     }
@@ -234,3 +252,16 @@ def test_cors_configuration_answers_preflights_and_marks_responses(runtime: Runt
     posted = requests.post(f"{base}items", data="{}", headers={"Origin": "http://app.test"}, timeout=10)
     assert posted.headers["access-control-allow-origin"] == "http://app.test"
     assert posted.headers["access-control-expose-headers"] == "x-trace"
+
+
+def test_function_urls_need_their_permission_or_a_signature(runtime: Runtime) -> None:
+    urls = {s.api.logical_id: s.base_url for s in runtime.api_servers}
+    public = requests.get(f"{urls['ItemsUrl']}any/path?x=1", timeout=10)
+    assert public.status_code == 200 and public.json()["routeKey"] == "$default"
+    assert public.json()["query"] == {"x": "1"}
+    # A public URL without lambda:InvokeFunctionUrl for "*" is refused by Lambda, the function not run.
+    unpermitted = requests.get(urls["GateUrl"], timeout=10)
+    assert (unpermitted.status_code, unpermitted.json()) == (403, {"Message": "Forbidden"})
+    assert requests.get(urls["PrivateUrl"], timeout=10).status_code == 403  # AWS_IAM: unsigned
+    signed = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261202/us-east-1/lambda/aws4_request, Signature=0"
+    assert requests.get(urls["PrivateUrl"], headers={"Authorization": signed}, timeout=10).status_code == 200
