@@ -32,6 +32,7 @@ from local_runtime.iam import (
     Recorder,
     access_denied,
     describe_request,
+    global_context,
 )
 
 log = logging.getLogger("local_runtime.gateway")
@@ -100,7 +101,9 @@ class Gateway:
             return
         if identity is not None and described.action not in ALWAYS_ALLOWED:
             for resource in described.resources:
-                decision = identity.policy.decide(described.action, resource, described.context)
+                context = global_context(identity.principal_arn, self.account, self.region)
+                context.update(described.context)
+                decision = identity.policy.decide(described.action, resource, context)
                 allowed = decision == "Allow"
                 if self.recorder:
                     self.recorder.record(identity.function, described.action, resource, allowed)

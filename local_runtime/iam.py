@@ -1,21 +1,25 @@
 """IAM for local functions: each function's role policy from the template, evaluated per AWS request.
 
 `Policy` evaluates statements like IAM does for identity policies (explicit Deny wins, then any Allow;
-Action/NotAction and Resource/NotResource with `*`/`?` wildcards). Conditions are evaluated only on the
-keys the runtime knows the value of (`EVALUATED_CONDITION_KEYS`, with the String* and Null operators);
-a condition on any other key is applied as if it held (reported once at start-up).
+Action/NotAction and Resource/NotResource with `*`/`?` wildcards). Conditions are evaluated with every
+IAM operator (String, Numeric, Date, Bool, Binary, IpAddress, Arn, Null; IfExists; ForAnyValue and
+ForAllValues) on the keys the runtime knows the value of (`EVALUATED_CONDITION_KEYS`); a condition on any
+other key is applied as if it held (reported once at start-up).
 `describe_request` derives (action, resource ARNs, condition context) from a raw AWS API request.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import ipaddress
 import json
 import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -51,15 +55,120 @@ def _glob(pattern: str, value: str, *, case_sensitive: bool) -> bool:
     return re.fullmatch(regex, value, flags | re.DOTALL) is not None
 
 
-# Condition keys whose value the runtime derives from the request (see `Described.context`).
-EVALUATED_CONDITION_KEYS = frozenset({"s3:prefix"})
-_STRING_OPERATORS = {
+# Condition keys whose value the runtime knows for a function's call: from the request (`s3:prefix`,
+# `Described.context`) and the global keys of its identity and connection (`global_context`).
+EVALUATED_CONDITION_KEYS = frozenset(
+    {
+        "s3:prefix",
+        "aws:principalarn",
+        "aws:principalaccount",
+        "aws:principaltype",
+        "aws:userid",
+        "aws:requestedregion",
+        "aws:securetransport",
+        "aws:currenttime",
+        "aws:epochtime",
+        "aws:sourceip",
+        "aws:viaawsservice",
+    }
+)
+
+
+def global_context(principal_arn: str, account: str, region: str) -> dict[str, str]:
+    """The global condition keys of a function's call, as IAM sets them for an assumed role.
+
+    aws:SecureTransport is "true": the SDK in Lambda calls AWS over HTTPS (the local endpoint is plain
+    HTTP only because it is on this machine). aws:SourceIp is the loopback address, as a VPC endpoint
+    would give a private one (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html).
+    """
+    role, _, session = principal_arn.split("assumed-role/", 1)[-1].partition("/")
+    role_id = "AROA" + hashlib.sha256(role.encode()).hexdigest()[:16].upper()
+    now = time.time()
+    return {
+        "aws:PrincipalArn": f"arn:aws:iam::{account}:role/{role}",
+        "aws:PrincipalAccount": account,
+        "aws:PrincipalType": "AssumedRole",
+        "aws:userid": f"{role_id}:{session}",
+        "aws:RequestedRegion": region,
+        "aws:SecureTransport": "true",
+        "aws:CurrentTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "aws:EpochTime": str(int(now)),
+        "aws:SourceIp": "127.0.0.1",
+        "aws:ViaAWSService": "false",
+    }
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _date(text: str) -> float | None:
+    """ISO 8601 or epoch seconds, as IAM's Date operators take them."""
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _compare(
+    convert: Callable[[str], float | None], test: Callable[[float, float], bool]
+) -> Callable[[str, str], bool]:
+    def matches(value: str, pattern: str) -> bool:
+        left, right = convert(value), convert(pattern)
+        return left is not None and right is not None and test(left, right)
+
+    return matches
+
+
+def _ip(value: str, pattern: str) -> bool:
+    try:
+        return ipaddress.ip_address(value) in ipaddress.ip_network(pattern, strict=False)
+    except ValueError:
+        return False
+
+
+def _arn_like(value: str, pattern: str) -> bool:
+    """ArnLike: each of the six colon-separated parts matched on its own (wildcards stay within a part)."""
+    values, patterns = value.split(":", 5), pattern.split(":", 5)
+    return len(values) == len(patterns) == 6 and all(
+        _glob(p, v, case_sensitive=True) for v, p in zip(values, patterns, strict=True)
+    )
+
+
+# operator -> (negated, value matches pattern); IAM's list
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html).
+_OPERATORS: dict[str, tuple[bool, Callable[[str, str], bool]]] = {
     "StringEquals": (False, lambda value, pattern: value == pattern),
     "StringNotEquals": (True, lambda value, pattern: value == pattern),
     "StringEqualsIgnoreCase": (False, lambda value, pattern: value.lower() == pattern.lower()),
     "StringNotEqualsIgnoreCase": (True, lambda value, pattern: value.lower() == pattern.lower()),
     "StringLike": (False, lambda value, pattern: _glob(pattern, value, case_sensitive=True)),
     "StringNotLike": (True, lambda value, pattern: _glob(pattern, value, case_sensitive=True)),
+    "NumericEquals": (False, _compare(_number, lambda a, b: a == b)),
+    "NumericNotEquals": (True, _compare(_number, lambda a, b: a == b)),
+    "NumericLessThan": (False, _compare(_number, lambda a, b: a < b)),
+    "NumericLessThanEquals": (False, _compare(_number, lambda a, b: a <= b)),
+    "NumericGreaterThan": (False, _compare(_number, lambda a, b: a > b)),
+    "NumericGreaterThanEquals": (False, _compare(_number, lambda a, b: a >= b)),
+    "DateEquals": (False, _compare(_date, lambda a, b: a == b)),
+    "DateNotEquals": (True, _compare(_date, lambda a, b: a == b)),
+    "DateLessThan": (False, _compare(_date, lambda a, b: a < b)),
+    "DateLessThanEquals": (False, _compare(_date, lambda a, b: a <= b)),
+    "DateGreaterThan": (False, _compare(_date, lambda a, b: a > b)),
+    "DateGreaterThanEquals": (False, _compare(_date, lambda a, b: a >= b)),
+    "Bool": (False, lambda value, pattern: value.lower() == pattern.lower()),
+    "BinaryEquals": (False, lambda value, pattern: value == pattern),
+    "IpAddress": (False, _ip),
+    "NotIpAddress": (True, _ip),
+    "ArnEquals": (False, lambda value, pattern: value == pattern),
+    "ArnNotEquals": (True, lambda value, pattern: value == pattern),
+    "ArnLike": (False, _arn_like),
+    "ArnNotLike": (True, _arn_like),
 }
 
 
@@ -73,26 +182,36 @@ def unevaluated_condition_keys(statement: dict[str, Any]) -> set[str]:
     }
 
 
-def _condition_holds(operator: str, key: str, values: Any, context: dict[str, str]) -> bool | None:
-    """IAM's result for one operator/key pair; None when the operator is not supported locally.
+def _condition_holds(operator: str, key: str, values: Any, context: dict[str, Any]) -> bool | None:
+    """IAM's result for one operator/key pair; None when the operator is not one IAM has.
 
     A key missing from the request makes a positive operator false and a negated one true (IAM's
-    rule); `...IfExists` makes a missing key true.
+    rule); `...IfExists` makes a missing key true. `ForAnyValue:`/`ForAllValues:` compare each of a
+    multivalued key's values (ForAllValues holds for a missing key).
     """
     present = {k.lower(): v for k, v in context.items()}
     value = present.get(key.lower())
+    qualifier, _, operator = operator.rpartition(":")
     base, if_exists = (
         (operator[: -len("IfExists")], True) if operator.endswith("IfExists") else (operator, False)
     )
     if base == "Null":
         return (value is None) == (str(_as_list(values)[0]).lower() == "true")
-    if base not in _STRING_OPERATORS:
+    if base not in _OPERATORS:
         return None
-    negated, matches = _STRING_OPERATORS[base]
+    negated, matches = _OPERATORS[base]
+    patterns = [str(v).lower() if isinstance(v, bool) else str(v) for v in _as_list(values)]
     if value is None:
-        return if_exists or negated
-    hit = any(matches(value, str(pattern)) for pattern in _as_list(values))
-    return not hit if negated else hit
+        return qualifier == "ForAllValues" or if_exists or negated
+    items = [str(v) for v in _as_list(value)]
+
+    def one(item: str) -> bool:
+        hit = any(matches(item, pattern) for pattern in patterns)
+        return not hit if negated else hit
+
+    if qualifier == "ForAllValues":
+        return all(one(item) for item in items)
+    return any(one(item) for item in items)
 
 
 @dataclass
@@ -100,7 +219,7 @@ class Policy:
     statements: list[dict[str, Any]] = field(default_factory=list)
 
     @staticmethod
-    def _conditions_hold(statement: dict[str, Any], context: dict[str, str]) -> bool:
+    def _conditions_hold(statement: dict[str, Any], context: dict[str, Any]) -> bool:
         deny = statement.get("Effect") == "Deny"
         for operator, pairs in (statement.get("Condition") or {}).items():
             for key, values in pairs.items():

@@ -183,14 +183,21 @@ def test_s3_prefix_conditions_are_evaluated_like_iam() -> None:
     assert null.allows("s3:ListBucket", BUCKET) and not null.allows(
         "s3:ListBucket", BUCKET, {"s3:prefix": ""}
     )
-    # An operator not evaluated locally on a known key never makes local more permissive than AWS.
-    assert not Policy([listing("ForAnyValue:StringLike", "uploads/*")]).allows(
+    # Set operators on a single-valued key work like the plain operator.
+    assert Policy([listing("ForAnyValue:StringLike", "uploads/*")]).allows(
         "s3:ListBucket", BUCKET, {"s3:prefix": "uploads/"}
     )
     guarded = Policy(
         [listing("StringLike", "*"), listing("ForAnyValue:StringLike", "private/*", effect="Deny")]
     )
-    assert guarded.decide("s3:ListBucket", BUCKET, {"s3:prefix": "uploads/"}) == "ExplicitDeny"
+    assert guarded.decide("s3:ListBucket", BUCKET, {"s3:prefix": "private/x"}) == "ExplicitDeny"
+    assert guarded.decide("s3:ListBucket", BUCKET, {"s3:prefix": "uploads/"}) == "Allow"
+    # An operator IAM does not have never makes local more permissive than AWS (AWS refuses the policy).
+    assert not Policy([listing("StringFancy", "uploads/*")]).allows(
+        "s3:ListBucket", BUCKET, {"s3:prefix": "uploads/"}
+    )
+    fenced = Policy([listing("StringLike", "*"), listing("StringFancy", "private/*", effect="Deny")])
+    assert fenced.decide("s3:ListBucket", BUCKET, {"s3:prefix": "uploads/"}) == "ExplicitDeny"
 
 
 def test_conditions_on_keys_not_known_locally_are_applied_as_if_they_held() -> None:
@@ -198,10 +205,10 @@ def test_conditions_on_keys_not_known_locally_are_applied_as_if_they_held() -> N
         "Effect": "Allow",
         "Action": "s3:GetObject",
         "Resource": f"{BUCKET}/*",
-        "Condition": {"Bool": {"aws:SecureTransport": "true"}, "StringLike": {"s3:prefix": "x"}},
+        "Condition": {"StringEquals": {"aws:PrincipalTag/team": "orders"}, "StringLike": {"s3:prefix": "x"}},
     }
-    assert unevaluated_condition_keys(statement) == {"aws:SecureTransport"}
-    without_prefix = {**statement, "Condition": {"Bool": {"aws:SecureTransport": "true"}}}
+    assert unevaluated_condition_keys(statement) == {"aws:PrincipalTag/team"}
+    without_prefix = {**statement, "Condition": {"StringEquals": {"aws:PrincipalTag/team": "orders"}}}
     assert Policy([without_prefix]).allows("s3:GetObject", f"{BUCKET}/k")
 
 
