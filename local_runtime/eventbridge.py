@@ -119,8 +119,11 @@ class Deliverer:
         sqs_client: Callable[[], Any],
         retry_delay_s: float = 0.2,
         may_invoke: Callable[[str, str], bool] | None = None,
+        may_send: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.function_arns = function_arns
+        # (queue ARN, rule ARN) -> whether the queue's policy lets EventBridge send to it
+        self.may_send = may_send
         # (function ARN, rule ARN) -> whether the function's permissions let EventBridge invoke it
         self.may_invoke = may_invoke
         self._invoke_async = invoke_async
@@ -152,6 +155,10 @@ class Deliverer:
                         break
                     self._invoke_async(arn, payload, trigger)
                 elif ":sqs:" in target.arn:
+                    if self.may_send is not None and not self.may_send(target.arn, rule.arn):
+                        error = f"{target.arn}'s policy does not let EventBridge send from {rule.arn}"
+                        code = "NO_PERMISSIONS"
+                        break
                     self._send(target.arn, json.dumps(payload), {})
                 else:
                     raise NotImplementedError(f"target type of {target.arn} is not emulated")
@@ -168,6 +175,15 @@ class Deliverer:
                 break
             time.sleep(self.retry_delay_s)
         log.warning("%s -> %s undeliverable (%s)", rule.name, target.target_id, error)
+        if (
+            target.dead_letter_arn
+            and self.may_send is not None
+            and not self.may_send(target.dead_letter_arn, rule.arn)
+        ):
+            log.error(
+                "%s: the DLQ's policy does not let EventBridge send to it: the event is lost", rule.name
+            )
+            return False
         if target.dead_letter_arn:
             attributes = {
                 "RULE_ARN": {"DataType": "String", "StringValue": rule.arn},

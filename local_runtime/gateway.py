@@ -34,6 +34,7 @@ from local_runtime.iam import (
     describe_request,
     global_context,
 )
+from local_runtime.resource_policies import Caller, ResourcePolicies
 
 log = logging.getLogger("local_runtime.gateway")
 _HOP_BY_HOP = {
@@ -75,6 +76,7 @@ class Gateway:
         self.recorder = recorder
         self.identities: dict[str, Identity] = {}
         self.s3_hooks: list[S3Hook] = []
+        self.resource_policies = ResourcePolicies({})  # the running app's queue/bucket/topic policies
         self.clock: Callable[[], float] = time.time  # tests move it to expire presigned URLs
         self._server = LocalServer(self.handle, port=port, name="iam-gateway")
         self.port = self._server.port
@@ -104,6 +106,12 @@ class Gateway:
                 context = global_context(identity.principal_arn, self.account, self.region)
                 context.update(described.context)
                 decision = identity.policy.decide(described.action, resource, context)
+                # The queue's, bucket's or topic's own policy: its Deny wins, its Allow of this role suffices.
+                role = context["aws:PrincipalArn"]
+                caller = Caller(self.account, role_arn=role, session_arn=identity.principal_arn)
+                on_resource = self.resource_policies.decide(caller, described.action, resource, context)
+                if on_resource == "ExplicitDeny" or (on_resource == "Allow" and decision == "ImplicitDeny"):
+                    decision = "Allow" if on_resource == "Allow" else "ExplicitDeny"
                 allowed = decision == "Allow"
                 if self.recorder:
                     self.recorder.record(identity.function, described.action, resource, allowed)

@@ -43,13 +43,13 @@ MANAGED_POLICIES: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
 
 
-def _glob(pattern: str, value: str, *, case_sensitive: bool) -> bool:
+def glob_match(pattern: str, value: str, *, case_sensitive: bool) -> bool:
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     flags = 0 if case_sensitive else re.IGNORECASE
     return re.fullmatch(regex, value, flags | re.DOTALL) is not None
@@ -70,6 +70,9 @@ EVALUATED_CONDITION_KEYS = frozenset(
         "aws:epochtime",
         "aws:sourceip",
         "aws:viaawsservice",
+        # set for a service's delivery (EventBridge, SNS, S3); absent from a function's own calls
+        "aws:sourcearn",
+        "aws:sourceaccount",
     }
 )
 
@@ -136,7 +139,7 @@ def _arn_like(value: str, pattern: str) -> bool:
     """ArnLike: each of the six colon-separated parts matched on its own (wildcards stay within a part)."""
     values, patterns = value.split(":", 5), pattern.split(":", 5)
     return len(values) == len(patterns) == 6 and all(
-        _glob(p, v, case_sensitive=True) for v, p in zip(values, patterns, strict=True)
+        glob_match(p, v, case_sensitive=True) for v, p in zip(values, patterns, strict=True)
     )
 
 
@@ -147,8 +150,8 @@ _OPERATORS: dict[str, tuple[bool, Callable[[str, str], bool]]] = {
     "StringNotEquals": (True, lambda value, pattern: value == pattern),
     "StringEqualsIgnoreCase": (False, lambda value, pattern: value.lower() == pattern.lower()),
     "StringNotEqualsIgnoreCase": (True, lambda value, pattern: value.lower() == pattern.lower()),
-    "StringLike": (False, lambda value, pattern: _glob(pattern, value, case_sensitive=True)),
-    "StringNotLike": (True, lambda value, pattern: _glob(pattern, value, case_sensitive=True)),
+    "StringLike": (False, lambda value, pattern: glob_match(pattern, value, case_sensitive=True)),
+    "StringNotLike": (True, lambda value, pattern: glob_match(pattern, value, case_sensitive=True)),
     "NumericEquals": (False, _compare(_number, lambda a, b: a == b)),
     "NumericNotEquals": (True, _compare(_number, lambda a, b: a == b)),
     "NumericLessThan": (False, _compare(_number, lambda a, b: a < b)),
@@ -196,14 +199,14 @@ def _condition_holds(operator: str, key: str, values: Any, context: dict[str, An
         (operator[: -len("IfExists")], True) if operator.endswith("IfExists") else (operator, False)
     )
     if base == "Null":
-        return (value is None) == (str(_as_list(values)[0]).lower() == "true")
+        return (value is None) == (str(as_list(values)[0]).lower() == "true")
     if base not in _OPERATORS:
         return None
     negated, matches = _OPERATORS[base]
-    patterns = [str(v).lower() if isinstance(v, bool) else str(v) for v in _as_list(values)]
+    patterns = [str(v).lower() if isinstance(v, bool) else str(v) for v in as_list(values)]
     if value is None:
         return qualifier == "ForAllValues" or if_exists or negated
-    items = [str(v) for v in _as_list(value)]
+    items = [str(v) for v in as_list(value)]
 
     def one(item: str) -> bool:
         hit = any(matches(item, pattern) for pattern in patterns)
@@ -238,17 +241,17 @@ class Policy:
         if "Condition" in statement and not self._conditions_hold(statement, context):
             return False
         if "Action" in statement:
-            action_ok = any(_glob(a, action, case_sensitive=False) for a in _as_list(statement["Action"]))
+            action_ok = any(glob_match(a, action, case_sensitive=False) for a in as_list(statement["Action"]))
         else:
             action_ok = not any(
-                _glob(a, action, case_sensitive=False) for a in _as_list(statement["NotAction"])
+                glob_match(a, action, case_sensitive=False) for a in as_list(statement["NotAction"])
             )
         if not action_ok:
             return False
         if "Resource" in statement:
-            return any(_glob(r, resource, case_sensitive=True) for r in _as_list(statement["Resource"]))
+            return any(glob_match(r, resource, case_sensitive=True) for r in as_list(statement["Resource"]))
         return not any(
-            _glob(r, resource, case_sensitive=True) for r in _as_list(statement.get("NotResource"))
+            glob_match(r, resource, case_sensitive=True) for r in as_list(statement.get("NotResource"))
         )
 
     def decide(self, action: str, resource: str, context: dict[str, str] | None = None) -> str:
@@ -271,8 +274,8 @@ class Policy:
         for statement in self.statements:
             if statement.get("Effect") != "Allow":
                 continue
-            for action in _as_list(statement.get("Action")):
-                for resource in _as_list(statement.get("Resource", "*")):
+            for action in as_list(statement.get("Action")):
+                for resource in as_list(statement.get("Resource", "*")):
                     pairs.append((action, resource))
         return pairs
 
@@ -590,7 +593,8 @@ def unused_grants(
             (action, resource)
             for action, resource in pairs
             if not any(
-                fnmatch.fnmatchcase(a.lower(), action.lower()) and _glob(resource, r, case_sensitive=True)
+                fnmatch.fnmatchcase(a.lower(), action.lower())
+                and glob_match(resource, r, case_sensitive=True)
                 for a, r in calls
             )
         ]

@@ -38,6 +38,7 @@ from local_runtime.hot_reload import Changes, CodeSources, Synth, Watcher, clear
 from local_runtime.http_api import HttpApi, HttpApiServer, function_urls, http_apis
 from local_runtime.iam import Policy, Recorder
 from local_runtime.permissions import FunctionPolicies
+from local_runtime.resource_policies import Caller, ResourcePolicies
 from local_runtime.s3_notifications import Notifier, notification_targets
 from local_runtime.sns import SnsDelivery, subscriptions_from
 from local_runtime.sqs_source import Mapping, SqsPoller
@@ -203,7 +204,8 @@ class Runtime:
         for warning in warnings:
             self._note(warning)
         new_policies = FunctionPolicies.from_app(app)
-        _check_notification_permissions(app, new_policies, opts.region)
+        resource_policies = ResourcePolicies.from_app(app)
+        _check_notification_permissions(app, new_policies, resource_policies)
         self._note(
             f"{len(new_policies.permissions)} function permission(s) (AWS::Lambda::Permission): checked on "
             "each API and rule/schedule invocation, and on S3 notifications at start-up"
@@ -230,6 +232,7 @@ class Runtime:
         for warning in s3_warnings:
             self._note(warning)
         self.function_policies = new_policies
+        self.gateway.resource_policies = resource_policies
         self.gateway.s3_hooks[:] = [
             Notifier(
                 targets,
@@ -247,6 +250,9 @@ class Runtime:
             self.invoke_async,
             lambda: self.client("sqs"),
             may_invoke=lambda function, rule: self._may_invoke(function, "events.amazonaws.com", rule),
+            may_send=lambda queue, rule: self._service_may(
+                "events.amazonaws.com", "sqs:SendMessage", queue, rule
+            ),
         )
         self.pattern_rules = PatternRules(
             rules,
@@ -267,6 +273,7 @@ class Runtime:
             self.invoke_async,
             lambda function, topic: self._may_invoke(function, "sns.amazonaws.com", topic),
             set(self.pools),
+            lambda queue, topic: self._service_may("sns.amazonaws.com", "sqs:SendMessage", queue, topic),
             opts.poll_wait_s,
         )
         self.sns.start()
@@ -634,6 +641,11 @@ class Runtime:
         """The function's resource policy, as Lambda evaluates it for a service's invocation."""
         return self.function_policies.allows(function_arn, principal, source_arn, "123456789012") is not None
 
+    def _service_may(self, service: str, action: str, resource: str, source_arn: str) -> bool:
+        """A service's delivery to a queue or topic: only the resource's own policy can allow it."""
+        assert self.gateway is not None
+        return _service_allowed(self.gateway.resource_policies, service, action, resource, source_arn)
+
     def invoke(self, function_arn: str, event: Any, trigger: str = "invoke") -> Invocation:
         return self.pools[function_arn].invoke(event, trigger)
 
@@ -975,27 +987,39 @@ def _differences(before: dict[str, set[str]], after: dict[str, set[str]]) -> lis
     return lines
 
 
-def _check_notification_permissions(app: App, policies: FunctionPolicies, region: str) -> None:
-    """S3 validates a notification's destinations when the configuration is put: a function the
-    bucket may not invoke fails the deploy."""
+def _service_allowed(
+    policies: ResourcePolicies, service: str, action: str, resource: str, source_arn: str
+) -> bool:
+    context = {
+        "aws:SourceArn": source_arn,
+        "aws:SourceAccount": "123456789012",
+        "aws:SecureTransport": "true",
+    }
+    return policies.decide(Caller("123456789012", service=service), action, resource, context) == "Allow"
+
+
+def _check_notification_permissions(
+    app: App, functions: FunctionPolicies, resources: ResourcePolicies
+) -> None:
+    """S3 validates a notification's destinations when the deploy puts the configuration: a function
+    the bucket may not invoke, or a queue or topic whose policy does not let S3 send to it, fails it."""
     targets, _warnings = notification_targets(app)
     for bucket, items in targets.items():
+        source = f"arn:aws:s3:::{bucket}"
         for target in items:
-            if target.kind != "lambda":
-                continue
-            function = (
-                target.arn.split(":function:")[0]
-                + ":function:"
-                + target.arn.split(":function:")[-1].split(":")[0]
-            )
-            if (
-                policies.allows(function, "s3.amazonaws.com", f"arn:aws:s3:::{bucket}", "123456789012")
-                is None
-            ):
+            if target.kind == "lambda":
+                function = target.arn.split(":function:")[0] + ":function:"
+                function += target.arn.split(":function:")[-1].split(":")[0]
+                allowed = functions.allows(function, "s3.amazonaws.com", source, "123456789012") is not None
+                why = f"no AWS::Lambda::Permission lets s3.amazonaws.com invoke {function}"
+            else:
+                action = "sqs:SendMessage" if target.kind == "queue" else "sns:Publish"
+                allowed = _service_allowed(resources, "s3.amazonaws.com", action, target.arn, source)
+                why = f"the {target.kind} policy of {target.arn} does not allow s3.amazonaws.com {action}"
+            if not allowed:
                 raise TemplateError(
-                    f"bucket {bucket}: Unable to validate the following destination configurations: "
-                    f"no AWS::Lambda::Permission lets s3.amazonaws.com invoke {function} "
-                    f"from arn:aws:s3:::{bucket} (S3 checks this when the deploy puts the notification)"
+                    f"bucket {bucket}: Unable to validate the following destination configurations: {why} "
+                    f"from {source} (S3 checks this when the deploy puts the notification)"
                 )
 
 

@@ -103,6 +103,7 @@ class SnsDelivery:
         invoke_async: Callable[[str, Any, str], Any],
         may_invoke: Callable[[str, str], bool],
         function_arns: set[str],
+        may_send: Callable[[str, str], bool] | None = None,
         wait_s: float = 1.0,
     ) -> None:
         self.subscriptions = subscriptions
@@ -110,6 +111,7 @@ class SnsDelivery:
         self._invoke_async = invoke_async
         self._may_invoke = may_invoke
         self.function_arns = function_arns
+        self._may_send = may_send  # (queue ARN, topic ARN) -> the queue's policy lets SNS send to it
         self.wait_s = wait_s
         self.notes: list[str] = []
         self._stop = threading.Event()
@@ -121,6 +123,16 @@ class SnsDelivery:
         sns = self._sns()
         for subscription in self.subscriptions:
             protocol = subscription.protocol.lower()
+            if (
+                protocol == "sqs"
+                and self._may_send
+                and not self._may_send(subscription.endpoint, subscription.topic_arn)
+            ):
+                self.notes.append(
+                    f"{subscription.logical_id}: the queue policy of {subscription.endpoint} does not let "
+                    f"sns.amazonaws.com send from {subscription.topic_arn}: SNS's deliveries fail, as in AWS"
+                )
+                continue
             if protocol == "sqs" or (protocol in ("http", "https") and _local(subscription.endpoint)):
                 arn = sns.subscribe(
                     TopicArn=subscription.topic_arn,

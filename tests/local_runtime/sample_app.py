@@ -207,6 +207,7 @@ def _out(name: str) -> dict[str, Any]:
 
 
 TABLE_ARN = _out("TableArn")
+RULES = {"Fn::Sub": "arn:aws:events:${AWS::Region}:${AWS::AccountId}:rule/*"}
 BUCKET_ARN = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::", _out("BucketName")]]}
 
 
@@ -249,6 +250,24 @@ def data_template() -> dict[str, Any]:
             },
             "AsyncDlq": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "test-async-dlq"}},
             "RuleDlq": {"Type": "AWS::SQS::Queue"},
+            # As CDK writes it for a rule target's DLQ: EventBridge may send to it from this account's rules.
+            "RuleDlqPolicy": {
+                "Type": "AWS::SQS::QueuePolicy",
+                "Properties": {
+                    "Queues": [{"Ref": "RuleDlq"}],
+                    "PolicyDocument": {
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "events.amazonaws.com"},
+                                "Action": "sqs:SendMessage",
+                                "Resource": {"Fn::GetAtt": ["RuleDlq", "Arn"]},
+                                "Condition": {"ArnLike": {"aws:SourceArn": RULES}},
+                            }
+                        ]
+                    },
+                },
+            },
             "Bucket": {
                 "Type": "AWS::S3::Bucket",
                 "Properties": {

@@ -41,6 +41,16 @@ def _queue(name: str) -> dict[str, Any]:
     return {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": name}}
 
 
+def _allow(rtype: str, key: str, targets: list[Any], service: str, action: str) -> dict[str, Any]:
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": f"{service}.amazonaws.com"},
+        "Action": action,
+        "Resource": "*",
+    }
+    return {"Type": rtype, "Properties": {key: targets, "PolicyDocument": {"Statement": [statement]}}}
+
+
 def _subscription(protocol: str, endpoint: Any, **attributes: Any) -> dict[str, Any]:
     properties = {"TopicArn": {"Ref": "Events"}, "Protocol": protocol, "Endpoint": endpoint, **attributes}
     return {"Type": "AWS::SNS::Subscription", "Properties": properties}
@@ -89,6 +99,14 @@ TEMPLATE = {
                 "RawMessageDelivery": "true",
             },
         },
+        # What CDK adds with the subscriptions and the notification: SNS may send to the queues, S3 may
+        # publish to the topic. "Unsent" has no policy: SNS's deliveries to it fail.
+        "QueuesPolicy": _allow(
+            "AWS::SQS::QueuePolicy", "Queues", [{"Ref": "Big"}, {"Ref": "S3Events"}], "sns", "sqs:SendMessage"
+        ),
+        "UploadsPolicy": _allow("AWS::SNS::TopicPolicy", "Topics", [{"Ref": "Uploads"}], "s3", "sns:Publish"),
+        "Unsent": _queue("unsent"),
+        "ToUnsent": _subscription("sqs", {"Fn::GetAtt": ["Unsent", "Arn"]}),
         "Files": {
             "Type": "AWS::S3::Bucket",
             "Properties": {
@@ -129,6 +147,7 @@ def test_sqs_and_lambda_subscriptions_with_their_filters(runtime: Runtime) -> No
     sns.publish(TopicArn=topic, Message=json.dumps({"kind": "small", "n": 2}), MessageAttributes=blue)
 
     # SQS, filtered on the body, raw: the message itself, only the big one.
+    assert not _receive(runtime, "unsent")  # its policy does not let SNS send to it
     big = eventually(lambda: _receive(runtime, "big"), what="the big message on the queue")
     assert [json.loads(m["Body"]) for m in big] == [{"kind": "big", "n": 1}]
 
