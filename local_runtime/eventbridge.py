@@ -36,6 +36,7 @@ class RuleTarget:
     max_retries: int = 185
     max_age_s: int = 86400
     dead_letter_arn: str | None = None
+    role_arn: str | None = None  # the role EventBridge uses for this target (Firehose, Kinesis, ...)
 
 
 @dataclass
@@ -76,6 +77,7 @@ def rules_from(app: App) -> list[Rule]:
                     max_retries=int(retry.get("MaximumRetryAttempts", 185)),
                     max_age_s=int(retry.get("MaximumEventAgeInSeconds", 86400)),
                     dead_letter_arn=target.get("DeadLetterConfig", {}).get("Arn"),
+                    role_arn=target.get("RoleArn"),
                 )
             )
             if "InputTransformer" in target:
@@ -120,8 +122,12 @@ class Deliverer:
         retry_delay_s: float = 0.2,
         may_invoke: Callable[[str, str], bool] | None = None,
         may_send: Callable[[str, str], bool] | None = None,
+        firehose: Any = None,
+        role_allows: Callable[[str, str, str], bool] | None = None,
     ) -> None:
         self.function_arns = function_arns
+        self.firehose = firehose  # local_runtime.firehose.Firehose: delivery streams as targets
+        self._role_allows = role_allows  # (role ARN, action, resource) -> the target role's policy allows
         # (queue ARN, rule ARN) -> whether the queue's policy lets EventBridge send to it
         self.may_send = may_send
         # (function ARN, rule ARN) -> whether the function's permissions let EventBridge invoke it
@@ -154,6 +160,17 @@ class Deliverer:
                         code = "NO_PERMISSIONS"
                         break
                     self._invoke_async(arn, payload, trigger)
+                elif ":firehose:" in target.arn and self.firehose is not None:
+                    allowed = self._role_allows is not None and target.role_arn is not None
+                    if not (
+                        allowed and self._role_allows(str(target.role_arn), "firehose:PutRecord", target.arn)
+                    ):
+                        error, code = (
+                            f"the target's role may not firehose:PutRecord on {target.arn}",
+                            "NO_PERMISSIONS",
+                        )
+                        break
+                    self.firehose.put(target.arn, json.dumps(payload).encode())
                 elif ":sqs:" in target.arn:
                     if self.may_send is not None and not self.may_send(target.arn, rule.arn):
                         error = f"{target.arn}'s policy does not let EventBridge send from {rule.arn}"

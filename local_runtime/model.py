@@ -23,6 +23,7 @@ HANDLED = {
     "AWS::Lambda::Function": "worker processes",
     "AWS::Lambda::EventSourceMapping": "SQS, DynamoDB Streams and Kinesis pollers",
     "AWS::Kinesis::Stream": "stream in moto",
+    "AWS::KinesisFirehose::DeliveryStream": "S3 destination: rule targets buffered by size/interval",
     "AWS::Lambda::EventInvokeConfig": "async retries and on-failure destination",
     "AWS::SNS::Subscription": "SQS (by moto) and Lambda delivery, filter policies, raw delivery, DLQ",
     "AWS::SQS::QueuePolicy": "resource policy: evaluated on calls and on EventBridge/SNS/S3 deliveries",

@@ -33,6 +33,7 @@ from local_runtime.cognito import UserError, Users, create_user_pools
 from local_runtime.console import PAGE, Console, ConsoleError, status_of
 from local_runtime.deploy_rules import AccountSettings
 from local_runtime.eventbridge import Deliverer, PatternRules, Scheduler, rules_from
+from local_runtime.firehose import Firehose, delivery_streams
 from local_runtime.gateway import Gateway, Identity
 from local_runtime.hot_reload import Changes, CodeSources, Synth, Watcher, clear_bytecode
 from local_runtime.http_api import HttpApi, HttpApiServer, function_urls, http_apis
@@ -92,6 +93,7 @@ class Runtime:
         self.pollers: list[SqsPoller | StreamPoller] = []
         self.pattern_rules: PatternRules | None = None
         self.sns: SnsDelivery | None = None
+        self.firehose: Firehose | None = None
         self.scheduler: Scheduler | None = None
         self.gateway: Gateway | None = None
         self.control: ThreadingHTTPServer | None = None
@@ -245,6 +247,11 @@ class Runtime:
         self.pollers = []
         self._start_sqs_mappings(app)
         rules = rules_from(app)
+        old_firehose = self.firehose
+        self.firehose = Firehose(delivery_streams(app), lambda: self.client("s3"))
+        self.firehose.start()
+        if old_firehose:
+            old_firehose.stop()  # delivers what it buffered
         deliverer = Deliverer(
             set(self.pools),
             self.invoke_async,
@@ -252,6 +259,10 @@ class Runtime:
             may_invoke=lambda function, rule: self._may_invoke(function, "events.amazonaws.com", rule),
             may_send=lambda queue, rule: self._service_may(
                 "events.amazonaws.com", "sqs:SendMessage", queue, rule
+            ),
+            firehose=self.firehose,
+            role_allows=lambda role, action, resource: self.policies.get(role, Policy()).allows(
+                action, resource
             ),
         )
         self.pattern_rules = PatternRules(
@@ -920,6 +931,8 @@ class Runtime:
             source.stop()  # joins: each finishes what it holds (redelivery, DLQ) while moto still runs
         if self.asynchronous:
             self.asynchronous.stop()
+        if self.firehose:
+            self.firehose.stop()  # buffered records reach the bucket while moto still runs
         if self.gateway:
             self.gateway.stop()
         if self._moto:

@@ -192,6 +192,7 @@ class App:
             "AWS::Events::Rule": ("Name", 64),
             "AWS::SNS::Topic": ("TopicName", 256),
             "AWS::Kinesis::Stream": ("Name", 128),
+            "AWS::KinesisFirehose::DeliveryStream": ("DeliveryStreamName", 64),
             "AWS::SSM::Parameter": ("Name", 2048),
             "AWS::SecretsManager::Secret": ("Name", 512),
             "AWS::Logs::LogGroup": ("LogGroupName", 512),
@@ -298,6 +299,9 @@ class App:
             },
             "AWS::SNS::Topic": {"TopicArn": lambda: self.arn("sns", name), "TopicName": lambda: name},
             "AWS::Kinesis::Stream": {"Arn": lambda: self.arn("kinesis", f"stream/{name}")},
+            "AWS::KinesisFirehose::DeliveryStream": {
+                "Arn": lambda: self.arn("firehose", f"deliverystream/{name}")
+            },
             "AWS::Logs::LogGroup": {"Arn": lambda: self.arn("logs", f"log-group:{name}:*")},
             "AWS::SSM::Parameter": {"Type": lambda: resource.get("Properties", {}).get("Type", "String")},
             "AWS::ApiGateway::RestApi": {"RootResourceId": lambda: _short_hash(f"{name}/", 10)},
