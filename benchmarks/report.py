@@ -215,8 +215,8 @@ def render_table(results: dict[str, Any]) -> str:
         )
         if released := plane.get("released_moto"):
             out.append(
-                f"Measured on the runtime's moto (`local_runtime/moto_server.py`); moto as released, same "
-                f"run: {released['orders_per_s']} orders/s, "
+                "Measured on the runtime's moto (`local-runtime/local_runtime/moto_server.py`); "
+                f"moto as released, same run: {released['orders_per_s']} orders/s, "
                 + ", ".join(f"{k} {c['p50_ms']:.1f} ms" for k, c in released["calls"].items())
                 + " (p50)."
             )

@@ -59,7 +59,7 @@ def test_the_cli_names_a_missing_parameter_without_a_traceback(tmp_path: Path) -
     result = subprocess.run(
         [*command, "--cdk-out", str(_assembly(tmp_path)), "--port", "0", "--aws-port", "0", "--no-watch"],
         cwd=tmp_path,  # any directory: the assembly is given by path
-        env={"PATH": str(Path(sys.executable).parent), "PYTHONPATH": str(PROJECT_ROOT)},
+        env={"PATH": str(Path(sys.executable).parent), "PYTHONPATH": str(PROJECT_ROOT / "local-runtime")},
         capture_output=True,
         text=True,
         timeout=60,

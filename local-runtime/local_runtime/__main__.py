@@ -258,7 +258,7 @@ def cmd_unused_grants(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local_runtime", description=__doc__)
+    parser = argparse.ArgumentParser(prog="local-runtime", description=__doc__)
     parser.add_argument("--state-dir", default=".local-runtime", help="logs, recording and the running state")
     commands = parser.add_subparsers(dest="command", required=True)
 

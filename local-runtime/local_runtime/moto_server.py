@@ -131,7 +131,9 @@ def apply() -> None:
     }
     for name, (function, marker) in expected.items():
         if marker not in inspect.getsource(function):
-            raise RuntimeError(f"moto changed {name}: review local_runtime/moto_server.py for it")
+            raise RuntimeError(
+                f"moto changed {name}: review local_runtime/moto_server.py (local-runtime/) for it"
+            )
 
     dynamodb_call = DynamoHandler.call_action
     one_at_a_time = threading.Lock()

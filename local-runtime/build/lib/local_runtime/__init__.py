@@ -1,0 +1,1 @@
+"""Docker-free local runtime for the synthesized app (cdk.out): moto data plane, Lambda workers, IAM."""

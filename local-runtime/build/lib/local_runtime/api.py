@@ -1,0 +1,658 @@
+"""API Gateway REST APIs (v1 proxy integration) served on localhost from the template's resources/methods.
+
+Per request, in API Gateway's order: route (else 403 Missing Authentication Token), the method's Cognito
+authorizer (else 401), required request parameters (else 400), then the integration. Errors API Gateway
+answers itself go through the API's gateway responses (`gateway_responses.py`).
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from local_runtime import gateway_responses, vtl
+from local_runtime.authorizer import CognitoAuthorizer, UnauthorizedError
+from local_runtime.gateway_responses import GatewayResponse
+from local_runtime.http_server import LocalServer, respond
+from local_runtime.lambda_authorizer import DEFAULT_TTL_S, AuthorizerDeniedError, LambdaAuthorizer
+from local_runtime.permissions import execute_api_arn
+from local_runtime.templates import App, Stack, TemplateError
+from local_runtime.workers import Invocation
+
+if TYPE_CHECKING:
+    from local_runtime.swagger import Swagger
+
+SWAGGER_PREFIX = "/_local/swagger/"  # outside every stage: API Gateway answers 403 there
+
+log = logging.getLogger("local_runtime.api")
+_FUNCTION_ARN = re.compile(r"functions/(arn:[^/]+)/invocations")
+
+
+@dataclass
+class Method:
+    http_method: str
+    resource_path: str
+    kind: str  # "proxy" | "mock" | other integration type
+    function_arn: str | None = None
+    mock_status: int = 200
+    mock_headers: dict[str, str] = field(default_factory=dict)
+    mock_template: vtl.Template | None = None  # the integration response's mapping template
+    required_query: list[str] = field(default_factory=list)
+    required_headers: list[str] = field(default_factory=list)
+    authorizer: CognitoAuthorizer | LambdaAuthorizer | None = None
+    authorization_scopes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RestApi:
+    logical_id: str
+    stack: str
+    api_id: str
+    name: str
+    stage: str
+    binary_media_types: list[str]
+    methods: dict[str, dict[str, Method]]  # resource path -> HTTP method -> Method
+    gateway_responses: dict[str, GatewayResponse] = field(default_factory=dict)  # by response type
+
+    def match(self, path: str) -> tuple[str, dict[str, str]] | None:
+        """(resource path, path parameters) of the most specific resource matching `path`."""
+        segments = [s for s in path.split("/") if s]
+        best: tuple[tuple[int, ...], str, dict[str, str]] | None = None
+        for resource_path in self.methods:
+            parts = [p for p in resource_path.split("/") if p]
+            params: dict[str, str] = {}
+            score: list[int] = []
+            ok = True
+            for index, part in enumerate(parts):
+                if part.startswith("{") and part.endswith("+}"):
+                    if index >= len(segments):
+                        ok = False
+                        break
+                    params[part[1:-2]] = "/".join(segments[index:])
+                    score.append(0)
+                    segments_used = len(segments)
+                    break
+                if index >= len(segments):
+                    ok = False
+                    break
+                if part.startswith("{") and part.endswith("}"):
+                    params[part[1:-1]] = unquote(segments[index])
+                    score.append(1)
+                elif part == segments[index]:
+                    score.append(2)
+                else:
+                    ok = False
+                    break
+            else:
+                segments_used = len(parts)
+            if not ok or segments_used != len(segments):
+                continue
+            key = tuple(score)
+            if best is None or key > best[0]:
+                best = (key, resource_path, params)
+        return None if best is None else (best[1], best[2])
+
+
+def rest_apis(app: App) -> list[RestApi]:
+    apis = []
+    for stack, api_lid, api_resource in app.all_resources("AWS::ApiGateway::RestApi"):
+        api_props = app.resolve(stack, api_resource.get("Properties", {}))
+        paths = _resource_paths(stack, api_lid)
+        validators = {
+            lid: bool(app.resolve(stack, r.get("Properties", {}).get("ValidateRequestParameters", False)))
+            for lid, r in stack.of_type("AWS::ApiGateway::RequestValidator").items()
+        }
+        authorizers = _authorizers(app, stack, api_lid)
+        methods: dict[str, dict[str, Method]] = {}
+        for lid, resource in stack.of_type("AWS::ApiGateway::Method").items():
+            props = resource.get("Properties", {})
+            if props.get("RestApiId") != {"Ref": api_lid}:
+                continue
+            resource_id = props.get("ResourceId")
+            if isinstance(resource_id, dict) and "Ref" in resource_id:
+                resource_path = paths[resource_id["Ref"]]
+            else:
+                resource_path = "/"
+            method = _method(app, stack, props, resource_path, validators)
+            _attach_authorizer(app, stack, lid, props, method, authorizers)
+            methods.setdefault(resource_path, {})[method.http_method] = method
+        responses = {
+            response.response_type: response
+            for response in (
+                gateway_responses.from_properties(app.resolve(stack, r.get("Properties", {})))
+                for r in stack.of_type("AWS::ApiGateway::GatewayResponse").values()
+                if r.get("Properties", {}).get("RestApiId") == {"Ref": api_lid}
+            )
+        }
+        stages = [
+            app.resolve(stack, r["Properties"].get("StageName"))
+            for r in stack.of_type("AWS::ApiGateway::Stage").values()
+            if r.get("Properties", {}).get("RestApiId") == {"Ref": api_lid}
+        ]
+        apis.append(
+            RestApi(
+                logical_id=api_lid,
+                stack=stack.name,
+                api_id=app.ref(stack, api_lid),
+                name=str(api_props.get("Name", api_lid)),
+                stage=str(stages[0]) if stages else "prod",
+                binary_media_types=[t.replace("~1", "/") for t in api_props.get("BinaryMediaTypes", [])],
+                methods=methods,
+                gateway_responses=responses,
+            )
+        )
+    return apis
+
+
+def _authorizers(
+    app: App, stack: Stack, api_lid: str
+) -> dict[str, CognitoAuthorizer | LambdaAuthorizer | str]:
+    """The API's authorizers by logical id; a type that is not emulated maps to its type name."""
+    found: dict[str, CognitoAuthorizer | LambdaAuthorizer | str] = {}
+    for lid, resource in stack.of_type("AWS::ApiGateway::Authorizer").items():
+        raw = resource.get("Properties", {})
+        if raw.get("RestApiId") != {"Ref": api_lid}:
+            continue
+        props = app.resolve(stack, raw)
+        kind = str(props.get("Type", ""))
+        if kind in ("TOKEN", "REQUEST"):
+            found[lid] = _lambda_authorizer(app, stack, lid, props)
+            continue
+        if kind != "COGNITO_USER_POOLS":
+            found[lid] = kind
+            continue
+        source = str(props.get("IdentitySource", "method.request.header.Authorization"))
+        if not source.startswith("method.request.header."):
+            raise TemplateError(
+                f"{stack.name}/{lid}: identity source {source} is not emulated (headers only)"
+            )
+        try:
+            found[lid] = CognitoAuthorizer(
+                logical_id=lid,
+                name=str(props.get("Name", lid)),
+                header=source.removeprefix("method.request.header."),
+                provider_arns=[str(a) for a in props.get("ProviderARNs", [])],
+                validation_expression=props.get("IdentityValidationExpression"),
+            )
+        except ValueError as error:
+            raise TemplateError(f"{stack.name}/{lid}: {error}") from error
+    return found
+
+
+def _lambda_authorizer(app: App, stack: Stack, lid: str, props: dict[str, Any]) -> LambdaAuthorizer:
+    match = _FUNCTION_ARN.search(str(props.get("AuthorizerUri", "")))
+    if match is None:
+        raise TemplateError(
+            f"{stack.name}/{lid}: authorizer URI {props.get('AuthorizerUri')} is not a Lambda function"
+        )
+    kind = str(props["Type"])
+    default = "method.request.header.Authorization" if kind == "TOKEN" else ""
+    sources = [s.strip() for s in str(props.get("IdentitySource", default)).split(",") if s.strip()]
+    return LambdaAuthorizer(
+        logical_id=lid,
+        authorizer_id=str(app.ref(stack, lid)),
+        name=str(props.get("Name", lid)),
+        kind=kind,
+        identity_sources=sources,
+        function_arn=match.group(1),
+        ttl_s=int(props.get("AuthorizerResultTtlInSeconds", DEFAULT_TTL_S)),
+        validation_expression=props.get("IdentityValidationExpression"),
+    )
+
+
+def _attach_authorizer(
+    app: App,
+    stack: Stack,
+    lid: str,
+    props: dict[str, Any],
+    method: Method,
+    authorizers: dict[str, CognitoAuthorizer | LambdaAuthorizer | str],
+) -> None:
+    kind = str(app.resolve(stack, props.get("AuthorizationType", "NONE"))).upper()
+    if kind == "NONE":
+        return
+    if kind == "CUSTOM":
+        ref = props.get("AuthorizerId")
+        custom = authorizers.get(ref.get("Ref", "")) if isinstance(ref, dict) else None
+        if not isinstance(custom, LambdaAuthorizer):
+            raise TemplateError(f"{stack.name}/{lid}: CUSTOM method without a Lambda authorizer of this API")
+        method.authorizer = custom
+        return
+    if kind != "COGNITO_USER_POOLS":  # refused rather than served without the check AWS would make
+        raise TemplateError(
+            f"{stack.name}/{lid}: authorization type {kind} is not emulated locally "
+            "(only NONE, COGNITO_USER_POOLS and CUSTOM)"
+        )
+    ref = props.get("AuthorizerId")
+    authorizer = authorizers.get(ref.get("Ref", "")) if isinstance(ref, dict) else None
+    if not isinstance(authorizer, CognitoAuthorizer):
+        kind_of = authorizer.kind if isinstance(authorizer, LambdaAuthorizer) else authorizer
+        what = f"authorizer type {kind_of}" if authorizer else f"authorizer {ref!r} (not in this API)"
+        raise TemplateError(f"{stack.name}/{lid}: COGNITO_USER_POOLS method with {what}: not emulated")
+    method.authorizer = authorizer
+    method.authorization_scopes = [str(s) for s in app.resolve(stack, props.get("AuthorizationScopes", []))]
+
+
+def _resource_paths(stack: Stack, api_lid: str) -> dict[str, str]:
+    resources = {
+        lid: r.get("Properties", {})
+        for lid, r in stack.of_type("AWS::ApiGateway::Resource").items()
+        if r.get("Properties", {}).get("RestApiId") == {"Ref": api_lid}
+    }
+    paths: dict[str, str] = {}
+
+    def path_of(lid: str) -> str:
+        if lid in paths:
+            return paths[lid]
+        props = resources[lid]
+        parent = props.get("ParentId")
+        parent_path = path_of(parent["Ref"]) if isinstance(parent, dict) and "Ref" in parent else ""
+        paths[lid] = f"{parent_path.rstrip('/')}/{props['PathPart']}"
+        return paths[lid]
+
+    for lid in resources:
+        path_of(lid)
+    return paths
+
+
+def _method(
+    app: App, stack: Stack, props: dict[str, Any], resource_path: str, validators: dict[str, bool]
+) -> Method:
+    http_method = str(props.get("HttpMethod", "ANY")).upper()
+    integration = props.get("Integration", {})
+    kind = str(integration.get("Type", "")).upper()
+    method = Method(http_method, resource_path, kind)
+    if kind == "AWS_PROXY":
+        method.kind = "proxy"
+        match = _FUNCTION_ARN.search(str(app.resolve(stack, integration.get("Uri", ""))))
+        method.function_arn = match.group(1) if match else None
+    elif kind == "MOCK":
+        method.kind = "mock"
+        responses = integration.get("IntegrationResponses", [])
+        if responses:
+            method.mock_status = int(responses[0].get("StatusCode", 200))
+            for key, value in app.resolve(stack, responses[0].get("ResponseParameters", {})).items():
+                method.mock_headers[key.removeprefix("method.response.header.")] = str(value).strip("'")
+            templates = app.resolve(stack, responses[0].get("ResponseTemplates") or {})
+            if templates:
+                # e.g. CDK's CORS preflight for several origins echoes an allowed Origin from VTL.
+                source = templates.get("application/json", next(iter(templates.values())))
+                try:
+                    method.mock_template = vtl.compile_template(str(source))
+                except TemplateError as error:
+                    raise TemplateError(
+                        f"{stack.name}: MOCK {http_method} {resource_path}: {error}"
+                    ) from error
+    validator = props.get("RequestValidatorId")
+    if isinstance(validator, dict) and validators.get(validator.get("Ref", "")):
+        for name, required in props.get("RequestParameters", {}).items():
+            if required is True and name.startswith("method.request.querystring."):
+                method.required_query.append(name.removeprefix("method.request.querystring."))
+            elif required is True and name.startswith("method.request.header."):
+                method.required_headers.append(name.removeprefix("method.request.header."))
+    return method
+
+
+def proxy_event(
+    api: RestApi,
+    account: str,
+    method: Method,
+    http_method: str,
+    raw_path: str,
+    stage_path: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    path_params: dict[str, str],
+    source_ip: str,
+    request_id: str | None = None,
+    claims: dict[str, str] | None = None,
+    authorizer: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    query = parse_qsl(urlsplit(raw_path).query, keep_blank_values=True)
+    single_headers: dict[str, str] = {}
+    multi_headers: dict[str, list[str]] = {}
+    for key, value in headers:
+        single_headers[key] = value
+        multi_headers.setdefault(key, []).append(value)
+    single_query: dict[str, str] = {}
+    multi_query: dict[str, list[str]] = {}
+    for key, value in query:
+        single_query[key] = value
+        multi_query.setdefault(key, []).append(value)
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+    binary = bool(body) and any(
+        fnmatch.fnmatch(content_type.split(";")[0].strip(), pattern) for pattern in api.binary_media_types
+    )
+    if binary:
+        body_text: str | None = base64.b64encode(body).decode()
+    else:
+        body_text = body.decode("utf-8", "replace") if body else None
+    now = datetime.now(UTC)
+    request_id = request_id or str(uuid.uuid4())
+    event: dict[str, Any] = {
+        "resource": method.resource_path,
+        "path": stage_path,
+        "httpMethod": http_method,
+        "headers": single_headers or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": single_query or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": path_params or None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": account,
+            "apiId": api.api_id,
+            "resourceId": api.api_id[:6],
+            "resourcePath": method.resource_path,
+            "httpMethod": http_method,
+            "path": f"/{api.stage}{stage_path}",
+            "stage": api.stage,
+            "requestId": request_id,
+            "extendedRequestId": request_id,
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "protocol": "HTTP/1.1",
+            "domainName": single_headers.get("Host", "localhost"),
+            "identity": {
+                "sourceIp": source_ip,
+                "userAgent": single_headers.get("User-Agent"),
+                "accessKey": None,
+                "accountId": None,
+                "caller": None,
+                "user": None,
+                "userArn": None,
+            },
+        },
+        "body": body_text,
+        "isBase64Encoded": binary,
+    }
+    if claims is not None:  # only methods with an authorizer get the key, as in API Gateway
+        event["requestContext"]["authorizer"] = {"claims": claims}
+    if authorizer is not None:  # a Lambda authorizer's principalId and context
+        event["requestContext"]["authorizer"] = authorizer
+    return event
+
+
+Invoke = Callable[[str, Any, str], Invocation]
+# (authorizer, method scopes, request headers) -> rendered claims, or UnauthorizedError
+Authorize = Callable[[CognitoAuthorizer, list[str], dict[str, str]], dict[str, str]]
+
+
+def _refuse_all(authorizer: CognitoAuthorizer, scopes: list[str], headers: dict[str, str]) -> dict[str, str]:
+    raise UnauthorizedError(reason="no token verifier configured")
+
+
+class ApiServer:
+    def __init__(
+        self,
+        api: RestApi,
+        invoke: Invoke,
+        account: str,
+        port: int = 0,
+        authorize: Authorize | None = None,
+        swagger: Swagger | None = None,
+        may_invoke: Callable[[str, str], bool] | None = None,
+        region: str = "us-east-1",
+    ) -> None:
+        self._invoke = invoke
+        # (function ARN, source ARN) -> whether the function's permissions let API Gateway invoke it
+        self._may_invoke = may_invoke
+        self.region = region
+        self._authorize = authorize or _refuse_all
+        self.account = account
+        self.swagger = swagger
+        self._server = LocalServer(self.handle, port=port, name=f"api-{api.name}")
+        self.port = self._server.port
+        self.replace(api)
+
+    def replace(self, api: RestApi) -> None:
+        """A redeploy's version of the API: the next request is routed by it (same port)."""
+        self.api = api
+        self.base_url = f"http://localhost:{self.port}/{api.stage}/"
+
+    @property
+    def swagger_url(self) -> str | None:
+        served = self.swagger is not None and self.swagger.dist is not None
+        return f"http://localhost:{self.port}{SWAGGER_PREFIX}" if served else None
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        path = urlsplit(handler.path).path
+        if self.swagger is not None and path.startswith(SWAGGER_PREFIX) and handler.command == "GET":
+            status, content_type, data = self.swagger.serve(path, self.api, self.base_url)
+            self._send(handler, status, {"Content-Type": content_type, "Cache-Control": "no-store"}, data)
+            return
+        stage_prefix = f"/{self.api.stage}"
+        if path != stage_prefix and not path.startswith(stage_prefix + "/"):
+            self._send(handler, 403, {"x-amzn-ErrorType": "ForbiddenException"}, {"message": "Forbidden"})
+            return
+        stage_path = path[len(stage_prefix) :] or "/"
+        matched = self.api.match(stage_path)
+        http_method = handler.command.upper()
+        methods = self.api.methods.get(matched[0], {}) if matched else {}
+        method = methods.get(http_method) or methods.get("ANY")
+        request_id = str(uuid.uuid4())
+        request_headers = dict(handler.headers.items())
+        query_pairs = parse_qsl(urlsplit(handler.path).query, keep_blank_values=True)
+        request = gateway_responses.Request(
+            context={
+                "requestId": request_id,
+                "extendedRequestId": request_id,
+                "apiId": self.api.api_id,
+                "accountId": self.account,
+                "stage": self.api.stage,
+                "path": f"/{self.api.stage}{stage_path}",
+                "resourcePath": method.resource_path if method else "",
+                "httpMethod": http_method,
+                "domainName": request_headers.get("Host", "localhost"),
+                "identity": {
+                    "sourceIp": handler.client_address[0],
+                    "userAgent": request_headers.get("User-Agent"),
+                },
+            },
+            headers=request_headers,
+            query=dict(query_pairs),
+            path=matched[1] if matched else {},
+        )
+        if matched is None or method is None:
+            self._gateway_error(
+                handler, "MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token", request
+            )
+            return
+        claims = None
+        lambda_context = None
+        if isinstance(method.authorizer, LambdaAuthorizer):
+            try:
+                lambda_context = self._lambda_authorize(
+                    method, http_method, handler, stage_path, body, matched[1]
+                )
+            except AuthorizerDeniedError as denied:
+                log.warning(
+                    "%s %s: %s (%s): %s",
+                    http_method,
+                    path,
+                    denied.response_type,
+                    method.authorizer.name,
+                    denied.reason,
+                )
+                self._gateway_error(handler, denied.response_type, denied.message, request)
+                return
+        elif method.authorizer is not None:
+            try:
+                claims = self._authorize(method.authorizer, method.authorization_scopes, request_headers)
+            except UnauthorizedError as failure:
+                log.warning("%s %s: 401 (%s): %s", http_method, path, method.authorizer.name, failure.reason)
+                self._gateway_error(handler, "UNAUTHORIZED", failure.message, request)
+                return
+        if method.kind == "mock":
+            self._send_mock(handler, method, request)
+            return
+        if method.kind != "proxy" or not method.function_arn:
+            self._send(
+                handler, 500, {}, {"message": f"Integration type {method.kind} is not emulated locally"}
+            )
+            return
+        query_names = {k for k, _ in query_pairs}
+        header_names = {k.lower() for k in handler.headers}
+        missing = [f"{q}" for q in method.required_query if q not in query_names]
+        missing += [h for h in method.required_headers if h.lower() not in header_names]
+        if missing:
+            message = f"Missing required request parameters: [{', '.join(missing)}]"
+            self._gateway_error(handler, "BAD_REQUEST_PARAMETERS", message, request)
+            return
+        event = proxy_event(
+            self.api,
+            self.account,
+            method,
+            http_method,
+            handler.path,
+            stage_path,
+            list(handler.headers.items()),
+            body,
+            matched[1],
+            handler.client_address[0],
+            request_id=request_id,
+            claims=claims,
+            authorizer=lambda_context,
+        )
+        source_arn = execute_api_arn(
+            self.region, self.account, self.api.api_id, self.api.stage, http_method, stage_path
+        )
+        if self._may_invoke is not None and not self._may_invoke(method.function_arn, source_arn):
+            log.error(
+                "%s %s: Execution failed due to configuration error: Invalid permissions on Lambda function "
+                "(no AWS::Lambda::Permission lets apigateway.amazonaws.com invoke %s from %s)",
+                http_method,
+                method.resource_path,
+                method.function_arn,
+                source_arn,
+            )
+            self._gateway_error(handler, "API_CONFIGURATION_ERROR", "Internal server error", request)
+            return
+        started = time.perf_counter()
+        invocation = self._invoke(method.function_arn, event, f"api {http_method} {method.resource_path}")
+        base_headers = {"x-amzn-RequestId": request_id, "x-amz-apigw-id": request_id[:16]}
+        result = invocation.result
+        if not invocation.ok or not isinstance(result, dict) or "statusCode" not in result:
+            if invocation.ok:
+                log.error("%s returned a malformed proxy response", method.function_arn)
+            self._gateway_error(handler, "DEFAULT_5XX", "Internal server error", request)
+            return
+        headers = dict(base_headers)
+        for key, values in (result.get("multiValueHeaders") or {}).items():
+            headers[key] = ", ".join(str(v) for v in values)
+        headers.update({k: str(v) for k, v in (result.get("headers") or {}).items()})
+        raw = result.get("body") or ""
+        payload = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+        headers.setdefault("Content-Type", "application/json")
+        log.debug(
+            "%s %s -> %s in %.1f ms",
+            http_method,
+            path,
+            result["statusCode"],
+            (time.perf_counter() - started) * 1000,
+        )
+        self._send(handler, int(result["statusCode"]), headers, payload)
+
+    def _lambda_authorize(
+        self,
+        method: Method,
+        http_method: str,
+        handler: BaseHTTPRequestHandler,
+        stage_path: str,
+        body: bytes,
+        path_params: dict[str, str],
+    ) -> dict[str, Any]:
+        authorizer = method.authorizer
+        assert isinstance(authorizer, LambdaAuthorizer)
+        method_arn = execute_api_arn(
+            self.region, self.account, self.api.api_id, self.api.stage, http_method, stage_path
+        )
+        api_arn = f"arn:aws:execute-api:{self.region}:{self.account}:{self.api.api_id}"
+        source = f"{api_arn}/authorizers/{authorizer.authorizer_id}"
+        headers = dict(handler.headers.items())
+
+        def request_event() -> dict[str, Any]:
+            event = proxy_event(
+                self.api,
+                self.account,
+                method,
+                http_method,
+                handler.path,
+                stage_path,
+                list(handler.headers.items()),
+                body,
+                path_params,
+                handler.client_address[0],
+            )
+            keep = (
+                "resource",
+                "path",
+                "httpMethod",
+                "headers",
+                "multiValueHeaders",
+                "queryStringParameters",
+                "multiValueQueryStringParameters",
+                "pathParameters",
+                "stageVariables",
+                "requestContext",
+            )
+            return {k: event.get(k) for k in keep}
+
+        query = dict(parse_qsl(urlsplit(handler.path).query, keep_blank_values=True))
+        return authorizer.authorize(
+            method_arn,
+            headers,
+            query,
+            request_event,
+            self._invoke,
+            lambda function: self._may_invoke is None or self._may_invoke(function, source),
+        )
+
+    def _send_mock(
+        self, handler: BaseHTTPRequestHandler, method: Method, request: gateway_responses.Request
+    ) -> None:
+        status, headers, body = method.mock_status, dict(method.mock_headers), None
+        if method.mock_template is not None:
+            rendered = method.mock_template.render(
+                vtl.Request(headers=request.headers, query=request.query, path=request.path)
+            )
+            # $context.responseOverride replaces the integration response's status and headers.
+            status = rendered.status or status
+            headers.update(rendered.headers)
+            if rendered.body.strip() and status not in (204, 304):
+                body = rendered.body.encode()
+        self._send(handler, status, headers, body)
+
+    def _gateway_error(
+        self,
+        handler: BaseHTTPRequestHandler,
+        response_type: str,
+        message: str,
+        request: gateway_responses.Request,
+    ) -> None:
+        rendered = gateway_responses.render(self.api.gateway_responses, response_type, message, request)
+        request_id = request.context["requestId"]
+        headers = {"x-amzn-RequestId": request_id, "x-amz-apigw-id": request_id[:16], **rendered.headers}
+        self._send(handler, rendered.status, headers, rendered.body)
+
+    @staticmethod
+    def _send(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: Any) -> None:
+        respond(handler, status, headers, body)

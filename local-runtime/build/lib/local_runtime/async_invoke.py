@@ -1,0 +1,127 @@
+"""Asynchronous invocation as Lambda does it: retries on error, then the on-failure destination or DLQ."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from local_runtime.workers import FunctionSpec, Invocation, Pool
+
+log = logging.getLogger("local_runtime.async")
+
+# Lambda waits about 1 and 2 minutes between async attempts; locally the waits are short.
+DEFAULT_RETRY_DELAYS = (0.5, 1.0)
+
+
+class AsyncInvoker:
+    def __init__(
+        self,
+        pools: dict[str, Pool],
+        sqs_client: Callable[[], Any],
+        service_call: Callable[[FunctionSpec, str, str], bool],
+        retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+    ) -> None:
+        self.pools = pools  # by function ARN
+        self._sqs = sqs_client
+        self._service_call = service_call
+        self.retry_delays = list(retry_delays)
+        self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="async-invoke")
+        self._stopping = threading.Event()
+
+    def invoke(self, function_arn: str, event: Any, trigger: str) -> Future[Invocation | None]:
+        if self._stopping.is_set():
+            raise RuntimeError("the runtime is stopping: no new asynchronous invocations")
+        return self._executor.submit(self._run, function_arn, event, trigger)
+
+    def _run(self, function_arn: str, event: Any, trigger: str) -> Invocation | None:
+        pool = self.pools[function_arn]
+        spec = pool.spec
+        received = time.monotonic()
+        attempts = 1 + spec.async_max_retries
+        last: Invocation | None = None
+        for attempt in range(attempts):
+            if self._stopping.is_set():
+                return last
+            last = pool.invoke(event, trigger if attempt == 0 else f"{trigger} (retry {attempt})")
+            if last.ok:
+                return last
+            if attempt + 1 < attempts:
+                delay = (
+                    self.retry_delays[min(attempt, len(self.retry_delays) - 1)] if self.retry_delays else 0
+                )
+                if time.monotonic() - received + delay > spec.async_max_age_s:
+                    break
+                self._stopping.wait(delay)
+        assert last is not None
+        self._on_failure(spec, event, last, attempts)
+        return last
+
+    def _on_failure(self, spec: FunctionSpec, event: Any, invocation: Invocation, attempts: int) -> None:
+        error = invocation.error or {}
+        if spec.on_failure_arn and ":sqs:" in spec.on_failure_arn:
+            record = {
+                "version": "1.0",
+                "timestamp": datetime.now(UTC).isoformat(),
+                "requestContext": {
+                    "requestId": invocation.request_id,
+                    "functionArn": f"{spec.arn}:$LATEST",
+                    "condition": "RetriesExhausted",
+                    "approximateInvokeCount": attempts,
+                },
+                "requestPayload": event,
+                "responseContext": {
+                    "statusCode": 200,
+                    "executedVersion": "$LATEST",
+                    "functionError": "Unhandled",
+                },
+                "responsePayload": error,
+            }
+            self._send(spec, spec.on_failure_arn, json.dumps(record), {})
+        elif spec.dead_letter_arn and ":sqs:" in spec.dead_letter_arn:
+            attributes = {
+                "RequestID": {"DataType": "String", "StringValue": invocation.request_id},
+                "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+                "ErrorMessage": {
+                    "DataType": "String",
+                    "StringValue": str(error.get("errorMessage", ""))[:1000],
+                },
+            }
+            self._send(spec, spec.dead_letter_arn, json.dumps(event), attributes)
+        else:
+            log.warning(
+                "%s: async event dropped after %d attempts (no DLQ or on-failure destination)",
+                spec.display,
+                attempts,
+            )
+
+    def _send(self, spec: FunctionSpec, queue_arn: str, body: str, attributes: dict[str, Any]) -> None:
+        if not self._service_call(spec, "sqs:SendMessage", queue_arn):
+            log.error(
+                "%s: its role may not sqs:SendMessage to %s; the failed event is lost",
+                spec.display,
+                queue_arn,
+            )
+            return
+        sqs = self._sqs()
+        url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
+        log.info("%s: failed async event sent to %s", spec.display, queue_arn.rsplit(":", 1)[-1])
+
+    def stopping(self) -> None:
+        """No more retries: the runtime is stopping."""
+        self._stopping.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())

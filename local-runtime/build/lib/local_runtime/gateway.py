@@ -1,0 +1,253 @@
+"""The AWS endpoint functions and users talk to: verifies SigV4, enforces each function's IAM policy,
+then proxies to moto.
+
+A function's worker signs requests with an access key id that names the function and a secret the
+runtime gave it: its signatures are verified in full (sigv4.py). Any other key is a user of the local
+runtime (boto3, AWS CLI, presigned URLs they did not get from a function): their requests must be signed
+and in time, but their secret is unknown here, so the signature itself is not checked and IAM does not
+restrict them. Unsigned requests are refused. Successful S3 object writes/deletes are reported to the
+notification emulator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import logging
+import secrets
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+
+from local_runtime import sigv4
+from local_runtime.http_server import LocalServer
+from local_runtime.iam import (
+    ALWAYS_ALLOWED,
+    AwsRequest,
+    Described,
+    Policy,
+    Recorder,
+    access_denied,
+    describe_request,
+    global_context,
+)
+from local_runtime.resource_policies import Caller, ResourcePolicies
+
+log = logging.getLogger("local_runtime.gateway")
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-connection",
+}
+
+
+@dataclass
+class Identity:
+    function: str  # display name
+    principal_arn: str
+    policy: Policy
+    # The credentials the runtime hands the function's workers (fresh per runtime).
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(30))
+    session_token: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+
+
+S3Hook = Callable[[Described, dict[str, str], bytes, bytes], None]
+
+
+class Gateway:
+    def __init__(
+        self,
+        moto_port: int,
+        region: str,
+        account: str,
+        recorder: Recorder | None,
+        port: int = 0,
+    ) -> None:
+        self.moto_port = moto_port
+        self.region = region
+        self.account = account
+        self.recorder = recorder
+        self.identities: dict[str, Identity] = {}
+        self.s3_hooks: list[S3Hook] = []
+        self.resource_policies = ResourcePolicies({})  # the running app's queue/bucket/topic policies
+        self.clock: Callable[[], float] = time.time  # tests move it to expire presigned URLs
+        self._server = LocalServer(self.handle, port=port, name="iam-gateway")
+        self.port = self._server.port
+        # One kept-alive connection to moto per gateway thread (a thread serves one client connection):
+        # a new connection per call cost moto a thread and a socket each time.
+        self._moto = threading.local()
+        self.url = f"http://localhost:{self.port}"
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    # ------------------------------------------------------------------ request handling
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        body = _read_body(handler, headers)
+        request = AwsRequest(handler.command, handler.path, headers, body)
+        described = describe_request(request, self.region, self.account)
+        identity = self.identities.get(described.access_key or "")
+        # A CORS preflight carries no credentials, in AWS too (S3 answers it from the bucket's CORS rules).
+        if handler.command != "OPTIONS" and not self._authenticated(handler, request, described, identity):
+            return
+        if identity is not None and described.action not in ALWAYS_ALLOWED:
+            for resource in described.resources:
+                context = global_context(identity.principal_arn, self.account, self.region)
+                context.update(described.context)
+                decision = identity.policy.decide(described.action, resource, context)
+                # The queue's, bucket's or topic's own policy: its Deny wins, its Allow of this role suffices.
+                role = context["aws:PrincipalArn"]
+                caller = Caller(self.account, role_arn=role, session_arn=identity.principal_arn)
+                on_resource = self.resource_policies.decide(caller, described.action, resource, context)
+                if on_resource == "ExplicitDeny" or (on_resource == "Allow" and decision == "ImplicitDeny"):
+                    decision = "Allow" if on_resource == "Allow" else "ExplicitDeny"
+                allowed = decision == "Allow"
+                if self.recorder:
+                    self.recorder.record(identity.function, described.action, resource, allowed)
+                if not allowed:
+                    log.warning("AccessDenied: %s %s on %s", identity.function, described.action, resource)
+                    status, out_headers, out_body = access_denied(
+                        described, identity.principal_arn, resource, decision == "ExplicitDeny"
+                    )
+                    self._respond(handler, status, out_headers, out_body)
+                    return
+        status, out_headers, out_body = self._forward(request)
+        if identity is not None and status == 404 and _missing_key(described, request.method, out_body):
+            status, out_headers, out_body = self._missing_key_answer(
+                identity, described, status, out_headers, out_body
+            )
+        self._respond(handler, status, out_headers, out_body)
+        if 200 <= status < 300 and described.service == "s3" and described.s3.get("operation"):
+            for hook in self.s3_hooks:
+                try:
+                    hook(described, {k.lower(): v for k, v in out_headers.items()}, body, out_body)
+                except Exception:
+                    log.exception("S3 notification hook failed")
+
+    def _authenticated(
+        self,
+        handler: BaseHTTPRequestHandler,
+        request: AwsRequest,
+        described: Described,
+        identity: Identity | None,
+    ) -> bool:
+        """Verify the request's signature as AWS does; answer the refusal and return False if it fails."""
+        signed = sigv4.parse(request)
+        if signed is None:
+            refusal: sigv4.Refusal | None = sigv4.Refusal(
+                "missing", "Request is missing Authentication Token"
+            )
+        elif isinstance(signed, sigv4.Refusal):
+            refusal = signed
+        else:
+            secret = sigv4.Secret(identity.secret_key, identity.session_token) if identity else None
+            refusal = sigv4.check(request, signed, secret, self.region, self.clock())
+        if refusal is None:
+            return True
+        caller = identity.function if identity else (described.access_key or "anonymous")
+        log.warning("%s: %s %s refused: %s", caller, request.method, described.action, refusal.message)
+        if self.recorder:
+            for resource in described.resources:
+                self.recorder.record(
+                    caller, described.action, resource, False, via=f"signature:{refusal.kind}"
+                )
+        self._respond(handler, *sigv4.error_response(refusal, described.service, described.protocol, request))
+        return False
+
+    def _missing_key_answer(
+        self, identity: Identity, described: Described, status: int, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        """S3 tells a missing key (404) only to a caller allowed to list it: s3:ListBucket on the bucket,
+        evaluated with the key as s3:prefix; anyone else gets 403 AccessDenied.
+        https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html (Permissions)"""
+        bucket_arn = f"arn:aws:s3:::{described.s3['bucket']}"
+        decision = identity.policy.decide("s3:ListBucket", bucket_arn, {"s3:prefix": described.s3["key"]})
+        if self.recorder:
+            self.recorder.record(
+                identity.function, "s3:ListBucket", bucket_arn, decision == "Allow", via="missing-key"
+            )
+        if decision == "Allow":
+            return status, headers, body
+        listing = dataclasses.replace(described, action="s3:ListBucket")
+        return access_denied(listing, identity.principal_arn, bucket_arn, decision == "ExplicitDeny")
+
+    def _forward(self, request: AwsRequest) -> tuple[int, dict[str, str], bytes]:
+        connection = getattr(self._moto, "connection", None)
+        if connection is None:
+            connection = self._moto.connection = http.client.HTTPConnection(
+                "127.0.0.1", self.moto_port, timeout=60
+            )
+        try:
+            headers = {k: v for k, v in request.headers.items() if k not in _HOP_BY_HOP}
+            headers["content-length"] = str(len(request.body))
+            connection.request(request.method, request.path, body=request.body, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException):
+            connection.close()
+            self._moto.connection = None
+            raise
+        if response.will_close:
+            connection.close()
+            self._moto.connection = None
+        # A HEAD response has no body but announces the object's size: keep its Content-Length.
+        dropped = _HOP_BY_HOP if request.method == "HEAD" else _HOP_BY_HOP | {"content-length"}
+        out = {k: v for k, v in response.getheaders() if k.lower() not in dropped}
+        return response.status, out, data
+
+    @staticmethod
+    def _respond(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:
+        handler.send_response(status)
+        for key, value in headers.items():
+            if key.lower() not in ("server", "date", "content-length"):
+                handler.send_header(key, value)
+        length = {k.lower(): v for k, v in headers.items()}.get("content-length")
+        handler.send_header(
+            "Content-Length", length if handler.command == "HEAD" and length else str(len(body))
+        )
+        handler.end_headers()
+        if handler.command != "HEAD":
+            handler.wfile.write(body)
+
+
+def _read_body(handler: BaseHTTPRequestHandler, headers: dict[str, str]) -> bytes:
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        chunks = []
+        while True:
+            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                break
+            chunks.append(handler.rfile.read(size))
+            handler.rfile.readline()
+        return b"".join(chunks)
+    length = int(headers.get("content-length") or 0)
+    return handler.rfile.read(length) if length else b""
+
+
+def _missing_key(described: Described, method: str, response_body: bytes) -> bool:
+    """A GET/HEAD of an object that does not exist (HEAD answers have no body to tell NoSuchKey)."""
+    if described.service != "s3" or described.action != "s3:GetObject" or not described.s3.get("key"):
+        return False
+    return method == "HEAD" or b"<Code>NoSuchKey</Code>" in response_body
+
+
+def deleted_keys(request_body: bytes) -> list[str]:
+    """Keys of an S3 DeleteObjects request body."""
+    try:
+        root = ET.fromstring(request_body)  # noqa: S314 (our own client's request)
+    except ET.ParseError:
+        return []
+    return [el.text or "" for el in root.iter() if el.tag.endswith("Key")]

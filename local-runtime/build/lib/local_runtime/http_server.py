@@ -1,0 +1,93 @@
+"""A threaded HTTP server on 127.0.0.1 that hands every request, whatever its method, to one function."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class LocalServer:
+    def __init__(self, handle: Callable[[BaseHTTPRequestHandler], None], *, port: int, name: str) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # header and body writes must not wait for delayed ACKs
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug(format, *args)
+
+            def _handle(self) -> None:
+                handle(self)
+
+            def __getattr__(self, name: str) -> Any:
+                # Every method, TRACE and made-up ones included, gets the server's own answer rather than
+                # http.server's HTML "501 Unsupported method".
+                if name.startswith("do_"):
+                    return self._handle
+                raise AttributeError(name)
+
+        local = self
+
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                # A request still in flight while the runtime stops fails as its parts go away, and a
+                # client that goes away (a stopped worker's kept-alive connection) resets it: expected.
+                gone = isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError)
+                if local.stopping or gone:
+                    log.debug(
+                        "%s: request from %s ended (stopping or client gone)",
+                        name,
+                        client_address,
+                        exc_info=True,
+                    )
+                else:
+                    log.exception("%s: request from %s failed", name, client_address)
+
+        self.stopping = False
+        self.server = Server(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.port: int = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.stopping = True
+        if self._thread.is_alive():
+            self.server.shutdown()
+        self.server.server_close()
+
+
+def respond(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    headers: dict[str, str],
+    body: Any,
+    cookies: list[str] | None = None,
+    json_type: str = "Content-Type",
+) -> None:
+    """One response: bytes as they are, None as no body, anything else as JSON; one Set-Cookie per cookie."""
+    if body is None:
+        data = b""
+    elif isinstance(body, bytes):
+        data = body
+    else:
+        data = json.dumps(body).encode()
+        headers = {json_type: "application/json", **headers}
+    handler.send_response(status)
+    for key, value in headers.items():
+        if key.lower() != "content-length":
+            handler.send_header(key, value)
+    for cookie in cookies or []:
+        handler.send_header("Set-Cookie", cookie)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(data)

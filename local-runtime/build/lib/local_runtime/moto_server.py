@@ -1,0 +1,186 @@
+"""moto's server (`python -m moto.server`) with its hot spots made cheap, behaviour unchanged.
+
+Profiling the 1,000-order run (py-spy on the moto process) showed moto spending most of its time not on
+AWS semantics but on bookkeeping that grows with the queue:
+
+- every received SQS message re-reads the queue's retention period through `get_queue_attributes`,
+  which builds *all* attributes, three approximate message counts included: each a walk over every
+  message in the queue, so receiving is quadratic in the queue's length;
+- "now" is computed as `datetime.now(UTC) - datetime.fromtimestamp(0)` for every message checked
+  (visibility, delay, retention), a few microseconds each, millions of times;
+- every request lists moto's package directory (`os.listdir` + `isdir` on ~150 entries) to map a
+  host to a backend, under a lock;
+- every EventBridge target renders the event through eight JSONPath expressions (`$.detail`, ...),
+  and `jsonpath_ng.ext.parse` builds a new yacc parser for each: ~8 % of moto's time under load;
+- werkzeug's dev server closes every connection after one response ("Connection: close", always):
+  each call cost a TCP connect and a new server thread (~12 % of moto's time, and getaddrinfo plus
+  connect in every client). `KeepAliveHandler` keeps connections open.
+
+One fix is about behaviour: DynamoDB applies each request atomically (a condition is checked and the
+write applied as one step), while moto's backend reads, checks and writes items without a lock, so
+under load two concurrent `SET n = n + :one` on one item could both read the old value and one
+increment was lost (the projection's orderCount went wrong with more than two projections at once).
+`apply()` runs DynamoDB requests one at a time: moto's work is Python under one GIL anyway.
+
+The other replacements return exactly what the originals return (`time.time()` is the same epoch seconds;
+the retention period is the same attribute the full attribute dict reads; the module list cannot
+change while the server runs; a parsed JSONPath is the same tree for the same text). moto is pinned
+(requirements-dev.txt): `apply()` checks that each function it replaces is the one it expects, so an
+upgrade that moves them fails loudly here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import inspect
+import io
+import logging
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from moto.moto_server.werkzeug_app import MotoRequestHandler
+from werkzeug.exceptions import InternalServerError
+
+log = logging.getLogger("local_runtime.moto_server")
+
+
+def _now_or(original: Any) -> Any:
+    def unix_time(dt: Any = None) -> float:
+        return time.time() if dt is None else original(dt)
+
+    return unix_time
+
+
+class KeepAliveHandler(MotoRequestHandler):
+    """moto's request handler (its environ keeps S3's underscored header names), answering over a kept-alive
+    HTTP/1.1 connection.
+
+    werkzeug's `run_wsgi` cannot keep a connection: after each response it waits up to 10 ms for stray
+    body bytes and reads whatever arrives, which on a kept-alive connection is the next request. Here
+    the request body is read completely before moto sees it and the response is sent with its length.
+    """
+
+    disable_nagle_algorithm = True  # header and body writes must not wait for delayed ACKs
+
+    def make_environ(self) -> dict[str, Any]:
+        environ = super().make_environ()
+        stream = environ["wsgi.input"]
+        if environ.get("wsgi.input_terminated"):  # chunked: werkzeug dechunks up to the last chunk
+            body = stream.read()
+        else:
+            body = stream.read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        return environ
+
+    def run_wsgi(self) -> None:
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        environ = self.environ = self.make_environ()
+        started: list[Any] = []
+        chunks: list[bytes] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [status, headers]
+            return chunks.append
+
+        try:
+            result = self.server.app(environ, start_response)  # type: ignore[attr-defined]
+            try:
+                chunks.extend(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        except Exception:
+            log.exception("moto failed on %s %s", self.command, self.path)
+            chunks.clear()
+            chunks.extend(InternalServerError()(environ, start_response))
+        status, headers = started
+        code, _, reason = status.partition(" ")
+        body = b"".join(chunks)
+        self.send_response(int(code), reason)
+        for key, value in headers:
+            self.send_header(key, value)
+        if not any(key.lower() == "content-length" for key, _ in headers):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+def apply() -> None:
+    from jsonpath_ng import ext as jsonpath_ext
+    from moto import backends
+    from moto.core import utils
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.sqs import models as sqs_models
+
+    expected = {
+        "moto.core.utils.unix_time": (utils.unix_time, "dt = dt or utcnow()"),
+        "moto.core.utils.unix_time_millis": (utils.unix_time_millis, "unix_time(dt) * 1000.0"),
+        "moto.backends.list_of_moto_modules": (backends.list_of_moto_modules, "os.listdir(path)"),
+        "DynamoHandler.call_action": (DynamoHandler.call_action, "super().call_action()"),
+        "jsonpath_ng.ext.parse": (jsonpath_ext.parse, "ExtendedJsonPathParser(debug=debug).parse(path)"),
+        "SQSBackend.is_message_valid_based_on_retention_period": (
+            sqs_models.SQSBackend.is_message_valid_based_on_retention_period,
+            '["MessageRetentionPeriod"]',
+        ),
+    }
+    for name, (function, marker) in expected.items():
+        if marker not in inspect.getsource(function):
+            raise RuntimeError(
+                f"moto changed {name}: review local_runtime/moto_server.py (local-runtime/) for it"
+            )
+
+    dynamodb_call = DynamoHandler.call_action
+    one_at_a_time = threading.Lock()
+
+    def call_action_atomically(self: Any) -> Any:
+        with one_at_a_time:
+            return dynamodb_call(self)
+
+    DynamoHandler.call_action = call_action_atomically  # type: ignore[method-assign]
+    # A parsed expression is an immutable tree; moto imports `parse` from the module at each call.
+    jsonpath_ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ext.parse)
+    unix_time = _now_or(utils.unix_time)
+    utils.unix_time = unix_time
+    utils.unix_time_millis = lambda dt=None: unix_time(dt) * 1000.0
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = functools.cache(lambda: modules)
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention_period = self.get_queue(queue_name).message_retention_period
+        return bool(retention_period + message.sent_timestamp / 1000 > time.time())
+
+    backend = sqs_models.SQSBackend
+    backend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
+    # Modules that imported the clock by name before this ran (backends load lazily, after it).
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("moto.") and module is not utils:
+            for attribute in ("unix_time", "unix_time_millis"):
+                if getattr(module, attribute, None) is expected[f"moto.core.utils.{attribute}"][0]:
+                    setattr(module, attribute, getattr(utils, attribute))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m moto.server -H HOST -p PORT`, served with `KeepAliveHandler`."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import run_simple
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    apply()
+    # werkzeug logs every request to moto.log: a write under a lock per call; errors still show.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(args.host, args.port, app, threaded=True, request_handler=KeepAliveHandler)
+
+
+if __name__ == "__main__":
+    main()
