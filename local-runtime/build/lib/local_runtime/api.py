@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import json
 import logging
 import re
 import time
@@ -20,7 +21,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from local_runtime import gateway_responses, vtl
+from local_runtime import gateway_responses, mapping, vtl
 from local_runtime.authorizer import CognitoAuthorizer, UnauthorizedError
 from local_runtime.gateway_responses import GatewayResponse
 from local_runtime.http_server import LocalServer, respond
@@ -47,6 +48,11 @@ class Method:
     mock_status: int = 200
     mock_headers: dict[str, str] = field(default_factory=dict)
     mock_template: vtl.Template | None = None  # the integration response's mapping template
+    # Non-proxy Lambda integration (Type AWS): request templates by content type, passthrough behaviour,
+    # and the integration responses (StatusCode, SelectionPattern, ResponseParameters, ResponseTemplates).
+    request_templates: dict[str, str] = field(default_factory=dict)
+    passthrough: str = "WHEN_NO_MATCH"
+    integration_responses: list[dict[str, Any]] = field(default_factory=list)
     required_query: list[str] = field(default_factory=list)
     required_headers: list[str] = field(default_factory=list)
     authorizer: CognitoAuthorizer | LambdaAuthorizer | None = None
@@ -189,6 +195,21 @@ def _authorizers(
     return found
 
 
+def _integration_response(
+    responses: list[dict[str, Any]], error_message: str | None
+) -> dict[str, Any] | None:
+    """API Gateway's selection for a Lambda integration: an error's errorMessage against each
+    SelectionPattern (the whole message, Java regex); a success, or an error no pattern matches, gets
+    the default response (the one without a pattern)."""
+    default = next((r for r in responses if not r.get("SelectionPattern")), None)
+    if error_message is not None:
+        for response in responses:
+            pattern = response.get("SelectionPattern")
+            if pattern and re.fullmatch(str(pattern), error_message, flags=re.DOTALL):
+                return response
+    return default if default is not None else ({"StatusCode": 200} if not responses else None)
+
+
 def _lambda_authorizer(app: App, stack: Stack, lid: str, props: dict[str, Any]) -> LambdaAuthorizer:
     match = _FUNCTION_ARN.search(str(props.get("AuthorizerUri", "")))
     if match is None:
@@ -276,6 +297,15 @@ def _method(
         method.kind = "proxy"
         match = _FUNCTION_ARN.search(str(app.resolve(stack, integration.get("Uri", ""))))
         method.function_arn = match.group(1) if match else None
+    elif kind == "AWS" and _FUNCTION_ARN.search(str(app.resolve(stack, integration.get("Uri", "")))):
+        method.kind = "lambda"  # non-proxy: mapping templates both ways
+        match = _FUNCTION_ARN.search(str(app.resolve(stack, integration.get("Uri", ""))))
+        method.function_arn = match.group(1) if match else None
+        method.request_templates = {
+            str(k): str(v) for k, v in app.resolve(stack, integration.get("RequestTemplates") or {}).items()
+        }
+        method.passthrough = str(integration.get("PassthroughBehavior", "WHEN_NO_MATCH"))
+        method.integration_responses = app.resolve(stack, integration.get("IntegrationResponses") or [])
     elif kind == "MOCK":
         method.kind = "mock"
         responses = integration.get("IntegrationResponses", [])
@@ -504,6 +534,11 @@ class ApiServer:
         if method.kind == "mock":
             self._send_mock(handler, method, request)
             return
+        if method.kind == "lambda" and method.function_arn:
+            self._lambda_integration(
+                handler, method, http_method, stage_path, body, matched[1], request, lambda_context or claims
+            )
+            return
         if method.kind != "proxy" or not method.function_arn:
             self._send(
                 handler, 500, {}, {"message": f"Integration type {method.kind} is not emulated locally"}
@@ -570,6 +605,85 @@ class ApiServer:
             (time.perf_counter() - started) * 1000,
         )
         self._send(handler, int(result["statusCode"]), headers, payload)
+
+    def _lambda_integration(
+        self,
+        handler: BaseHTTPRequestHandler,
+        method: Method,
+        http_method: str,
+        stage_path: str,
+        body: bytes,
+        path_params: dict[str, str],
+        request: gateway_responses.Request,
+        authorizer: dict[str, Any] | None,
+    ) -> None:
+        """A non-proxy Lambda integration: the request template makes the event, the function's result or
+        error selects an integration response (SelectionPattern against errorMessage; no match: the
+        default response), whose template and parameters make the method response."""
+        assert method.function_arn is not None
+        content_type = (handler.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+        template = method.request_templates.get(content_type)
+        if template is None and (
+            method.passthrough == "NEVER"
+            or (method.passthrough == "WHEN_NO_TEMPLATES" and method.request_templates)
+        ):
+            self._send(handler, 415, {}, {"message": "Unsupported Media Type"})
+            return
+        query = dict(parse_qsl(urlsplit(handler.path).query, keep_blank_values=True))
+        params = {"path": path_params, "querystring": query, "header": dict(handler.headers.items())}
+        context = {**request.context, "authorizer": authorizer or {}}
+        text = body.decode(errors="replace")
+        try:
+            payload_text = (
+                mapping.render(template, mapping.Input(text, params), context)
+                if template is not None
+                else text
+            )
+            event = json.loads(payload_text) if payload_text.strip() else {}
+        except (TemplateError, ValueError) as error:
+            log.error("%s %s: request mapping failed: %s", http_method, method.resource_path, error)
+            self._gateway_error(handler, "DEFAULT_5XX", "Internal server error", request)
+            return
+        source = execute_api_arn(
+            self.region, self.account, self.api.api_id, self.api.stage, http_method, stage_path
+        )
+        if self._may_invoke is not None and not self._may_invoke(method.function_arn, source):
+            self._gateway_error(handler, "API_CONFIGURATION_ERROR", "Internal server error", request)
+            return
+        invocation = self._invoke(method.function_arn, event, f"api {http_method} {method.resource_path}")
+        output = invocation.result if invocation.ok else invocation.error
+        chosen = _integration_response(
+            method.integration_responses,
+            None if invocation.ok else str((invocation.error or {}).get("errorMessage", "")),
+        )
+        if chosen is None:
+            self._gateway_error(handler, "DEFAULT_5XX", "Internal server error", request)
+            return
+        output_text = json.dumps(output)
+        headers: dict[str, str] = {}
+        for name, value in (chosen.get("ResponseParameters") or {}).items():
+            value = str(value)
+            if value.startswith("'") and value.endswith("'"):
+                headers[name.removeprefix("method.response.header.")] = value[1:-1]
+            elif value.startswith("integration.response.body."):
+                found = mapping.Input(output_text).path(
+                    "$." + value.removeprefix("integration.response.body.")
+                )
+                headers[name.removeprefix("method.response.header.")] = str(found)
+        templates = chosen.get("ResponseTemplates") or {}
+        response_template = templates.get("application/json", next(iter(templates.values()), None))
+        try:
+            data = (
+                mapping.render(response_template, mapping.Input(output_text), context)
+                if response_template
+                else output_text
+            )
+        except TemplateError as error:
+            log.error("%s %s: response mapping failed: %s", http_method, method.resource_path, error)
+            self._gateway_error(handler, "DEFAULT_5XX", "Internal server error", request)
+            return
+        headers.setdefault("Content-Type", "application/json")
+        self._send(handler, int(chosen.get("StatusCode", 200)), headers, data.encode())
 
     def _lambda_authorize(
         self,
