@@ -4,6 +4,7 @@ Node.js bootstrap), not only the Python modules."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -31,7 +32,10 @@ def test_installed_with_its_version_and_console_script() -> None:
 
 
 def test_the_wheel_carries_the_runtime_s_data_files(tmp_path: Path) -> None:
-    # Built as pip builds it for an install from PyPI: in an isolated environment with the build backend.
+    # Built as pip builds it for an install from PyPI: in an isolated environment with the build backend,
+    # from a copy (setuptools writes build/ and .egg-info/ beside the sources).
+    ignore = shutil.ignore_patterns("build", "*.egg-info")
+    source = shutil.copytree(PACKAGE, tmp_path / "source", ignore=ignore)
     subprocess.run(
         [
             sys.executable,
@@ -42,7 +46,7 @@ def test_the_wheel_carries_the_runtime_s_data_files(tmp_path: Path) -> None:
             "--no-deps",
             "-w",
             str(tmp_path),
-            str(PACKAGE),
+            str(source),
         ],
         check=True,
         capture_output=True,
