@@ -74,3 +74,18 @@ def running(assembly: Path, state_dir: Path, **options: Any) -> Iterator[Runtime
         yield runtime
     finally:
         runtime.stop()
+
+
+def api_permission(function: str, source: str, api: str = "Api") -> dict[str, Any]:
+    """The AWS::Lambda::Permission CDK adds for an API's integration or authorizer (`source` after the API
+    id, e.g. "*/*/*" or "authorizers/*")."""
+    arn = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${" + api + "}/" + source
+    return {
+        "Type": "AWS::Lambda::Permission",
+        "Properties": {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Fn::GetAtt": [function, "Arn"]},
+            "Principal": "apigateway.amazonaws.com",
+            "SourceArn": {"Fn::Sub": arn},
+        },
+    }

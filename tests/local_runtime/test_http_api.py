@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from local_runtime.runtime import Runtime
-from tests.helpers import running, write_stack_assembly
+from tests.helpers import api_permission, running, write_stack_assembly
 
 ITEMS = """
 import json
@@ -74,21 +74,6 @@ def _integration(function: str, version: str) -> dict[str, Any]:
 def _url(function: str, auth: str) -> dict[str, Any]:
     properties = {"TargetFunctionArn": {"Fn::GetAtt": [function, "Arn"]}, "AuthType": auth}
     return {"Type": "AWS::Lambda::Url", "Properties": properties}
-
-
-def _permission(function: str, source: str) -> dict[str, Any]:
-    return {
-        "Type": "AWS::Lambda::Permission",
-        "Properties": {
-            "Action": "lambda:InvokeFunction",
-            "FunctionName": {"Fn::GetAtt": [function, "Arn"]},
-            "Principal": "apigateway.amazonaws.com",
-            "SourceArn": {
-                "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/"
-                + source
-            },
-        },
-    }
 
 
 TEMPLATE = {
@@ -172,8 +157,8 @@ TEMPLATE = {
         },
         "GateUrl": _url("Gate", "NONE"),
         "PrivateUrl": _url("Items", "AWS_IAM"),
-        "ItemsPermission": _permission("Items", "*/*"),
-        "GatePermission": _permission("Gate", "authorizers/*"),
+        "ItemsPermission": api_permission("Items", "*/*"),
+        "GatePermission": api_permission("Gate", "authorizers/*"),
     }
 }
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from local_runtime.runtime import Runtime
-from tests.helpers import running, write_stack_assembly
+from tests.helpers import api_permission, running, write_stack_assembly
 
 PETS = """
 import json
@@ -83,19 +83,6 @@ def _authorizer(kind: str, source: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _permission(function: str, source: str) -> dict[str, Any]:
-    arn = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/" + source
-    return {
-        "Type": "AWS::Lambda::Permission",
-        "Properties": {
-            "Action": "lambda:InvokeFunction",
-            "FunctionName": {"Fn::GetAtt": [function, "Arn"]},
-            "Principal": "apigateway.amazonaws.com",
-            "SourceArn": {"Fn::Sub": arn},
-        },
-    }
-
-
 TEMPLATE = {
     "Resources": {
         "Pets": _function("asset.pets"),
@@ -120,8 +107,8 @@ TEMPLATE = {
             "Type": "AWS::ApiGateway::Stage",
             "Properties": {"RestApiId": {"Ref": "Api"}, "StageName": "prod"},
         },
-        "PetsPermission": _permission("Pets", "*/*/*"),
-        "AuthPermission": _permission("Auth", "authorizers/*"),
+        "PetsPermission": api_permission("Pets", "*/*/*"),
+        "AuthPermission": api_permission("Auth", "authorizers/*"),
     }
 }
 

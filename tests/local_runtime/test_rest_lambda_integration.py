@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from local_runtime.runtime import Runtime
-from tests.helpers import running, write_stack_assembly
+from tests.helpers import api_permission, running, write_stack_assembly
 
 BOOKS = """
 def handler(event, context):
@@ -55,7 +55,6 @@ def _template() -> dict[str, Any]:
             },
         ],
     }
-    source = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/*/*/*"
     return {
         "Resources": {
             "Books": {
@@ -90,15 +89,7 @@ def _template() -> dict[str, Any]:
                 "Type": "AWS::ApiGateway::Stage",
                 "Properties": {"RestApiId": {"Ref": "Api"}, "StageName": "v1"},
             },
-            "Permission": {
-                "Type": "AWS::Lambda::Permission",
-                "Properties": {
-                    "Action": "lambda:InvokeFunction",
-                    "FunctionName": {"Fn::GetAtt": ["Books", "Arn"]},
-                    "Principal": "apigateway.amazonaws.com",
-                    "SourceArn": {"Fn::Sub": source},
-                },
-            },
+            "Permission": api_permission("Books", "*/*/*"),
         }
     }
 
