@@ -567,18 +567,7 @@ class ApiServer:
             claims=claims,
             authorizer=lambda_context,
         )
-        source_arn = execute_api_arn(
-            self.region, self.account, self.api.api_id, self.api.stage, http_method, stage_path
-        )
-        if self._may_invoke is not None and not self._may_invoke(method.function_arn, source_arn):
-            log.error(
-                "%s %s: Execution failed due to configuration error: Invalid permissions on Lambda function "
-                "(no AWS::Lambda::Permission lets apigateway.amazonaws.com invoke %s from %s)",
-                http_method,
-                method.resource_path,
-                method.function_arn,
-                source_arn,
-            )
+        if not self._integration_permitted(method, http_method, stage_path):
             self._gateway_error(handler, "API_CONFIGURATION_ERROR", "Internal server error", request)
             return
         started = time.perf_counter()
@@ -605,6 +594,23 @@ class ApiServer:
             (time.perf_counter() - started) * 1000,
         )
         self._send(handler, int(result["statusCode"]), headers, payload)
+
+    def _integration_permitted(self, method: Method, http_method: str, stage_path: str) -> bool:
+        """The function's permissions let API Gateway invoke it for this method and path (proxy or not)."""
+        source_arn = execute_api_arn(
+            self.region, self.account, self.api.api_id, self.api.stage, http_method, stage_path
+        )
+        if self._may_invoke is None or self._may_invoke(str(method.function_arn), source_arn):
+            return True
+        log.error(
+            "%s %s: Execution failed due to configuration error: Invalid permissions on Lambda function "
+            "(no AWS::Lambda::Permission lets apigateway.amazonaws.com invoke %s from %s)",
+            http_method,
+            method.resource_path,
+            method.function_arn,
+            source_arn,
+        )
+        return False
 
     def _lambda_integration(
         self,
@@ -644,10 +650,7 @@ class ApiServer:
             log.error("%s %s: request mapping failed: %s", http_method, method.resource_path, error)
             self._gateway_error(handler, "DEFAULT_5XX", "Internal server error", request)
             return
-        source = execute_api_arn(
-            self.region, self.account, self.api.api_id, self.api.stage, http_method, stage_path
-        )
-        if self._may_invoke is not None and not self._may_invoke(method.function_arn, source):
+        if not self._integration_permitted(method, http_method, stage_path):
             self._gateway_error(handler, "API_CONFIGURATION_ERROR", "Internal server error", request)
             return
         invocation = self._invoke(method.function_arn, event, f"api {http_method} {method.resource_path}")
