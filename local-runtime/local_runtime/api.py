@@ -1,4 +1,5 @@
-"""API Gateway REST APIs (v1 proxy integration) served on localhost from the template's resources/methods.
+"""API Gateway REST APIs served on localhost from the template's resources/methods: Lambda proxy and
+non-proxy integrations, AWS service integrations (`service_integration.py`) and MOCK ones.
 
 Per request, in API Gateway's order: route (else 403 Missing Authentication Token), the method's Cognito
 authorizer (else 401), required request parameters (else 400), then the integration. Errors API Gateway
@@ -27,6 +28,13 @@ from local_runtime.gateway_responses import GatewayResponse
 from local_runtime.http_server import LocalServer, respond
 from local_runtime.lambda_authorizer import DEFAULT_TTL_S, AuthorizerDeniedError, LambdaAuthorizer
 from local_runtime.permissions import execute_api_arn
+from local_runtime.service_integration import (
+    IncomingRequest,
+    IntegrationConfigError,
+    ServiceCalls,
+    ServiceTarget,
+    parse_target,
+)
 from local_runtime.templates import App, Stack, TemplateError
 from local_runtime.workers import Invocation
 
@@ -53,6 +61,7 @@ class Method:
     request_templates: dict[str, str] = field(default_factory=dict)
     passthrough: str = "WHEN_NO_MATCH"
     integration_responses: list[dict[str, Any]] = field(default_factory=list)
+    service: ServiceTarget | None = None  # an AWS service integration (Type AWS, not Lambda)
     required_query: list[str] = field(default_factory=list)
     required_headers: list[str] = field(default_factory=list)
     authorizer: CognitoAuthorizer | LambdaAuthorizer | None = None
@@ -195,21 +204,6 @@ def _authorizers(
     return found
 
 
-def _integration_response(
-    responses: list[dict[str, Any]], error_message: str | None
-) -> dict[str, Any] | None:
-    """API Gateway's selection for a Lambda integration: an error's errorMessage against each
-    SelectionPattern (the whole message, Java regex); a success, or an error no pattern matches, gets
-    the default response (the one without a pattern)."""
-    default = next((r for r in responses if not r.get("SelectionPattern")), None)
-    if error_message is not None:
-        for response in responses:
-            pattern = response.get("SelectionPattern")
-            if pattern and re.fullmatch(str(pattern), error_message, flags=re.DOTALL):
-                return response
-    return default if default is not None else ({"StatusCode": 200} if not responses else None)
-
-
 def _lambda_authorizer(app: App, stack: Stack, lid: str, props: dict[str, Any]) -> LambdaAuthorizer:
     match = _FUNCTION_ARN.search(str(props.get("AuthorizerUri", "")))
     if match is None:
@@ -297,10 +291,24 @@ def _method(
         method.kind = "proxy"
         match = _FUNCTION_ARN.search(str(app.resolve(stack, integration.get("Uri", ""))))
         method.function_arn = match.group(1) if match else None
-    elif kind == "AWS" and _FUNCTION_ARN.search(str(app.resolve(stack, integration.get("Uri", "")))):
-        method.kind = "lambda"  # non-proxy: mapping templates both ways
-        match = _FUNCTION_ARN.search(str(app.resolve(stack, integration.get("Uri", ""))))
-        method.function_arn = match.group(1) if match else None
+    elif kind == "AWS":
+        uri = str(app.resolve(stack, integration.get("Uri", "")))
+        match = _FUNCTION_ARN.search(uri)
+        if match:  # non-proxy Lambda
+            method.kind, method.function_arn = "lambda", match.group(1)
+        else:
+            method.kind = "service"
+            credentials = app.resolve(stack, integration.get("Credentials"))
+            try:
+                method.service = parse_target(
+                    uri,
+                    str(integration.get("IntegrationHttpMethod", "POST")).upper(),
+                    str(credentials) if credentials else None,
+                    app.resolve(stack, integration.get("RequestParameters") or {}),
+                )
+            except TemplateError as error:
+                raise TemplateError(f"{stack.name}: {http_method} {resource_path}: {error}") from error
+        # Both ways mapped: request templates by content type, integration responses by selection.
         method.request_templates = {
             str(k): str(v) for k, v in app.resolve(stack, integration.get("RequestTemplates") or {}).items()
         }
@@ -433,8 +441,10 @@ class ApiServer:
         swagger: Swagger | None = None,
         may_invoke: Callable[[str, str], bool] | None = None,
         region: str = "us-east-1",
+        service_calls: ServiceCalls | None = None,
     ) -> None:
         self._invoke = invoke
+        self._service_calls = service_calls  # AWS service integrations' calls, as their Credentials role
         # (function ARN, source ARN) -> whether the function's permissions let API Gateway invoke it
         self._may_invoke = may_invoke
         self.region = region
@@ -539,6 +549,11 @@ class ApiServer:
                 handler, method, http_method, stage_path, body, matched[1], request, lambda_context or claims
             )
             return
+        if method.kind == "service":
+            self._service_integration(
+                handler, method, http_method, body, matched[1], request, lambda_context or claims
+            )
+            return
         if method.kind != "proxy" or not method.function_arn:
             self._send(
                 handler, 500, {}, {"message": f"Integration type {method.kind} is not emulated locally"}
@@ -612,6 +627,74 @@ class ApiServer:
         )
         return False
 
+    def _integration_request(
+        self,
+        handler: BaseHTTPRequestHandler,
+        method: Method,
+        http_method: str,
+        body: bytes,
+        path_params: dict[str, str],
+        request: gateway_responses.Request,
+        authorizer: dict[str, Any] | None,
+    ) -> tuple[str, dict[str, Any]] | None:
+        """A non-proxy integration's request body and `$context`: the request template for the request's
+        content type rendered, or the body passed through as the passthrough behaviour allows. None once
+        the refusal (415) or mapping error (500) is answered."""
+        content_type = (handler.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+        template = method.request_templates.get(content_type)
+        if template is None and (
+            method.passthrough == "NEVER"
+            or (method.passthrough == "WHEN_NO_TEMPLATES" and method.request_templates)
+        ):
+            self._send(handler, 415, {}, {"message": "Unsupported Media Type"})
+            return None
+        params = {"path": path_params, "querystring": request.query, "header": dict(handler.headers.items())}
+        context = {**request.context, "authorizer": authorizer or {}}
+        text = body.decode(errors="replace")
+        if template is None:
+            return text, context
+        try:
+            return mapping.render(template, mapping.Input(text, params), context), context
+        except TemplateError as error:
+            log.error("%s %s: request mapping failed: %s", http_method, method.resource_path, error)
+            self._gateway_error(handler, "DEFAULT_5XX", "Internal server error", request)
+            return None
+
+    def _method_response(
+        self,
+        handler: BaseHTTPRequestHandler,
+        method: Method,
+        selector: str | None,
+        output: tuple[str, dict[str, str]],
+        context: dict[str, Any],
+        request: gateway_responses.Request,
+    ) -> None:
+        """The integration response `selector` selects (see mapping.select_response) maps the integration's
+        output (body, headers) to the method response: its parameters, then its template (none: the body
+        as it is)."""
+        output_text, output_headers = output
+        chosen = mapping.select_response(method.integration_responses, selector)
+        if chosen is None:
+            self._gateway_error(handler, "DEFAULT_5XX", "Internal server error", request)
+            return
+        headers = mapping.response_parameters(
+            chosen.get("ResponseParameters") or {}, output_text, output_headers
+        )
+        templates = chosen.get("ResponseTemplates") or {}
+        response_template = templates.get("application/json", next(iter(templates.values()), None))
+        try:
+            data = (
+                mapping.render(response_template, mapping.Input(output_text), context)
+                if response_template
+                else output_text
+            )
+        except TemplateError as error:
+            log.error("%s: response mapping failed: %s", method.resource_path, error)
+            self._gateway_error(handler, "DEFAULT_5XX", "Internal server error", request)
+            return
+        headers.setdefault("Content-Type", "application/json")
+        self._send(handler, int(chosen.get("StatusCode", 200)), headers, data.encode())
+
     def _lambda_integration(
         self,
         handler: BaseHTTPRequestHandler,
@@ -627,27 +710,16 @@ class ApiServer:
         error selects an integration response (SelectionPattern against errorMessage; no match: the
         default response), whose template and parameters make the method response."""
         assert method.function_arn is not None
-        content_type = (handler.headers.get("Content-Type") or "application/json").split(";")[0].strip()
-        template = method.request_templates.get(content_type)
-        if template is None and (
-            method.passthrough == "NEVER"
-            or (method.passthrough == "WHEN_NO_TEMPLATES" and method.request_templates)
-        ):
-            self._send(handler, 415, {}, {"message": "Unsupported Media Type"})
+        mapped = self._integration_request(
+            handler, method, http_method, body, path_params, request, authorizer
+        )
+        if mapped is None:
             return
-        query = dict(parse_qsl(urlsplit(handler.path).query, keep_blank_values=True))
-        params = {"path": path_params, "querystring": query, "header": dict(handler.headers.items())}
-        context = {**request.context, "authorizer": authorizer or {}}
-        text = body.decode(errors="replace")
+        payload_text, context = mapped
         try:
-            payload_text = (
-                mapping.render(template, mapping.Input(text, params), context)
-                if template is not None
-                else text
-            )
             event = json.loads(payload_text) if payload_text.strip() else {}
-        except (TemplateError, ValueError) as error:
-            log.error("%s %s: request mapping failed: %s", http_method, method.resource_path, error)
+        except ValueError as error:
+            log.error("%s %s: the request mapping is not JSON: %s", http_method, method.resource_path, error)
             self._gateway_error(handler, "DEFAULT_5XX", "Internal server error", request)
             return
         if not self._integration_permitted(method, http_method, stage_path):
@@ -655,38 +727,48 @@ class ApiServer:
             return
         invocation = self._invoke(method.function_arn, event, f"api {http_method} {method.resource_path}")
         output = invocation.result if invocation.ok else invocation.error
-        chosen = _integration_response(
-            method.integration_responses,
-            None if invocation.ok else str((invocation.error or {}).get("errorMessage", "")),
+        selector = None if invocation.ok else str((invocation.error or {}).get("errorMessage", ""))
+        self._method_response(handler, method, selector, (json.dumps(output), {}), context, request)
+
+    def _service_integration(
+        self,
+        handler: BaseHTTPRequestHandler,
+        method: Method,
+        http_method: str,
+        body: bytes,
+        path_params: dict[str, str],
+        request: gateway_responses.Request,
+        authorizer: dict[str, Any] | None,
+    ) -> None:
+        """An AWS service integration: the mapped request goes to the service as the Credentials role; the
+        response's HTTP status code selects the integration response (an error no pattern matches gets
+        the default one, as in AWS: often a 200 carrying the service's error)."""
+        assert method.service is not None
+        if self._service_calls is None:
+            self._gateway_error(handler, "DEFAULT_5XX", "Internal server error", request)
+            return
+        mapped = self._integration_request(
+            handler, method, http_method, body, path_params, request, authorizer
         )
-        if chosen is None:
-            self._gateway_error(handler, "DEFAULT_5XX", "Internal server error", request)
+        if mapped is None:
             return
-        output_text = json.dumps(output)
-        headers: dict[str, str] = {}
-        for name, value in (chosen.get("ResponseParameters") or {}).items():
-            value = str(value)
-            if value.startswith("'") and value.endswith("'"):
-                headers[name.removeprefix("method.response.header.")] = value[1:-1]
-            elif value.startswith("integration.response.body."):
-                found = mapping.Input(output_text).path(
-                    "$." + value.removeprefix("integration.response.body.")
-                )
-                headers[name.removeprefix("method.response.header.")] = str(found)
-        templates = chosen.get("ResponseTemplates") or {}
-        response_template = templates.get("application/json", next(iter(templates.values()), None))
+        payload_text, context = mapped
+        incoming = IncomingRequest(
+            path_params, request.query, request.headers, body.decode(errors="replace"), context
+        )
         try:
-            data = (
-                mapping.render(response_template, mapping.Input(output_text), context)
-                if response_template
-                else output_text
+            answer = self._service_calls.call(method.service, incoming, payload_text)
+        except IntegrationConfigError as error:
+            log.error(
+                "%s %s: Execution failed due to configuration error: %s",
+                http_method,
+                method.resource_path,
+                error,
             )
-        except TemplateError as error:
-            log.error("%s %s: response mapping failed: %s", http_method, method.resource_path, error)
-            self._gateway_error(handler, "DEFAULT_5XX", "Internal server error", request)
+            self._gateway_error(handler, "API_CONFIGURATION_ERROR", "Internal server error", request)
             return
-        headers.setdefault("Content-Type", "application/json")
-        self._send(handler, int(chosen.get("StatusCode", 200)), headers, data.encode())
+        output = (answer.body.decode(errors="replace"), answer.headers)
+        self._method_response(handler, method, str(answer.status), output, context, request)
 
     def _lambda_authorize(
         self,

@@ -24,25 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+
 # AWS managed policies a CDK app commonly attaches, expanded locally (others are reported unknown).
-MANAGED_POLICIES: dict[str, list[dict[str, Any]]] = {
-    "AWSLambdaBasicExecutionRole": [
-        {
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": "*",
-        }
-    ],
-    "AWSXRayDaemonWriteAccess": [
-        {
-            "Effect": "Allow",
-            "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules"],
-            "Resource": "*",
-        }
-    ],
-}
-
-
 def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -358,6 +341,9 @@ def describe_request(request: AwsRequest, region: str, account: str) -> Describe
     form = {**request.query, **form}
     operation = (form.get("Action") or [""])[0]
     params = {k: v[0] for k, v in form.items()}
+    queue_path = urlsplit(request.path).path.strip("/")
+    if service == "sqs" and "QueueUrl" not in params and queue_path.count("/") == 1:
+        params["QueueUrl"] = queue_path  # a path-style call (/{account}/{queue}): the queue is the path
     action = f"{service}:{operation}"
     return Described(
         service, action, _query_resources(service, operation, params, region, account), access_key, "query"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -103,3 +104,39 @@ def render(
         )
     except airspeed.TemplateError as error:
         raise TemplateError(f"mapping template: {error}") from error
+
+
+def select_response(responses: list[dict[str, Any]], selector: str | None) -> dict[str, Any] | None:
+    """The integration response API Gateway picks: `selector` (a Lambda error's errorMessage; an AWS or
+    HTTP backend's status code) against each SelectionPattern, as a whole (Java regex); a Lambda success
+    (None), or no match, gets the default response (the one without a pattern).
+    https://docs.aws.amazon.com/apigateway/latest/api/API_IntegrationResponse.html (selectionPattern)"""
+    default = next((r for r in responses if not r.get("SelectionPattern")), None)
+    if selector is not None:
+        for response in responses:
+            pattern = response.get("SelectionPattern")
+            if pattern and re.fullmatch(str(pattern), selector, flags=re.DOTALL):
+                return response
+    return default if default is not None else ({"StatusCode": 200} if not responses else None)
+
+
+def response_parameters(parameters: dict[str, str], body: str, headers: dict[str, str]) -> dict[str, str]:
+    """Method response headers from an integration response's parameters: 'static' values, the
+    integration response's headers, its body or a JSONPath into it."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    out: dict[str, str] = {}
+    for destination, source in parameters.items():
+        if not destination.startswith("method.response.header."):
+            continue
+        name, source = destination.removeprefix("method.response.header."), str(source)
+        if len(source) >= 2 and source.startswith("'") and source.endswith("'"):
+            out[name] = source[1:-1]
+        elif source.startswith("integration.response.header."):
+            found = lowered.get(source.removeprefix("integration.response.header.").lower())
+            if found is not None:
+                out[name] = found
+        elif source == "integration.response.body":
+            out[name] = body
+        elif source.startswith("integration.response.body."):
+            out[name] = str(Input(body).path("$." + source.removeprefix("integration.response.body.")))
+    return out

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local_runtime.iam import MANAGED_POLICIES, Policy, unevaluated_condition_keys
+from local_runtime.iam import Policy, unevaluated_condition_keys
+from local_runtime.managed_policies import MANAGED_POLICIES
 from local_runtime.templates import App, Stack, TemplateError, construct_names
 from local_runtime.workers import FunctionSpec, layer_problem
 
@@ -32,12 +33,12 @@ HANDLED = {
     "AWS::Lambda::Url": "function URL on a local port (AuthType NONE needs its InvokeFunctionUrl permission)",
     "AWS::Lambda::Permission": "resource policy: API Gateway, EventBridge and S3 invoke only as it allows",
     "AWS::Lambda::LayerVersion": "python/ dir on the worker's sys.path when importable on this host",
-    "AWS::IAM::Role": "identity of a function's worker",
+    "AWS::IAM::Role": "identity of a function's worker or an API integration's Credentials",
     "AWS::IAM::Policy": "evaluated by the IAM gateway",
     "AWS::IAM::ManagedPolicy": "evaluated by the IAM gateway",
     "AWS::ApiGateway::RestApi": "local HTTP server",
     "AWS::ApiGateway::Resource": "route",
-    "AWS::ApiGateway::Method": "route method (AWS_PROXY and MOCK integrations)",
+    "AWS::ApiGateway::Method": "route method (Lambda proxy and non-proxy, AWS service and MOCK integrations)",
     "AWS::ApiGateway::Stage": "path prefix of the API",
     "AWS::ApiGateway::Deployment": "part of the stage",
     "AWS::ApiGateway::RequestValidator": "required request parameters checked",
@@ -310,6 +311,16 @@ def role_policies(app: App) -> tuple[dict[str, Policy], list[str]]:
         if keys:
             warnings.append(f"{arn}: conditions on {', '.join(keys)} are applied as if they held")
     return {arn: Policy(items) for arn, items in statements.items()}, warnings
+
+
+def role_trust_policies(app: App) -> dict[str, dict[str, Any]]:
+    """Each role's trust policy (AssumeRolePolicyDocument) by role ARN: who may assume it."""
+    return {
+        str(app.get_att(stack, lid, "Arn")): app.resolve(
+            stack, resource.get("Properties", {}).get("AssumeRolePolicyDocument") or {}
+        )
+        for stack, lid, resource in app.all_resources("AWS::IAM::Role")
+    }
 
 
 def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:

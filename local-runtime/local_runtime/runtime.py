@@ -41,6 +41,7 @@ from local_runtime.iam import Policy, Recorder
 from local_runtime.permissions import FunctionPolicies
 from local_runtime.resource_policies import Caller, ResourcePolicies
 from local_runtime.s3_notifications import Notifier, notification_targets
+from local_runtime.service_integration import ServiceCalls
 from local_runtime.sns import SnsDelivery, subscriptions_from
 from local_runtime.sqs_source import Mapping, SqsPoller
 from local_runtime.stream_source import StreamMapping, StreamPoller
@@ -96,6 +97,7 @@ class Runtime:
         self.firehose: Firehose | None = None
         self.scheduler: Scheduler | None = None
         self.gateway: Gateway | None = None
+        self.service_calls: ServiceCalls | None = None  # API Gateway's AWS service integrations
         self.control: ThreadingHTTPServer | None = None
         self.recorder: Recorder | None = None
         self.asynchronous: AsyncInvoker | None = None
@@ -155,6 +157,7 @@ class Runtime:
             self.moto_port, opts.region, "123456789012", self.recorder, port=opts.gateway_port
         )
         self.gateway.start()
+        self.service_calls = ServiceCalls(self.gateway, "123456789012", opts.region)
         self.asynchronous = AsyncInvoker(
             self.pools, lambda: self.client("sqs"), self.service_call, opts.async_retry_delays
         )
@@ -213,6 +216,8 @@ class Runtime:
             "each API and rule/schedule invocation, and on S3 notifications at start-up"
         )
         self.specs, self.policies = specs, policies
+        assert self.service_calls is not None
+        self.service_calls.update(policies, model.role_trust_policies(app))
         new_pools = self._start_functions(specs, policies)
 
         # Stop what brings work to the previous app; then switch every path to the new one.
@@ -346,6 +351,7 @@ class Runtime:
             swagger=self.swagger,
             may_invoke=may_invoke,
             region=self.options.region,
+            service_calls=self.service_calls,
         )
 
     def _write_state(self) -> None:

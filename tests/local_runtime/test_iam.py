@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from local_runtime.iam import (
     AwsRequest,
@@ -12,6 +13,8 @@ from local_runtime.iam import (
     unevaluated_condition_keys,
     unused_grants,
 )
+from local_runtime.model import role_policies
+from local_runtime.templates import App, Names
 
 AUTH = (
     "AWS4-HMAC-SHA256 Credential=AKIDFN/20261123/us-east-1/{service}/aws4_request, "
@@ -88,6 +91,38 @@ def test_sqs_events_ssm_resources() -> None:
         _json_request("ssm", "AmazonSSM.GetParameter", {"Name": "/app/x"}), "us-east-1", "123456789012"
     )
     assert ssm.resources == ["arn:aws:ssm:us-east-1:123456789012:parameter/app/x"]
+    # Query protocol to the queue's own path (how API Gateway's SQS integrations call it).
+    headers = {"authorization": AUTH.format(service="sqs"), "host": "localhost:1"}
+    form = AwsRequest("POST", "/123456789012/q", headers, b"Action=SendMessage&MessageBody=x")
+    path_style = describe_request(form, "us-east-1", "123456789012")
+    assert (path_style.action, path_style.resources) == (
+        "sqs:SendMessage",
+        ["arn:aws:sqs:us-east-1:123456789012:q"],
+    )
+
+
+def test_aws_managed_policies_grant_their_actions_on_the_emulated_services() -> None:
+    def role(*names: str) -> dict[str, Any]:
+        arns = [
+            {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":iam::aws:policy/{n}"]]} for n in names
+        ]
+        return {"Type": "AWS::IAM::Role", "Properties": {"ManagedPolicyArns": arns}}
+
+    template = {
+        "Resources": {
+            "Reader": role("AmazonS3ReadOnlyAccess", "service-role/AWSLambdaSQSQueueExecutionRole"),
+            "Custom": role("SomeTeamPolicy"),
+        }
+    }
+    app = App.from_templates({"S": template}, names=Names())
+    policies, warnings = role_policies(app)
+    reader = policies[app.get_att(app.stacks[0], "Reader", "Arn")]
+    assert reader.allows("s3:GetObject", "arn:aws:s3:::any/key")
+    assert reader.allows("s3:ListBucket", "arn:aws:s3:::any")
+    assert not reader.allows("s3:PutObject", "arn:aws:s3:::any/key")
+    assert reader.allows("sqs:ReceiveMessage", "arn:aws:sqs:us-east-1:123456789012:q")
+    assert not reader.allows("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:q")
+    assert any("SomeTeamPolicy is unknown locally" in w for w in warnings)
 
 
 def test_s3_requests_path_virtual_host_and_presigned() -> None:
