@@ -34,6 +34,7 @@ from local_runtime.iam import (
     describe_request,
     global_context,
 )
+from local_runtime.kms import KMS_ERROR_CODES, EncryptionKeys
 from local_runtime.resource_policies import Caller, ResourcePolicies
 
 log = logging.getLogger("local_runtime.gateway")
@@ -77,6 +78,7 @@ class Gateway:
         self.identities: dict[str, Identity] = {}
         self.s3_hooks: list[S3Hook] = []
         self.resource_policies = ResourcePolicies({})  # the running app's queue/bucket/topic policies
+        self.keys = EncryptionKeys({}, {}, region, account)  # its customer managed KMS keys
         self.clock: Callable[[], float] = time.time  # tests move it to expire presigned URLs
         self._server = LocalServer(self.handle, port=port, name="iam-gateway")
         self.port = self._server.port
@@ -122,6 +124,10 @@ class Gateway:
                     )
                     self._respond(handler, status, out_headers, out_body)
                     return
+                refused = self._key_refusal(identity, caller, described, resource, context)
+                if refused is not None:
+                    self._respond(handler, *refused)
+                    return
         status, out_headers, out_body = self._forward(request)
         if identity is not None and status == 404 and _missing_key(described, request.method, out_body):
             status, out_headers, out_body = self._missing_key_answer(
@@ -164,6 +170,38 @@ class Gateway:
                 )
         self._respond(handler, *sigv4.error_response(refusal, described.service, described.protocol, request))
         return False
+
+    def _key_refusal(
+        self, identity: Identity, caller: Caller, described: Described, resource: str, context: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes] | None:
+        """The answer when the resource's customer managed KMS key refuses the caller (kms.py)."""
+        use = self.keys.use(described.action, resource)
+        if use is None:
+            return None
+        for kms_action in use.actions:
+            decision = self.keys.decide(caller, identity.policy, kms_action, use, context)
+            if self.recorder:
+                self.recorder.record(
+                    identity.function, kms_action, use.key_arn, decision == "Allow", via="kms"
+                )
+            if decision != "Allow":
+                log.warning(
+                    "AccessDenied: %s %s on %s (for %s on %s)",
+                    identity.function,
+                    kms_action,
+                    use.key_arn,
+                    described.action,
+                    resource,
+                )
+                return access_denied(
+                    described,
+                    identity.principal_arn,
+                    use.key_arn,
+                    decision == "ExplicitDeny",
+                    action=kms_action,
+                    code=KMS_ERROR_CODES.get(described.service),
+                )
+        return None
 
     def _missing_key_answer(
         self, identity: Identity, described: Described, status: int, headers: dict[str, str], body: bytes

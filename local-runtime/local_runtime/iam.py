@@ -25,7 +25,6 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 
-# AWS managed policies a CDK app commonly attaches, expanded locally (others are reported unknown).
 def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -56,8 +55,17 @@ EVALUATED_CONDITION_KEYS = frozenset(
         # set for a service's delivery (EventBridge, SNS, S3); absent from a function's own calls
         "aws:sourcearn",
         "aws:sourceaccount",
+        # set for the KMS calls a service makes with a customer managed key (kms.py)
+        "kms:viaservice",
+        "kms:calleraccount",
     }
 )
+
+
+def evaluated(key: str) -> bool:
+    """Whether local evaluation knows the condition key (otherwise it is applied as if it held)."""
+    lowered = key.lower()
+    return lowered in EVALUATED_CONDITION_KEYS or lowered.startswith("kms:encryptioncontext:")
 
 
 def global_context(principal_arn: str, account: str, region: str) -> dict[str, str]:
@@ -161,10 +169,7 @@ _OPERATORS: dict[str, tuple[bool, Callable[[str, str], bool]]] = {
 def unevaluated_condition_keys(statement: dict[str, Any]) -> set[str]:
     """The statement's condition keys that local evaluation treats as holding."""
     return {
-        key
-        for pairs in (statement.get("Condition") or {}).values()
-        for key in pairs
-        if key.lower() not in EVALUATED_CONDITION_KEYS
+        key for pairs in (statement.get("Condition") or {}).values() for key in pairs if not evaluated(key)
     }
 
 
@@ -209,7 +214,7 @@ class Policy:
         deny = statement.get("Effect") == "Deny"
         for operator, pairs in (statement.get("Condition") or {}).items():
             for key, values in pairs.items():
-                if key.lower() not in EVALUATED_CONDITION_KEYS:
+                if not evaluated(key):
                     continue  # not known locally: applied as if it held (reported at start-up)
                 held = _condition_holds(operator, key, values, context)
                 if held is None:  # an operator we do not evaluate on a known key: never more permissive
@@ -389,6 +394,11 @@ def _json_resources(
                 for b in buses
             )
         return ["*"]
+    if service == "kinesis" and ("StreamARN" in body or "StreamName" in body):
+        stream = str(body.get("StreamARN") or body["StreamName"])
+        return [
+            stream if stream.startswith("arn:") else f"arn:aws:kinesis:{region}:{account}:stream/{stream}"
+        ]
     if service == "secretsmanager" and "SecretId" in body:
         # By ARN as given; a name is matched as its partial ARN (a policy naming the full ARN does not).
         secret = str(body["SecretId"])
@@ -494,17 +504,28 @@ ALWAYS_ALLOWED = {"sts:GetCallerIdentity"}
 
 
 def access_denied(
-    described: Described, principal_arn: str, resource: str, explicit: bool
+    described: Described,
+    principal_arn: str,
+    resource: str,
+    explicit: bool,
+    *,
+    action: str | None = None,
+    code: str | None = None,
 ) -> tuple[int, dict, bytes]:
-    """(status, headers, body) of AWS's AccessDenied answer in the service's protocol."""
+    """(status, headers, body) of AWS's AccessDenied answer in the service's protocol; `action` when
+    the denied action is not the request's own (a KMS action on the resource's key), with the service's
+    `code` for it (then a 400, as services answer a KMS refusal; S3 keeps its 403 AccessDenied)."""
+    action = action or described.action
     reason = (
         "with an explicit deny in an identity-based policy"
         if explicit
-        else (f"because no identity-based policy allows the {described.action} action")
+        else (f"because no identity-based policy allows the {action} action")
     )
-    message = f"User: {principal_arn} is not authorized to perform: {described.action}"
+    message = f"User: {principal_arn} is not authorized to perform: {action}"
     message += f" on resource: {resource} {reason}"
     request_id = f"{time.time_ns():x}"
+    if code is not None and described.protocol != "rest-xml":
+        return _service_error(described, 400, code, message, request_id)
     if described.protocol == "json":
         error_type = "AccessDeniedException"
         body = {"__type": f"com.amazon.coral.service#{error_type}", "message": message, "Message": message}
@@ -528,6 +549,29 @@ def access_denied(
         f"<Message>{_xml_escape(message)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
     )
     return 403, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, xml.encode()
+
+
+_SQS_JSON_ERRORS = {"KMS.AccessDeniedException": "com.amazonaws.sqs#KmsAccessDenied"}
+
+
+def _service_error(
+    described: Described, status: int, code: str, message: str, request_id: str
+) -> tuple[int, dict, bytes]:
+    """A service's own error `code` (JSON: `__type`; query: the XML ErrorResponse)."""
+    if described.protocol == "json":
+        error_type = code
+        headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": request_id}
+        if described.service == "sqs":  # JSON, query-compatible: the query code is in a header
+            error_type = _SQS_JSON_ERRORS.get(code, code)
+            headers["x-amzn-query-error"] = f"{code};Sender"
+        headers["x-amzn-ErrorType"] = error_type
+        body = {"__type": error_type, "message": message, "Message": message}
+        return status, headers, json.dumps(body).encode()
+    xml = (
+        f'<?xml version="1.0"?>\n<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>'
+        f"<Message>{_xml_escape(message)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+    )
+    return status, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, xml.encode()
 
 
 def _xml_escape(text: str) -> str:

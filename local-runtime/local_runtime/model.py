@@ -54,6 +54,8 @@ HANDLED = {
     "AWS::ApiGatewayV2::Integration": "Lambda proxy, payload 2.0 or 1.0",
     "AWS::ApiGatewayV2::Authorizer": "JWT (local Cognito issuers) and Lambda REQUEST authorizers",
     "AWS::ApiGateway::Account": "account setting: the CloudWatch Logs role a logging API stage needs",
+    "AWS::KMS::Key": "key policy checked on the reads/writes of what it encrypts (nothing is encrypted)",
+    "AWS::KMS::Alias": "names a key",
 }
 
 # Types listed once at start-up as skipped, with the reason.
@@ -71,8 +73,6 @@ SKIPPED = {
     "AWS::ApiGateway::UsagePlan": "throttling is not emulated",
     "AWS::ApiGateway::ApiKey": "API keys are not checked",
     "AWS::ApiGateway::Model": "body models are not validated",
-    "AWS::KMS::Key": "encryption at rest is not emulated",
-    "AWS::KMS::Alias": "encryption at rest is not emulated",
     "AWS::XRay::Group": "X-Ray is not emulated",
     "AWS::XRay::SamplingRule": "X-Ray is not emulated",
     # Networking: functions run on this machine's network; the API stays reachable on its stage URL.

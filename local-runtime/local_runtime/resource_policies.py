@@ -68,12 +68,12 @@ class ResourcePolicies:
         applying = []
         for statement in statements:
             deny = statement.get("Effect") == "Deny"
-            if _names(statement, caller, deny):
+            if statement_names(statement, caller, deny):
                 applying.append(statement)
         return Policy(applying).decide(action, resource, context)
 
 
-def _names(statement: dict[str, Any], caller: Caller, deny: bool) -> bool:
+def statement_names(statement: dict[str, Any], caller: Caller, deny: bool) -> bool:
     """Whether the statement's Principal (or NotPrincipal) covers the caller. An account principal covers
     the account's roles for a Deny; for an Allow it only delegates to their identity policies."""
     if "NotPrincipal" in statement:

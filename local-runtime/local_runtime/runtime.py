@@ -38,6 +38,7 @@ from local_runtime.gateway import Gateway, Identity
 from local_runtime.hot_reload import Changes, CodeSources, Synth, Watcher, clear_bytecode
 from local_runtime.http_api import HttpApi, HttpApiServer, function_urls, http_apis
 from local_runtime.iam import Policy, Recorder
+from local_runtime.kms import EncryptionKeys
 from local_runtime.permissions import FunctionPolicies
 from local_runtime.resource_policies import Caller, ResourcePolicies
 from local_runtime.s3_notifications import Notifier, notification_targets
@@ -210,7 +211,10 @@ class Runtime:
             self._note(warning)
         new_policies = FunctionPolicies.from_app(app)
         resource_policies = ResourcePolicies.from_app(app)
-        _check_notification_permissions(app, new_policies, resource_policies)
+        keys = EncryptionKeys.from_app(app)
+        _check_notification_permissions(app, new_policies, resource_policies, keys)
+        if keys.summary():
+            self._note(str(keys.summary()))
         self._note(
             f"{len(new_policies.permissions)} function permission(s) (AWS::Lambda::Permission): checked on "
             "each API and rule/schedule invocation, and on S3 notifications at start-up"
@@ -240,6 +244,7 @@ class Runtime:
             self._note(warning)
         self.function_policies = new_policies
         self.gateway.resource_policies = resource_policies
+        self.gateway.keys = keys
         self.gateway.s3_hooks[:] = [
             Notifier(
                 targets,
@@ -580,7 +585,7 @@ class Runtime:
                 )
                 continue
             for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
-                if not self.service_call(spec, action, source):
+                if not self.service_call(spec, action, source, with_key=False):
                     raise TemplateError(
                         f"{logical_id}: {spec.display}'s role does not allow {action} on {source}; "
                         "Lambda would refuse this event source mapping"
@@ -597,12 +602,17 @@ class Runtime:
             )
             if not mapping.enabled:
                 continue
+            # Lambda creates the mapping, but its polls fail while the role may not decrypt with the key.
+            problem = None
+            if not self.service_call(spec, "sqs:ReceiveMessage", source):
+                problem = f"{spec.display}'s role may not kms:Decrypt with the key of {source}"
             poller = SqsPoller(
                 mapping,
                 self.pools[spec.arn],
                 lambda: self.client("sqs"),
                 self.options.region,
                 wait_s=self.options.poll_wait_s,
+                problem=problem,
             )
             poller.start()
             self.pollers.append(poller)
@@ -618,7 +628,7 @@ class Runtime:
             "ListShards" if kind == "kinesis" else "ListStreams",
         )
         for action in (f"{kind}:{name}" for name in needed):
-            if not self.service_call(spec, action, source):
+            if not self.service_call(spec, action, source, with_key=False):
                 raise TemplateError(
                     f"{logical_id}: {spec.display}'s role does not allow {action} on {source}; "
                     "Lambda would refuse this event source mapping"
@@ -647,12 +657,25 @@ class Runtime:
         self.pollers.append(poller)
 
     # ------------------------------------------------------------------ invocation
-    def service_call(self, spec: FunctionSpec, action: str, resource: str) -> bool:
-        """A call Lambda makes with the function's role (event source polling, DLQ delivery)."""
-        allowed = self.policies.get(spec.role_arn, Policy()).allows(action, resource)
+    def service_call(self, spec: FunctionSpec, action: str, resource: str, *, with_key: bool = True) -> bool:
+        """A call Lambda makes with the function's role (event source polling, DLQ delivery), and, unless
+        only the role's IAM grants are asked about, the KMS actions on the resource's customer managed key."""
+        policy = self.policies.get(spec.role_arn, Policy())
+        allowed = policy.allows(action, resource)
         if self.recorder:
             self.recorder.record(spec.display, action, resource, allowed, via="lambda-service")
-        return allowed
+        assert self.gateway is not None
+        use = self.gateway.keys.use(action, resource) if with_key else None
+        if not allowed or use is None:
+            return allowed
+        caller = Caller("123456789012", role_arn=spec.role_arn)
+        for kms_action in use.actions:
+            key_allows = self.gateway.keys.decide(caller, policy, kms_action, use, {}) == "Allow"
+            if self.recorder:
+                self.recorder.record(spec.display, kms_action, use.key_arn, key_allows, via="lambda-service")
+            if not key_allows:
+                return False
+        return True
 
     def _may_invoke(self, function_arn: str, principal: str, source_arn: str) -> bool:
         """The function's resource policy, as Lambda evaluates it for a service's invocation."""
@@ -661,7 +684,9 @@ class Runtime:
     def _service_may(self, service: str, action: str, resource: str, source_arn: str) -> bool:
         """A service's delivery to a queue or topic: only the resource's own policy can allow it."""
         assert self.gateway is not None
-        return _service_allowed(self.gateway.resource_policies, service, action, resource, source_arn)
+        return _service_allowed(
+            self.gateway.resource_policies, self.gateway.keys, service, action, resource, source_arn
+        )
 
     def invoke(self, function_arn: str, event: Any, trigger: str = "invoke") -> Invocation:
         return self.pools[function_arn].invoke(event, trigger)
@@ -1007,21 +1032,30 @@ def _differences(before: dict[str, set[str]], after: dict[str, set[str]]) -> lis
 
 
 def _service_allowed(
-    policies: ResourcePolicies, service: str, action: str, resource: str, source_arn: str
+    policies: ResourcePolicies,
+    keys: EncryptionKeys,
+    service: str,
+    action: str,
+    resource: str,
+    source_arn: str,
 ) -> bool:
+    """A service's delivery: the resource's policy must allow it, and its customer managed key's policy."""
     context = {
         "aws:SourceArn": source_arn,
         "aws:SourceAccount": "123456789012",
         "aws:SecureTransport": "true",
     }
-    return policies.decide(Caller("123456789012", service=service), action, resource, context) == "Allow"
+    caller = Caller("123456789012", service=service)
+    allowed = policies.decide(caller, action, resource, context) == "Allow"
+    return allowed and keys.service_may(service, action, resource, source_arn)
 
 
 def _check_notification_permissions(
-    app: App, functions: FunctionPolicies, resources: ResourcePolicies
+    app: App, functions: FunctionPolicies, resources: ResourcePolicies, keys: EncryptionKeys
 ) -> None:
     """S3 validates a notification's destinations when the deploy puts the configuration: a function
-    the bucket may not invoke, or a queue or topic whose policy does not let S3 send to it, fails it."""
+    the bucket may not invoke, or a queue or topic whose policy (or customer managed key's policy) does
+    not let S3 send to it, fails it."""
     targets, _warnings = notification_targets(app)
     for bucket, items in targets.items():
         source = f"arn:aws:s3:::{bucket}"
@@ -1033,8 +1067,11 @@ def _check_notification_permissions(
                 why = f"no AWS::Lambda::Permission lets s3.amazonaws.com invoke {function}"
             else:
                 action = "sqs:SendMessage" if target.kind == "queue" else "sns:Publish"
-                allowed = _service_allowed(resources, "s3.amazonaws.com", action, target.arn, source)
-                why = f"the {target.kind} policy of {target.arn} does not allow s3.amazonaws.com {action}"
+                allowed = _service_allowed(resources, keys, "s3.amazonaws.com", action, target.arn, source)
+                why = (
+                    f"the {target.kind} policy of {target.arn} (or its KMS key's policy) does not allow "
+                    f"s3.amazonaws.com {action}"
+                )
             if not allowed:
                 raise TemplateError(
                     f"bucket {bucket}: Unable to validate the following destination configurations: {why} "

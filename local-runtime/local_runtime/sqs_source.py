@@ -82,8 +82,11 @@ class SqsPoller:
         sqs_client: Callable[[], Any],
         region: str,
         wait_s: float = 1.0,
+        problem: str | None = None,
     ) -> None:
         self.mapping = mapping
+        # Why Lambda's polls fail (e.g. the role may not decrypt): nothing is received, as in AWS.
+        self.problem = problem
         self.pool = pool
         self._sqs = sqs_client
         self.region = region
@@ -95,6 +98,11 @@ class SqsPoller:
 
     def start(self) -> None:
         self.queue_url = self._sqs().get_queue_url(QueueName=self.queue_name)["QueueUrl"]
+        if self.problem is not None:
+            log.error(
+                "%s: PROBLEM: %s; its messages stay in the queue", self.mapping.logical_id, self.problem
+            )
+            return
         for index in range(max(1, self.mapping.max_concurrency)):
             thread = threading.Thread(target=self._loop, name=f"sqs-{self.queue_name}-{index}", daemon=True)
             thread.start()

@@ -260,6 +260,9 @@ class App:
             return _short_hash(f"{stack.name}/{logical_id}", 26)
         if rtype == "AWS::ApiGateway::Authorizer":
             return _short_hash(f"{stack.name}/{logical_id}", 6)
+        if rtype == "AWS::KMS::Key":  # the key id, a UUID
+            digest = _short_hash(f"{stack.name}/{logical_id}", 32)
+            return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
         return name
 
     def get_att(self, stack: Stack, logical_id: str, attribute: str) -> Any:
@@ -299,6 +302,10 @@ class App:
             },
             "AWS::SNS::Topic": {"TopicArn": lambda: self.arn("sns", name), "TopicName": lambda: name},
             "AWS::Kinesis::Stream": {"Arn": lambda: self.arn("kinesis", f"stream/{name}")},
+            "AWS::KMS::Key": {
+                "Arn": lambda: self.arn("kms", f"key/{self.ref(stack, logical_id)}"),
+                "KeyId": lambda: self.ref(stack, logical_id),
+            },
             "AWS::KinesisFirehose::DeliveryStream": {
                 "Arn": lambda: self.arn("firehose", f"deliverystream/{name}")
             },
