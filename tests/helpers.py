@@ -89,3 +89,24 @@ def api_permission(function: str, source: str, api: str = "Api") -> dict[str, An
             "SourceArn": {"Fn::Sub": arn},
         },
     }
+
+
+def python_function(asset: str, role: str = "arn:aws:iam::1:role/r", **properties: Any) -> dict[str, Any]:
+    """An AWS::Lambda::Function running `asset`'s handler.handler; `role` is a role ARN or the logical id
+    of a role in the template."""
+    return {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "Handler": "handler.handler",
+            "Runtime": "python3.14",
+            "Role": role if role.startswith("arn:") else {"Fn::GetAtt": [role, "Arn"]},
+            **properties,
+        },
+        "Metadata": {"aws:asset:path": asset},
+    }
+
+
+def policy_role(*statements: dict[str, Any]) -> dict[str, Any]:
+    """An AWS::IAM::Role with `statements` as its inline policy."""
+    policies = [{"PolicyName": "p", "PolicyDocument": {"Statement": list(statements)}}] if statements else []
+    return {"Type": "AWS::IAM::Role", "Properties": {"Policies": policies}}

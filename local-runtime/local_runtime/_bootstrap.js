@@ -103,7 +103,7 @@ async function main() {
     const context = {
       functionName: config.function_name,
       functionVersion: "$LATEST",
-      invokedFunctionArn: config.function_arn,
+      invokedFunctionArn: request.invoked_function_arn || config.function_arn,
       memoryLimitInMB: String(config.memory_mb),
       awsRequestId: requestId,
       logGroupName: config.log_group,

@@ -154,7 +154,7 @@ class LambdaContext:
     def __init__(self, config: dict, request: dict) -> None:
         self.function_name = config["function_name"]
         self.function_version = "$LATEST"
-        self.invoked_function_arn = config["function_arn"]
+        self.invoked_function_arn = request.get("invoked_function_arn", config["function_arn"])
         self.memory_limit_in_mb = int(config["memory_mb"])
         self.aws_request_id = request["request_id"]
         self.log_group_name = config["log_group"]

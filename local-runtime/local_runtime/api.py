@@ -9,6 +9,7 @@ answers itself go through the API's gateway responses (`gateway_responses.py`).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import fnmatch
 import json
 import logging
@@ -26,6 +27,8 @@ from local_runtime import gateway_responses, mapping, vtl
 from local_runtime.authorizer import CognitoAuthorizer, UnauthorizedError
 from local_runtime.gateway_responses import GatewayResponse
 from local_runtime.http_server import LocalServer, respond
+from local_runtime.iam import AwsRequest
+from local_runtime.iam_auth import IamAuthorizer
 from local_runtime.lambda_authorizer import DEFAULT_TTL_S, AuthorizerDeniedError, LambdaAuthorizer
 from local_runtime.permissions import execute_api_arn
 from local_runtime.service_integration import (
@@ -66,6 +69,7 @@ class Method:
     required_headers: list[str] = field(default_factory=list)
     authorizer: CognitoAuthorizer | LambdaAuthorizer | None = None
     authorization_scopes: list[str] = field(default_factory=list)
+    iam_auth: bool = False  # AuthorizationType AWS_IAM: a SigV4-signed caller allowed execute-api:Invoke
 
 
 @dataclass
@@ -78,6 +82,24 @@ class RestApi:
     binary_media_types: list[str]
     methods: dict[str, dict[str, Method]]  # resource path -> HTTP method -> Method
     gateway_responses: dict[str, GatewayResponse] = field(default_factory=dict)  # by response type
+    stages: dict[str, dict[str, str]] = field(default_factory=dict)  # every stage -> its stage variables
+    stage_variables: dict[str, str] = field(default_factory=dict)  # those of `stage`
+
+    def __post_init__(self) -> None:
+        if not self.stages:
+            self.stages = {self.stage: self.stage_variables}
+
+    def at_stage(self, name: str) -> RestApi:
+        """The API as a request to one of its stages sees it (its name and stage variables)."""
+        return dataclasses.replace(self, stage=name, stage_variables=self.stages.get(name, {}))
+
+    def function_arn(self, method: Method) -> str:
+        """The method's function, with `${stageVariables.name}` (e.g. an alias) filled from the stage."""
+        return re.sub(
+            r"\$\{stageVariables\.([A-Za-z0-9_]+)\}",
+            lambda m: self.stage_variables.get(m.group(1), ""),
+            str(method.function_arn),
+        )
 
     def match(self, path: str) -> tuple[str, dict[str, str]] | None:
         """(resource path, path parameters) of the most specific resource matching `path`."""
@@ -149,21 +171,26 @@ def rest_apis(app: App) -> list[RestApi]:
                 if r.get("Properties", {}).get("RestApiId") == {"Ref": api_lid}
             )
         }
-        stages = [
-            app.resolve(stack, r["Properties"].get("StageName"))
+        stages = {
+            str(app.resolve(stack, r["Properties"].get("StageName"))): {
+                str(k): str(v) for k, v in app.resolve(stack, r["Properties"].get("Variables") or {}).items()
+            }
             for r in stack.of_type("AWS::ApiGateway::Stage").values()
             if r.get("Properties", {}).get("RestApiId") == {"Ref": api_lid}
-        ]
+        }
+        first = next(iter(stages), "prod")
         apis.append(
             RestApi(
                 logical_id=api_lid,
                 stack=stack.name,
                 api_id=app.ref(stack, api_lid),
                 name=str(api_props.get("Name", api_lid)),
-                stage=str(stages[0]) if stages else "prod",
+                stage=first,
                 binary_media_types=[t.replace("~1", "/") for t in api_props.get("BinaryMediaTypes", [])],
                 methods=methods,
                 gateway_responses=responses,
+                stages=stages,
+                stage_variables=stages.get(first, {}),
             )
         )
     return apis
@@ -236,6 +263,9 @@ def _attach_authorizer(
     kind = str(app.resolve(stack, props.get("AuthorizationType", "NONE"))).upper()
     if kind == "NONE":
         return
+    if kind == "AWS_IAM":
+        method.iam_auth = True
+        return
     if kind == "CUSTOM":
         ref = props.get("AuthorizerId")
         custom = authorizers.get(ref.get("Ref", "")) if isinstance(ref, dict) else None
@@ -246,7 +276,7 @@ def _attach_authorizer(
     if kind != "COGNITO_USER_POOLS":  # refused rather than served without the check AWS would make
         raise TemplateError(
             f"{stack.name}/{lid}: authorization type {kind} is not emulated locally "
-            "(only NONE, COGNITO_USER_POOLS and CUSTOM)"
+            "(only NONE, AWS_IAM, COGNITO_USER_POOLS and CUSTOM)"
         )
     ref = props.get("AuthorizerId")
     authorizer = authorizers.get(ref.get("Ref", "")) if isinstance(ref, dict) else None
@@ -355,6 +385,7 @@ def proxy_event(
     request_id: str | None = None,
     claims: dict[str, str] | None = None,
     authorizer: dict[str, Any] | None = None,
+    caller: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     query = parse_qsl(urlsplit(raw_path).query, keep_blank_values=True)
     single_headers: dict[str, str] = {}
@@ -386,7 +417,7 @@ def proxy_event(
         "queryStringParameters": single_query or None,
         "multiValueQueryStringParameters": multi_query or None,
         "pathParameters": path_params or None,
-        "stageVariables": None,
+        "stageVariables": api.stage_variables or None,
         "requestContext": {
             "accountId": account,
             "apiId": api.api_id,
@@ -414,6 +445,8 @@ def proxy_event(
         "body": body_text,
         "isBase64Encoded": binary,
     }
+    if caller is not None:  # an AWS_IAM method's signer
+        event["requestContext"]["identity"].update(caller)
     if claims is not None:  # only methods with an authorizer get the key, as in API Gateway
         event["requestContext"]["authorizer"] = {"claims": claims}
     if authorizer is not None:  # a Lambda authorizer's principalId and context
@@ -430,6 +463,24 @@ def _refuse_all(authorizer: CognitoAuthorizer, scopes: list[str], headers: dict[
     raise UnauthorizedError(reason="no token verifier configured")
 
 
+@dataclass
+class Call:
+    """One request to a method, as its authorizers and integration see it."""
+
+    api: RestApi  # at the request's stage
+    handler: BaseHTTPRequestHandler
+    method: Method
+    stage_path: str
+    body: bytes
+    path_params: dict[str, str]
+    request: gateway_responses.Request
+    authorizer: dict[str, Any] | None = None  # Cognito claims or a Lambda authorizer's context
+
+    @property
+    def http_method(self) -> str:
+        return self.handler.command.upper()
+
+
 class ApiServer:
     def __init__(
         self,
@@ -442,7 +493,9 @@ class ApiServer:
         may_invoke: Callable[[str, str], bool] | None = None,
         region: str = "us-east-1",
         service_calls: ServiceCalls | None = None,
+        iam_authorizer: IamAuthorizer | None = None,
     ) -> None:
+        self._iam_authorizer = iam_authorizer  # AWS_IAM methods' SigV4 and execute-api:Invoke check
         self._invoke = invoke
         self._service_calls = service_calls  # AWS service integrations' calls, as their Credentials role
         # (function ARN, source ARN) -> whether the function's permissions let API Gateway invoke it
@@ -479,14 +532,15 @@ class ApiServer:
             status, content_type, data = self.swagger.serve(path, self.api, self.base_url)
             self._send(handler, status, {"Content-Type": content_type, "Cache-Control": "no-store"}, data)
             return
-        stage_prefix = f"/{self.api.stage}"
-        if path != stage_prefix and not path.startswith(stage_prefix + "/"):
+        stage = path.split("/")[1] if path.count("/") >= 1 else ""
+        if stage not in self.api.stages:  # no such stage: API Gateway's 403
             self._send(handler, 403, {"x-amzn-ErrorType": "ForbiddenException"}, {"message": "Forbidden"})
             return
-        stage_path = path[len(stage_prefix) :] or "/"
-        matched = self.api.match(stage_path)
+        api = self.api.at_stage(stage)
+        stage_path = path[len(stage) + 1 :] or "/"
+        matched = api.match(stage_path)
         http_method = handler.command.upper()
-        methods = self.api.methods.get(matched[0], {}) if matched else {}
+        methods = api.methods.get(matched[0], {}) if matched else {}
         method = methods.get(http_method) or methods.get("ANY")
         request_id = str(uuid.uuid4())
         request_headers = dict(handler.headers.items())
@@ -495,10 +549,10 @@ class ApiServer:
             context={
                 "requestId": request_id,
                 "extendedRequestId": request_id,
-                "apiId": self.api.api_id,
+                "apiId": api.api_id,
                 "accountId": self.account,
-                "stage": self.api.stage,
-                "path": f"/{self.api.stage}{stage_path}",
+                "stage": api.stage,
+                "path": f"/{api.stage}{stage_path}",
                 "resourcePath": method.resource_path if method else "",
                 "httpMethod": http_method,
                 "domainName": request_headers.get("Host", "localhost"),
@@ -516,13 +570,20 @@ class ApiServer:
                 handler, "MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token", request
             )
             return
+        call = Call(api, handler, method, stage_path, body, matched[1], request)
         claims = None
         lambda_context = None
+        caller = None
+        if method.iam_auth:
+            try:
+                caller = self._iam_authorize(call)
+            except AuthorizerDeniedError as denied:
+                log.warning("%s %s: %s (AWS_IAM): %s", http_method, path, denied.response_type, denied.reason)
+                self._gateway_error(handler, denied.response_type, denied.message, request)
+                return
         if isinstance(method.authorizer, LambdaAuthorizer):
             try:
-                lambda_context = self._lambda_authorize(
-                    method, http_method, handler, stage_path, body, matched[1]
-                )
+                lambda_context = self._lambda_authorize(call)
             except AuthorizerDeniedError as denied:
                 log.warning(
                     "%s %s: %s (%s): %s",
@@ -541,18 +602,15 @@ class ApiServer:
                 log.warning("%s %s: 401 (%s): %s", http_method, path, method.authorizer.name, failure.reason)
                 self._gateway_error(handler, "UNAUTHORIZED", failure.message, request)
                 return
+        call.authorizer = lambda_context or claims
         if method.kind == "mock":
             self._send_mock(handler, method, request)
             return
         if method.kind == "lambda" and method.function_arn:
-            self._lambda_integration(
-                handler, method, http_method, stage_path, body, matched[1], request, lambda_context or claims
-            )
+            self._lambda_integration(call)
             return
         if method.kind == "service":
-            self._service_integration(
-                handler, method, http_method, body, matched[1], request, lambda_context or claims
-            )
+            self._service_integration(call)
             return
         if method.kind != "proxy" or not method.function_arn:
             self._send(
@@ -568,7 +626,7 @@ class ApiServer:
             self._gateway_error(handler, "BAD_REQUEST_PARAMETERS", message, request)
             return
         event = proxy_event(
-            self.api,
+            api,
             self.account,
             method,
             http_method,
@@ -581,17 +639,19 @@ class ApiServer:
             request_id=request_id,
             claims=claims,
             authorizer=lambda_context,
+            caller=caller,
         )
-        if not self._integration_permitted(method, http_method, stage_path):
+        if not self._integration_permitted(call):
             self._gateway_error(handler, "API_CONFIGURATION_ERROR", "Internal server error", request)
             return
         started = time.perf_counter()
-        invocation = self._invoke(method.function_arn, event, f"api {http_method} {method.resource_path}")
+        function = api.function_arn(method)
+        invocation = self._invoke(function, event, f"api {http_method} {method.resource_path}")
         base_headers = {"x-amzn-RequestId": request_id, "x-amz-apigw-id": request_id[:16]}
         result = invocation.result
         if not invocation.ok or not isinstance(result, dict) or "statusCode" not in result:
             if invocation.ok:
-                log.error("%s returned a malformed proxy response", method.function_arn)
+                log.error("%s returned a malformed proxy response", function)
             self._gateway_error(handler, "DEFAULT_5XX", "Internal server error", request)
             return
         headers = dict(base_headers)
@@ -610,36 +670,34 @@ class ApiServer:
         )
         self._send(handler, int(result["statusCode"]), headers, payload)
 
-    def _integration_permitted(self, method: Method, http_method: str, stage_path: str) -> bool:
-        """The function's permissions let API Gateway invoke it for this method and path (proxy or not)."""
-        source_arn = execute_api_arn(
-            self.region, self.account, self.api.api_id, self.api.stage, http_method, stage_path
+    def _method_arn(self, call: Call) -> str:
+        """The method's ARN: what IAM authorizes, and the source Lambda permissions name."""
+        api = call.api
+        return execute_api_arn(
+            self.region, self.account, api.api_id, api.stage, call.http_method, call.stage_path
         )
-        if self._may_invoke is None or self._may_invoke(str(method.function_arn), source_arn):
+
+    def _integration_permitted(self, call: Call) -> bool:
+        """The function's permissions let API Gateway invoke it for this method and path (proxy or not)."""
+        source_arn = self._method_arn(call)
+        function = call.api.function_arn(call.method)
+        if self._may_invoke is None or self._may_invoke(function, source_arn):
             return True
         log.error(
             "%s %s: Execution failed due to configuration error: Invalid permissions on Lambda function "
             "(no AWS::Lambda::Permission lets apigateway.amazonaws.com invoke %s from %s)",
-            http_method,
-            method.resource_path,
-            method.function_arn,
+            call.http_method,
+            call.method.resource_path,
+            function,
             source_arn,
         )
         return False
 
-    def _integration_request(
-        self,
-        handler: BaseHTTPRequestHandler,
-        method: Method,
-        http_method: str,
-        body: bytes,
-        path_params: dict[str, str],
-        request: gateway_responses.Request,
-        authorizer: dict[str, Any] | None,
-    ) -> tuple[str, dict[str, Any]] | None:
+    def _integration_request(self, call: Call) -> tuple[str, dict[str, Any]] | None:
         """A non-proxy integration's request body and `$context`: the request template for the request's
         content type rendered, or the body passed through as the passthrough behaviour allows. None once
         the refusal (415) or mapping error (500) is answered."""
+        method, request, handler = call.method, call.request, call.handler
         content_type = (handler.headers.get("Content-Type") or "application/json").split(";")[0].strip()
         template = method.request_templates.get(content_type)
         if template is None and (
@@ -648,34 +706,35 @@ class ApiServer:
         ):
             self._send(handler, 415, {}, {"message": "Unsupported Media Type"})
             return None
-        params = {"path": path_params, "querystring": request.query, "header": dict(handler.headers.items())}
-        context = {**request.context, "authorizer": authorizer or {}}
-        text = body.decode(errors="replace")
+        params = {
+            "path": call.path_params,
+            "querystring": request.query,
+            "header": dict(handler.headers.items()),
+        }
+        context = {**request.context, "authorizer": call.authorizer or {}}
+        text = call.body.decode(errors="replace")
         if template is None:
             return text, context
         try:
-            return mapping.render(template, mapping.Input(text, params), context), context
+            rendered = mapping.render(
+                template, mapping.Input(text, params), context, call.api.stage_variables
+            )
+            return rendered, context
         except TemplateError as error:
-            log.error("%s %s: request mapping failed: %s", http_method, method.resource_path, error)
+            log.error("%s %s: request mapping failed: %s", call.http_method, method.resource_path, error)
             self._gateway_error(handler, "DEFAULT_5XX", "Internal server error", request)
             return None
 
     def _method_response(
-        self,
-        handler: BaseHTTPRequestHandler,
-        method: Method,
-        selector: str | None,
-        output: tuple[str, dict[str, str]],
-        context: dict[str, Any],
-        request: gateway_responses.Request,
+        self, call: Call, selector: str | None, output: tuple[str, dict[str, str]], context: dict[str, Any]
     ) -> None:
         """The integration response `selector` selects (see mapping.select_response) maps the integration's
         output (body, headers) to the method response: its parameters, then its template (none: the body
         as it is)."""
         output_text, output_headers = output
-        chosen = mapping.select_response(method.integration_responses, selector)
+        chosen = mapping.select_response(call.method.integration_responses, selector)
         if chosen is None:
-            self._gateway_error(handler, "DEFAULT_5XX", "Internal server error", request)
+            self._gateway_error(call.handler, "DEFAULT_5XX", "Internal server error", call.request)
             return
         headers = mapping.response_parameters(
             chosen.get("ResponseParameters") or {}, output_text, output_headers
@@ -684,121 +743,106 @@ class ApiServer:
         response_template = templates.get("application/json", next(iter(templates.values()), None))
         try:
             data = (
-                mapping.render(response_template, mapping.Input(output_text), context)
+                mapping.render(
+                    response_template, mapping.Input(output_text), context, call.api.stage_variables
+                )
                 if response_template
                 else output_text
             )
         except TemplateError as error:
-            log.error("%s: response mapping failed: %s", method.resource_path, error)
-            self._gateway_error(handler, "DEFAULT_5XX", "Internal server error", request)
+            log.error("%s: response mapping failed: %s", call.method.resource_path, error)
+            self._gateway_error(call.handler, "DEFAULT_5XX", "Internal server error", call.request)
             return
         headers.setdefault("Content-Type", "application/json")
-        self._send(handler, int(chosen.get("StatusCode", 200)), headers, data.encode())
+        self._send(call.handler, int(chosen.get("StatusCode", 200)), headers, data.encode())
 
-    def _lambda_integration(
-        self,
-        handler: BaseHTTPRequestHandler,
-        method: Method,
-        http_method: str,
-        stage_path: str,
-        body: bytes,
-        path_params: dict[str, str],
-        request: gateway_responses.Request,
-        authorizer: dict[str, Any] | None,
-    ) -> None:
+    def _lambda_integration(self, call: Call) -> None:
         """A non-proxy Lambda integration: the request template makes the event, the function's result or
         error selects an integration response (SelectionPattern against errorMessage; no match: the
         default response), whose template and parameters make the method response."""
-        assert method.function_arn is not None
-        mapped = self._integration_request(
-            handler, method, http_method, body, path_params, request, authorizer
-        )
+        method = call.method
+        mapped = self._integration_request(call)
         if mapped is None:
             return
         payload_text, context = mapped
         try:
             event = json.loads(payload_text) if payload_text.strip() else {}
         except ValueError as error:
-            log.error("%s %s: the request mapping is not JSON: %s", http_method, method.resource_path, error)
-            self._gateway_error(handler, "DEFAULT_5XX", "Internal server error", request)
+            log.error(
+                "%s %s: the request mapping is not JSON: %s", call.http_method, method.resource_path, error
+            )
+            self._gateway_error(call.handler, "DEFAULT_5XX", "Internal server error", call.request)
             return
-        if not self._integration_permitted(method, http_method, stage_path):
-            self._gateway_error(handler, "API_CONFIGURATION_ERROR", "Internal server error", request)
+        if not self._integration_permitted(call):
+            self._gateway_error(
+                call.handler, "API_CONFIGURATION_ERROR", "Internal server error", call.request
+            )
             return
-        invocation = self._invoke(method.function_arn, event, f"api {http_method} {method.resource_path}")
+        trigger = f"api {call.http_method} {method.resource_path}"
+        invocation = self._invoke(call.api.function_arn(method), event, trigger)
         output = invocation.result if invocation.ok else invocation.error
         selector = None if invocation.ok else str((invocation.error or {}).get("errorMessage", ""))
-        self._method_response(handler, method, selector, (json.dumps(output), {}), context, request)
+        self._method_response(call, selector, (json.dumps(output), {}), context)
 
-    def _service_integration(
-        self,
-        handler: BaseHTTPRequestHandler,
-        method: Method,
-        http_method: str,
-        body: bytes,
-        path_params: dict[str, str],
-        request: gateway_responses.Request,
-        authorizer: dict[str, Any] | None,
-    ) -> None:
+    def _service_integration(self, call: Call) -> None:
         """An AWS service integration: the mapped request goes to the service as the Credentials role; the
         response's HTTP status code selects the integration response (an error no pattern matches gets
         the default one, as in AWS: often a 200 carrying the service's error)."""
+        method, request = call.method, call.request
         assert method.service is not None
         if self._service_calls is None:
-            self._gateway_error(handler, "DEFAULT_5XX", "Internal server error", request)
+            self._gateway_error(call.handler, "DEFAULT_5XX", "Internal server error", request)
             return
-        mapped = self._integration_request(
-            handler, method, http_method, body, path_params, request, authorizer
-        )
+        mapped = self._integration_request(call)
         if mapped is None:
             return
         payload_text, context = mapped
+        text = call.body.decode(errors="replace")
         incoming = IncomingRequest(
-            path_params, request.query, request.headers, body.decode(errors="replace"), context
+            call.path_params, request.query, request.headers, text, context, call.api.stage_variables
         )
         try:
             answer = self._service_calls.call(method.service, incoming, payload_text)
         except IntegrationConfigError as error:
             log.error(
                 "%s %s: Execution failed due to configuration error: %s",
-                http_method,
+                call.http_method,
                 method.resource_path,
                 error,
             )
-            self._gateway_error(handler, "API_CONFIGURATION_ERROR", "Internal server error", request)
+            self._gateway_error(call.handler, "API_CONFIGURATION_ERROR", "Internal server error", request)
             return
         output = (answer.body.decode(errors="replace"), answer.headers)
-        self._method_response(handler, method, str(answer.status), output, context, request)
+        self._method_response(call, str(answer.status), output, context)
 
-    def _lambda_authorize(
-        self,
-        method: Method,
-        http_method: str,
-        handler: BaseHTTPRequestHandler,
-        stage_path: str,
-        body: bytes,
-        path_params: dict[str, str],
-    ) -> dict[str, Any]:
-        authorizer = method.authorizer
+    def _iam_authorize(self, call: Call) -> dict[str, Any]:
+        if self._iam_authorizer is None:
+            raise AuthorizerDeniedError("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
+        handler = call.handler
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        request = AwsRequest(handler.command, handler.path, headers, call.body)
+        return self._iam_authorizer.authorize(request, self._method_arn(call))
+
+    def _lambda_authorize(self, call: Call) -> dict[str, Any]:
+        authorizer = call.method.authorizer
         assert isinstance(authorizer, LambdaAuthorizer)
-        method_arn = execute_api_arn(
-            self.region, self.account, self.api.api_id, self.api.stage, http_method, stage_path
-        )
-        api_arn = f"arn:aws:execute-api:{self.region}:{self.account}:{self.api.api_id}"
+        handler = call.handler
+        method_arn = self._method_arn(call)
+        api_arn = f"arn:aws:execute-api:{self.region}:{self.account}:{call.api.api_id}"
         source = f"{api_arn}/authorizers/{authorizer.authorizer_id}"
         headers = dict(handler.headers.items())
 
         def request_event() -> dict[str, Any]:
             event = proxy_event(
-                self.api,
+                call.api,
                 self.account,
-                method,
-                http_method,
+                call.method,
+                call.http_method,
                 handler.path,
-                stage_path,
+                call.stage_path,
                 list(handler.headers.items()),
-                body,
-                path_params,
+                call.body,
+                call.path_params,
                 handler.client_address[0],
             )
             keep = (

@@ -49,7 +49,8 @@ class AsyncInvoker:
         for attempt in range(attempts):
             if self._stopping.is_set():
                 return last
-            last = pool.invoke(event, trigger if attempt == 0 else f"{trigger} (retry {attempt})")
+            retry = trigger if attempt == 0 else f"{trigger} (retry {attempt})"
+            last = pool.invoke(event, retry, invoked_arn=function_arn)
             if last.ok:
                 return last
             if attempt + 1 < attempts:

@@ -16,7 +16,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -116,7 +116,7 @@ class Deliverer:
 
     def __init__(
         self,
-        function_arns: set[str],
+        function_arns: Container[str],
         invoke_async: Callable[[str, Any, str], Any],
         sqs_client: Callable[[], Any],
         retry_delay_s: float = 0.2,

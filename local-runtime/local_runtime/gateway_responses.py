@@ -20,6 +20,7 @@ BUILT_IN = {
     "UNAUTHORIZED": (401, "UnauthorizedException"),
     "ACCESS_DENIED": (403, "AccessDeniedException"),
     "MISSING_AUTHENTICATION_TOKEN": (403, "MissingAuthenticationTokenException"),
+    "INVALID_SIGNATURE": (403, "InvalidSignatureException"),
     "BAD_REQUEST_PARAMETERS": (400, "BadRequestException"),
     "BAD_REQUEST_BODY": (400, "BadRequestException"),
     "DEFAULT_4XX": (400, "BadRequestException"),

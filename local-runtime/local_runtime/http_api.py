@@ -23,6 +23,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from local_runtime.authorizer import UnauthorizedError
 from local_runtime.http_server import LocalServer, respond
+from local_runtime.iam import AwsRequest
+from local_runtime.iam_auth import IamAuthorizer
+from local_runtime.lambda_authorizer import AuthorizerDeniedError
 from local_runtime.permissions import arn_like, execute_api_arn
 from local_runtime.templates import App
 from local_runtime.workers import Invocation
@@ -55,6 +58,7 @@ class HttpRoute:
     payload_version: str = "2.0"
     authorizer: HttpAuthorizer | None = None
     scopes: list[str] = field(default_factory=list)
+    iam_auth: bool = False  # AuthorizationType AWS_IAM: a SigV4-signed caller allowed execute-api:Invoke
 
 
 @dataclass
@@ -149,6 +153,7 @@ def http_apis(app: App) -> list[HttpApi]:
                     payload_version=str(integration.get("PayloadFormatVersion", "2.0")),
                     authorizer=authorizers.get(str(p.get("AuthorizerId"))) if auth_type != "NONE" else None,
                     scopes=[str(s) for s in p.get("AuthorizationScopes", [])],
+                    iam_auth=auth_type == "AWS_IAM",
                 )
             )
         apis.append(
@@ -221,8 +226,10 @@ class HttpApiServer:
         may_invoke: Callable[[str, str], bool],
         port: int = 0,
         may_invoke_url: Callable[[str, str], bool] | None = None,
+        iam_authorizer: IamAuthorizer | None = None,
     ) -> None:
         self._invoke, self.account, self.region = invoke, account, region
+        self._iam_authorizer = iam_authorizer  # AWS_IAM routes and function URLs
         self._verify_jwt, self._may_invoke = verify_jwt, may_invoke
         self._may_invoke_url = may_invoke_url  # (function ARN, AuthType) -> a function URL may be called
         self._server = LocalServer(self.handle, port=port, name=f"http-api-{api.name}")
@@ -265,13 +272,19 @@ class HttpApiServer:
         request_id = str(uuid.uuid4())
         context = self._context(route, method, path, headers, handler.client_address[0], request_id)
         try:
-            context["authorizer"] = self._authorize(route, headers, parts.query, path, context)
+            if route.iam_auth or self.api.function_url_auth == "AWS_IAM":
+                context["authorizer"] = {
+                    "iam": self._iam_authorize(handler, headers, body, method, path, route)
+                }
+            else:
+                context["authorizer"] = self._authorize(route, headers, parts.query, path, context)
         except UnauthorizedError as error:
             log.info("%s %s: 401 (%s)", method, path, error.reason)
             return self._send(handler, 401, {"message": "Unauthorized"}, cors)
         except PermissionError as error:
             log.info("%s %s: 403 (%s)", method, path, error)
-            return self._send(handler, 403, {"message": "Forbidden"}, cors)
+            key = "Message" if self.api.function_url_auth is not None else "message"  # Lambda's or API GW's
+            return self._send(handler, 403, {key: "Forbidden"}, cors)
         if self.api.function_url_auth is not None:
             return self._function_url(handler, route, method, path, parts.query, headers, body, context, cors)
         source = execute_api_arn(
@@ -310,18 +323,10 @@ class HttpApiServer:
         """A function URL: its resource policy (InvokeFunctionUrl), SigV4 for AWS_IAM, then the function;
         Lambda's own answers are {"Message": ...} (lambda/latest/dg/urls-invocation.html)."""
         assert route.function_arn is not None
-        auth = str(self.api.function_url_auth)
-        signed = headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 ")
+        auth = str(self.api.function_url_auth)  # AWS_IAM was checked with the route's authorization
         allowed = self._may_invoke_url is not None and self._may_invoke_url(route.function_arn, auth)
-        if (auth == "AWS_IAM" and not signed) or (auth == "NONE" and not allowed):
-            log.info(
-                "%s %s: 403 (function URL %s, signed: %s, permission: %s)",
-                method,
-                path,
-                auth,
-                signed,
-                allowed,
-            )
+        if auth == "NONE" and not allowed:
+            log.info("%s %s: 403 (function URL NONE without its InvokeFunctionUrl permission)", method, path)
             return self._send(handler, 403, {"Message": "Forbidden"}, cors)
         context["accountId"] = "anonymous" if auth == "NONE" else self.account
         event = _event_v2(route, method, path, query, headers, body, {}, context)
@@ -362,6 +367,42 @@ class HttpApiServer:
         }
 
     # ------------------------------------------------------------------ authorizers
+    def _iam_authorize(
+        self,
+        handler: BaseHTTPRequestHandler,
+        headers: dict[str, str],
+        body: bytes,
+        method: str,
+        path: str,
+        route: HttpRoute,
+    ) -> dict[str, Any]:
+        """AWS_IAM: a route's execute-api:Invoke, or a function URL's lambda:InvokeFunctionUrl (iam_auth.py);
+        a refusal is HTTP APIs' and Lambda's 403 Forbidden."""
+        if self._iam_authorizer is None:
+            raise PermissionError("AWS_IAM is not checked without the IAM gateway")
+        request = AwsRequest(handler.command, handler.path, headers, body)
+        try:
+            if self.api.function_url_auth is not None:
+                assert route.function_arn is not None
+                identity = self._iam_authorizer.authorize(
+                    request, route.function_arn, action="lambda:InvokeFunctionUrl", service="lambda"
+                )
+            else:
+                arn = execute_api_arn(
+                    self.region, self.account, self.api.api_id, self.api.stage, method, path
+                )
+                identity = self._iam_authorizer.authorize(request, arn)
+        except AuthorizerDeniedError as denied:
+            raise PermissionError(f"AWS_IAM: {denied.reason}") from denied
+        return {
+            "accessKey": identity.get("accessKey"),
+            "accountId": identity.get("accountId"),
+            "callerId": identity.get("caller"),
+            "principalOrgId": None,
+            "userArn": identity.get("userArn"),
+            "userId": identity.get("user"),
+        }
+
     def _authorize(
         self, route: HttpRoute, headers: dict[str, str], query: str, path: str, context: dict[str, Any]
     ) -> dict[str, Any] | None:

@@ -56,6 +56,8 @@ HANDLED = {
     "AWS::ApiGateway::Account": "account setting: the CloudWatch Logs role a logging API stage needs",
     "AWS::KMS::Key": "key policy checked on the reads/writes of what it encrypts (nothing is encrypted)",
     "AWS::KMS::Alias": "names a key",
+    "AWS::Lambda::Version": "invocable by its ARN; runs the function's current code",
+    "AWS::Lambda::Alias": "invocable by its ARN, with its own permissions; runs the function's current code",
 }
 
 # Types listed once at start-up as skipped, with the reason.
@@ -67,8 +69,6 @@ SKIPPED = {
     "AWS::CloudWatch::Alarm": "CloudWatch alarms are not emulated",
     "AWS::CloudWatch::CompositeAlarm": "CloudWatch alarms are not emulated",
     "AWS::CloudWatch::Dashboard": "CloudWatch dashboards are not emulated",
-    "AWS::Lambda::Version": "functions always run $LATEST",
-    "AWS::Lambda::Alias": "functions always run $LATEST",
     "Custom::S3AutoDeleteObjects": "local buckets go when the runtime stops: nothing to empty",
     "AWS::ApiGateway::UsagePlan": "throttling is not emulated",
     "AWS::ApiGateway::ApiKey": "API keys are not checked",
@@ -311,6 +311,15 @@ def role_policies(app: App) -> tuple[dict[str, Policy], list[str]]:
         if keys:
             warnings.append(f"{arn}: conditions on {', '.join(keys)} are applied as if they held")
     return {arn: Policy(items) for arn, items in statements.items()}, warnings
+
+
+def function_qualifiers(app: App) -> dict[str, str]:
+    """The ARN of each alias and version (`…:function:name:qualifier`) -> its function's ARN."""
+    found = {}
+    for stack, lid, _resource in app.all_resources("AWS::Lambda::Alias", "AWS::Lambda::Version"):
+        qualified = str(app.ref(stack, lid))
+        found[qualified] = qualified.rsplit(":", 1)[0]
+    return found
 
 
 def role_trust_policies(app: App) -> dict[str, dict[str, Any]]:

@@ -83,12 +83,11 @@ class FunctionPolicies:
     def _find(
         self, function_arn: str, principal: str, source_arn: str, source_account: str, action: str
     ) -> Permission | None:
-        name = function_arn.rsplit(":", 1)[-1]
+        invoked = function_key(function_arn)
         for permission in self.permissions:
             if permission.action not in (action, "lambda:*", "*"):
                 continue
-            target = permission.function
-            if target not in (function_arn, name) and not function_arn.endswith(f":function:{target}"):
+            if function_key(permission.function) != invoked:
                 continue
             if permission.principal not in (principal, "*"):
                 continue
@@ -98,6 +97,15 @@ class FunctionPolicies:
                 continue
             return permission
         return None
+
+
+def function_key(function: str) -> tuple[str, str | None]:
+    """(name, qualifier) of a function name, ARN or partial ARN, with or without an alias or version:
+    a permission applies to the function, alias or version it names, not to the others
+    (https://docs.aws.amazon.com/lambda/latest/dg/using-aliases.html#versioning-permissions-alias)."""
+    rest = function.split(":function:", 1)[1] if ":function:" in function else function
+    name, _, qualifier = rest.partition(":")
+    return name, (qualifier if qualifier and qualifier != "$LATEST" else None)
 
 
 def execute_api_arn(region: str, account: str, api_id: str, stage: str, method: str, path: str) -> str:

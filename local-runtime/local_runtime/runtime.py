@@ -38,6 +38,7 @@ from local_runtime.gateway import Gateway, Identity
 from local_runtime.hot_reload import Changes, CodeSources, Synth, Watcher, clear_bytecode
 from local_runtime.http_api import HttpApi, HttpApiServer, function_urls, http_apis
 from local_runtime.iam import Policy, Recorder
+from local_runtime.iam_auth import IamAuthorizer
 from local_runtime.kms import EncryptionKeys
 from local_runtime.permissions import FunctionPolicies
 from local_runtime.resource_policies import Caller, ResourcePolicies
@@ -48,7 +49,7 @@ from local_runtime.sqs_source import Mapping, SqsPoller
 from local_runtime.stream_source import StreamMapping, StreamPoller
 from local_runtime.swagger import Swagger, find_dist
 from local_runtime.templates import App, Names, TemplateError
-from local_runtime.workers import BOOTSTRAP, FunctionSpec, Invocation, Pool, die_with_parent
+from local_runtime.workers import BOOTSTRAP, FunctionPools, FunctionSpec, Invocation, Pool, die_with_parent
 
 log = logging.getLogger("local_runtime")
 ADMIN_KEY = "LOCALRUNTIMEADMIN"
@@ -88,7 +89,7 @@ class Options:
 class Runtime:
     def __init__(self, options: Options) -> None:
         self.options = options
-        self.pools: dict[str, Pool] = {}  # by function ARN
+        self.pools = FunctionPools()  # by function ARN (an alias's or version's too)
         self.specs: list[FunctionSpec] = []
         self.policies: dict[str, Policy] = {}
         self.api_servers: list[ApiServer | HttpApiServer] = []
@@ -236,6 +237,7 @@ class Runtime:
         old_pools = dict(self.pools)
         self.pools.clear()
         self.pools.update(new_pools)
+        self.pools.qualifiers = model.function_qualifiers(app)
         self.app = app
         self.users.pools = pools
         assert self.gateway is not None
@@ -263,7 +265,7 @@ class Runtime:
         if old_firehose:
             old_firehose.stop()  # delivers what it buffered
         deliverer = Deliverer(
-            set(self.pools),
+            self.pools,
             self.invoke_async,
             lambda: self.client("sqs"),
             may_invoke=lambda function, rule: self._may_invoke(function, "events.amazonaws.com", rule),
@@ -293,7 +295,7 @@ class Runtime:
             lambda: self.client("sqs"),
             self.invoke_async,
             lambda function, topic: self._may_invoke(function, "sns.amazonaws.com", topic),
-            set(self.pools),
+            self.pools,
             lambda queue, topic: self._service_may("sns.amazonaws.com", "sqs:SendMessage", queue, topic),
             opts.poll_wait_s,
         )
@@ -331,6 +333,9 @@ class Runtime:
             server.stop()
 
     def _api_server(self, api: RestApi | HttpApi, port: int) -> ApiServer | HttpApiServer:
+        assert self.gateway is not None
+        iam_authorizer = IamAuthorizer(self.gateway, self.options.region, "123456789012")
+
         def may_invoke(function: str, source: str) -> bool:
             return self._may_invoke(function, "apigateway.amazonaws.com", source)
 
@@ -346,6 +351,7 @@ class Runtime:
                 may_invoke_url=lambda function, auth: (
                     self.function_policies.allows_url(function, auth) is not None
                 ),
+                iam_authorizer=iam_authorizer,
             )
         return ApiServer(
             api,
@@ -357,6 +363,7 @@ class Runtime:
             may_invoke=may_invoke,
             region=self.options.region,
             service_calls=self.service_calls,
+            iam_authorizer=iam_authorizer,
         )
 
     def _write_state(self) -> None:
@@ -573,7 +580,8 @@ class Runtime:
             props = app.resolve(stack, resource.get("Properties", {}))
             source = str(props.get("EventSourceArn", ""))
             function = str(props["FunctionName"])
-            spec = next((s for s in self.specs if function in (s.name, s.arn)), None)
+            target = function if function.startswith("arn:") else function.split(":")[0]  # name[:alias]
+            spec = next((s for s in self.specs if self.pools.function_of(target) in (s.name, s.arn)), None)
             if spec is None:
                 raise TemplateError(f"{logical_id}: event source mapping targets unknown function {function}")
             if ":kinesis:" in source or (":dynamodb:" in source and "/stream/" in source):
@@ -689,7 +697,7 @@ class Runtime:
         )
 
     def invoke(self, function_arn: str, event: Any, trigger: str = "invoke") -> Invocation:
-        return self.pools[function_arn].invoke(event, trigger)
+        return self.pools[function_arn].invoke(event, trigger, invoked_arn=function_arn)
 
     def invoke_async(self, function_arn: str, event: Any, trigger: str) -> Any:
         assert self.asynchronous is not None
@@ -908,6 +916,11 @@ class Runtime:
         for server in self.api_servers:
             url = isinstance(server.api, HttpApi) and server.api.function_url_auth is not None
             echo(f"{'Function URL' if url else 'API'} {server.api.name}: {server.base_url}")
+            if isinstance(server.api, RestApi) and len(server.api.stages) > 1:
+                others = [
+                    f"{server.base_url.rsplit('/', 2)[0]}/{name}/" for name in list(server.api.stages)[1:]
+                ]
+                echo(f"  other stages: {'  '.join(others)}")
             if server.swagger_url:
                 echo(f"Swagger UI: {server.swagger_url}")
             elif isinstance(server, ApiServer):

@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -102,7 +102,7 @@ class SnsDelivery:
         sqs_client: Callable[[], Any],
         invoke_async: Callable[[str, Any, str], Any],
         may_invoke: Callable[[str, str], bool],
-        function_arns: set[str],
+        function_arns: Container[str],
         may_send: Callable[[str, str], bool] | None = None,
         wait_s: float = 1.0,
     ) -> None:

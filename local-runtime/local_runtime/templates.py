@@ -260,6 +260,8 @@ class App:
             return _short_hash(f"{stack.name}/{logical_id}", 26)
         if rtype == "AWS::ApiGateway::Authorizer":
             return _short_hash(f"{stack.name}/{logical_id}", 6)
+        if rtype in ("AWS::Lambda::Alias", "AWS::Lambda::Version"):  # the qualified function ARN
+            return f"{self._function_arn(stack, resource)}:{self._qualifier(stack, logical_id, resource)}"
         if rtype == "AWS::KMS::Key":  # the key id, a UUID
             digest = _short_hash(f"{stack.name}/{logical_id}", 32)
             return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
@@ -302,6 +304,11 @@ class App:
             },
             "AWS::SNS::Topic": {"TopicArn": lambda: self.arn("sns", name), "TopicName": lambda: name},
             "AWS::Kinesis::Stream": {"Arn": lambda: self.arn("kinesis", f"stream/{name}")},
+            "AWS::Lambda::Version": {
+                "Version": lambda: self._qualifier(stack, logical_id, resource),
+                "FunctionArn": lambda: self.ref(stack, logical_id),
+            },
+            "AWS::Lambda::Alias": {"AliasArn": lambda: self.ref(stack, logical_id)},
             "AWS::KMS::Key": {
                 "Arn": lambda: self.arn("kms", f"key/{self.ref(stack, logical_id)}"),
                 "KeyId": lambda: self.ref(stack, logical_id),
@@ -333,6 +340,26 @@ class App:
         raise TemplateError(
             f"{stack.name}: Fn::GetAtt {logical_id}.{attribute} ({rtype}) is not supported locally"
         )
+
+    def _function_arn(self, stack: Stack, resource: dict[str, Any]) -> str:
+        """The unqualified ARN of the function an alias or version belongs to."""
+        function = str(self.resolve(stack, resource.get("Properties", {}).get("FunctionName")))
+        if function.startswith("arn:"):
+            return ":".join(function.split(":")[:7])
+        return self.arn("lambda", f"function:{function.rsplit(':function:', 1)[-1]}")
+
+    def _qualifier(self, stack: Stack, logical_id: str, resource: dict[str, Any]) -> str:
+        """An alias's name; a version's number (1, 2... per function, in the template's order)."""
+        if resource["Type"] == "AWS::Lambda::Alias":
+            return str(self.resolve(stack, resource["Properties"]["Name"]))
+        function = resource.get("Properties", {}).get("FunctionName")
+        siblings = [
+            lid
+            for lid, other in stack.resources.items()
+            if other["Type"] == "AWS::Lambda::Version"
+            and other.get("Properties", {}).get("FunctionName") == function
+        ]
+        return str(siblings.index(logical_id) + 1)
 
     def _rule_path(self, stack: Stack, resource: dict[str, Any]) -> str:
         logical_id = next(lid for lid, r in stack.resources.items() if r is resource)

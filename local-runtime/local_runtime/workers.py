@@ -274,7 +274,9 @@ class Pool:
         with self._lock:
             self._all.discard(worker)
 
-    def invoke(self, event: Any, trigger: str = "invoke") -> Invocation:
+    def invoke(self, event: Any, trigger: str = "invoke", invoked_arn: str | None = None) -> Invocation:
+        """Run one event; `invoked_arn`: the function, alias or version ARN the caller invoked (the
+        context's invoked_function_arn)."""
         if self._stopped:
             raise RuntimeError(f"{self.spec.display}: runtime is stopping")
         assert self._slots is not None
@@ -283,11 +285,11 @@ class Pool:
             # A stop while this waited for a slot: no new worker (a cold start per waiting event).
             if self._stopped:
                 raise RuntimeError(f"{self.spec.display}: runtime is stopping")
-            return self._invoke(event, trigger)
+            return self._invoke(event, trigger, invoked_arn or self.spec.arn)
         finally:
             self._slots.release()
 
-    def _invoke(self, event: Any, trigger: str) -> Invocation:
+    def _invoke(self, event: Any, trigger: str, invoked_arn: str) -> Invocation:
         request_id = str(uuid.uuid4())
         with self._lock:
             worker = self._idle.pop() if self._idle else None
@@ -296,7 +298,7 @@ class Pool:
         deadline = time.monotonic() + self.spec.timeout_s
         if worker is None:
             worker = self._spawn()
-        invocation = self._run(worker, request_id, event, started, deadline)
+        invocation = self._run(worker, request_id, event, started, deadline, invoked_arn)
         invocation.cold = cold
         worker.wait_output()
         invocation.logs = worker.output
@@ -313,7 +315,7 @@ class Pool:
         return invocation
 
     def _run(
-        self, worker: Worker, request_id: str, event: Any, started: float, deadline: float
+        self, worker: Worker, request_id: str, event: Any, started: float, deadline: float, invoked_arn: str
     ) -> Invocation:
         timeout_error = {
             "errorType": "Sandbox.Timedout",
@@ -342,7 +344,13 @@ class Pool:
         worker.begin()
         try:
             worker.send(
-                {"request_id": request_id, "event": event, "deadline_ms": deadline_ms, "trace_id": trace_id}
+                {
+                    "request_id": request_id,
+                    "event": event,
+                    "deadline_ms": deadline_ms,
+                    "trace_id": trace_id,
+                    "invoked_function_arn": invoked_arn,
+                }
             )
         except (BrokenPipeError, OSError):
             worker.kill()
@@ -456,3 +464,28 @@ def _exit_error(request_id: str, code: int | None) -> dict[str, Any]:
         "errorType": "Runtime.ExitError",
         "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {detail}",
     }
+
+
+class FunctionPools(dict[str, Pool]):
+    """Pools by function ARN. An alias's or version's ARN (`…:function:name:qualifier`) that the app
+    defines finds its function's pool: locally every alias and version runs the function's current code,
+    while Lambda permissions stay per qualifier (permissions.py). Unknown qualifiers are not found."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qualifiers: dict[str, str] = {}  # qualified ARN -> function ARN
+
+    def function_of(self, arn: str) -> str:
+        """The unqualified ARN of a function, alias or version ARN ($LATEST is the function)."""
+        if arn.endswith(":$LATEST"):
+            return arn.removesuffix(":$LATEST")
+        return self.qualifiers.get(arn, arn)
+
+    def __missing__(self, arn: str) -> Pool:
+        base = self.function_of(arn)
+        if base != arn and dict.__contains__(self, base):
+            return dict.__getitem__(self, base)
+        raise KeyError(arn)
+
+    def __contains__(self, arn: object) -> bool:
+        return isinstance(arn, str) and dict.__contains__(self, self.function_of(arn))

@@ -424,6 +424,6 @@ def test_authorizers_are_parsed_per_method_and_unsupported_ones_are_named() -> N
         TemplateError, match=r"ApiMe(GET|POST): COGNITO_USER_POOLS method with authorizer type"
     ):
         rest_apis(App.from_templates({"Test-Data": data_template(), "Test-Service": service}))
-    service["Resources"]["ApiMeGET"]["Properties"]["AuthorizationType"] = "AWS_IAM"
-    with pytest.raises(TemplateError, match=r"ApiMeGET: authorization type AWS_IAM is not emulated locally"):
+    service["Resources"]["ApiMeGET"]["Properties"]["AuthorizationType"] = "SIGNED_SOMEHOW"
+    with pytest.raises(TemplateError, match=r"ApiMeGET: authorization type SIGNED_SOMEHOW is not emulated"):
         rest_apis(App.from_templates({"Test-Data": data_template(), "Test-Service": service}))

@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from local_runtime.runtime import Runtime
-from tests.helpers import api_permission, running, write_stack_assembly
+from tests.helpers import api_permission, python_function, running, write_stack_assembly
 
 ITEMS = """
 import json
@@ -29,6 +32,7 @@ def handler(event, context):
         "query": event.get("queryStringParameters"),
         "sub": authorizer.get("jwt", {}).get("claims", {}).get("sub"),
         "lambda": authorizer.get("lambda"),
+        "iam": authorizer.get("iam"),
     }
 """
 GATE = """
@@ -36,18 +40,6 @@ def handler(event, context):
     print("gate called")
     return {"isAuthorized": event["identitySource"] == ["let-me-in"], "context": {"who": "tester"}}
 """
-
-
-def _function(asset: str) -> dict[str, Any]:
-    return {
-        "Type": "AWS::Lambda::Function",
-        "Properties": {
-            "Handler": "handler.handler",
-            "Runtime": "python3.14",
-            "Role": "arn:aws:iam::1:role/r",
-        },
-        "Metadata": {"aws:asset:path": asset},
-    }
 
 
 def _route(key: str, integration: str, **extra: Any) -> dict[str, Any]:
@@ -86,8 +78,8 @@ TEMPLATE = {
                 "ExplicitAuthFlows": ["ALLOW_ADMIN_USER_PASSWORD_AUTH"],
             },
         },
-        "Items": _function("asset.items"),
-        "Gate": _function("asset.gate"),
+        "Items": python_function("asset.items"),
+        "Gate": python_function("asset.gate"),
         "Api": {
             "Type": "AWS::ApiGatewayV2::Api",
             "Properties": {
@@ -144,6 +136,7 @@ TEMPLATE = {
             "GET /private", "V2", AuthorizationType="CUSTOM", AuthorizerId={"Ref": "GateAuthorizer"}
         ),
         "Default": _route("$default", "V2"),
+        "Signed": _route("GET /signed", "V2", AuthorizationType="AWS_IAM"),
         # Function URLs: public with its permission, public without one, and IAM-authenticated.
         "ItemsUrl": _url("Items", "NONE"),
         "ItemsUrlPermission": {
@@ -247,6 +240,22 @@ def test_function_urls_need_their_permission_or_a_signature(runtime: Runtime) ->
     # A public URL without lambda:InvokeFunctionUrl for "*" is refused by Lambda, the function not run.
     unpermitted = requests.get(urls["GateUrl"], timeout=10)
     assert (unpermitted.status_code, unpermitted.json()) == (403, {"Message": "Forbidden"})
-    assert requests.get(urls["PrivateUrl"], timeout=10).status_code == 403  # AWS_IAM: unsigned
-    signed = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261202/us-east-1/lambda/aws4_request, Signature=0"
-    assert requests.get(urls["PrivateUrl"], headers={"Authorization": signed}, timeout=10).status_code == 200
+    unsigned = requests.get(urls["PrivateUrl"], timeout=10)  # AWS_IAM
+    assert (unsigned.status_code, unsigned.json()) == (403, {"Message": "Forbidden"})
+    assert _signed_get(urls["PrivateUrl"], "execute-api").status_code == 403  # signed for another service
+    signed = _signed_get(urls["PrivateUrl"], "lambda")
+    assert signed.status_code == 200 and signed.json()["iam"]["accessKey"] == "AKIDDEVELOPER"
+
+
+def test_an_aws_iam_route_needs_a_sigv4_signature_for_execute_api(runtime: Runtime) -> None:
+    unsigned = requests.get(f"{_url(runtime)}signed", timeout=10)
+    assert (unsigned.status_code, unsigned.json()) == (403, {"message": "Forbidden"})
+    signed = _signed_get(f"{_url(runtime)}signed", "execute-api")
+    assert signed.status_code == 200, signed.text
+    assert signed.json()["iam"]["callerId"] == "AKIDDEVELOPER"
+
+
+def _signed_get(url: str, service: str) -> requests.Response:
+    request = AWSRequest(method="GET", url=url)
+    SigV4Auth(Credentials("AKIDDEVELOPER", "any-secret"), service, "us-east-1").add_auth(request)
+    return requests.get(url, headers=dict(request.headers), timeout=10)

@@ -15,7 +15,7 @@ from local_runtime.kms import EncryptionKeys
 from local_runtime.resource_policies import Caller
 from local_runtime.runtime import Runtime
 from local_runtime.templates import App, Names, TemplateError
-from tests.helpers import eventually, running, write_stack_assembly
+from tests.helpers import eventually, policy_role, python_function, running, write_stack_assembly
 
 ACCOUNT = "123456789012"
 CLIENT = """
@@ -53,28 +53,6 @@ ACCOUNT_KEY_POLICY = {
 }
 
 
-def _role(*statements: dict[str, Any]) -> dict[str, Any]:
-    document = {"Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}, *statements]}
-    return {
-        "Type": "AWS::IAM::Role",
-        "Properties": {"Policies": [{"PolicyName": "p", "PolicyDocument": document}]},
-    }
-
-
-def _function(asset: str, role: str, **environment: Any) -> dict[str, Any]:
-    return {
-        "Type": "AWS::Lambda::Function",
-        "Properties": {
-            "Handler": "handler.handler",
-            "Runtime": "python3.14",
-            "Role": {"Fn::GetAtt": [role, "Arn"]},
-            "Timeout": 10,
-            "Environment": {"Variables": environment},
-        },
-        "Metadata": {"aws:asset:path": asset},
-    }
-
-
 def _mapping(function: str, queue: str) -> dict[str, Any]:
     return {
         "Type": "AWS::Lambda::EventSourceMapping",
@@ -90,6 +68,7 @@ RECEIVE = {
     "Resource": "*",
 }
 ON_APP_KEY = {"Fn::GetAtt": ["AppKey", "Arn"]}
+LOGS = {"Effect": "Allow", "Action": "logs:*", "Resource": "*"}
 ENV = {
     "JOBS": {"Ref": "Jobs"},
     "AUDIT": {"Ref": "Audit"},
@@ -142,21 +121,31 @@ TEMPLATE = {
                 },
             },
         },
-        "ProducerRole": _role(
+        "ProducerRole": policy_role(
+            LOGS,
             SEND,
             PUT,
             {"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": ON_APP_KEY},
         ),
         # May send and put, and use AuditKey by its IAM policy, which AuditKey's policy does not honour.
-        "CarelessRole": _role(
-            SEND, PUT, {"Effect": "Allow", "Action": "kms:*", "Resource": {"Fn::GetAtt": ["AuditKey", "Arn"]}}
+        "CarelessRole": policy_role(
+            LOGS,
+            SEND,
+            PUT,
+            {"Effect": "Allow", "Action": "kms:*", "Resource": {"Fn::GetAtt": ["AuditKey", "Arn"]}},
         ),
-        "WorkerRole": _role(RECEIVE, {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": ON_APP_KEY}),
-        "BlindRole": _role(RECEIVE),  # may receive from the audit queue, but not decrypt
-        "Producer": _function("asset.client", "ProducerRole", **ENV),
-        "Careless": _function("asset.client", "CarelessRole", **ENV),
-        "Worker": _function("asset.worker", "WorkerRole"),
-        "Blind": _function("asset.worker", "BlindRole"),
+        "WorkerRole": policy_role(
+            LOGS, RECEIVE, {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": ON_APP_KEY}
+        ),
+        "BlindRole": policy_role(LOGS, RECEIVE),  # may receive from the audit queue, but not decrypt
+        "Producer": python_function(
+            "asset.client", "ProducerRole", Timeout=10, Environment={"Variables": ENV}
+        ),
+        "Careless": python_function(
+            "asset.client", "CarelessRole", Timeout=10, Environment={"Variables": ENV}
+        ),
+        "Worker": python_function("asset.worker", "WorkerRole", Timeout=10),
+        "Blind": python_function("asset.worker", "BlindRole", Timeout=10),
         "WorkerOnJobs": _mapping("Worker", "Jobs"),
         "BlindOnAudit": _mapping("Blind", "Audit"),
     }

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from local_runtime.runtime import Runtime
-from tests.helpers import api_permission, running, write_stack_assembly
+from tests.helpers import api_permission, python_function, running, write_stack_assembly
 
 PETS = """
 import json
@@ -45,18 +45,6 @@ def policy(principal, effect, resource, context):
 URI = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/${%s.Arn}/invocations"
 
 
-def _function(asset: str) -> dict[str, Any]:
-    return {
-        "Type": "AWS::Lambda::Function",
-        "Properties": {
-            "Handler": "handler.handler",
-            "Runtime": "python3.14",
-            "Role": "arn:aws:iam::1:role/r",
-        },
-        "Metadata": {"aws:asset:path": asset},
-    }
-
-
 def _method(http_method: str, resource: str, authorizer: str) -> dict[str, Any]:
     return {
         "Type": "AWS::ApiGateway::Method",
@@ -85,8 +73,8 @@ def _authorizer(kind: str, source: str, **extra: Any) -> dict[str, Any]:
 
 TEMPLATE = {
     "Resources": {
-        "Pets": _function("asset.pets"),
-        "Auth": _function("asset.auth"),
+        "Pets": python_function("asset.pets"),
+        "Auth": python_function("asset.auth"),
         "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "pets"}},
         "PetsResource": {
             "Type": "AWS::ApiGateway::Resource",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from local_runtime.runtime import Runtime
-from tests.helpers import eventually, running, write_stack_assembly
+from tests.helpers import eventually, python_function, running, write_stack_assembly
 
 CHANGES = """
 import json
@@ -40,19 +40,6 @@ def handler(event, context):
 READ = ["dynamodb:*", "kinesis:*"]
 
 
-def _function(asset: str, role: str) -> dict[str, Any]:
-    return {
-        "Type": "AWS::Lambda::Function",
-        "Properties": {
-            "Handler": "handler.handler",
-            "Runtime": "python3.14",
-            "Role": {"Fn::GetAtt": [role, "Arn"]},
-            "Timeout": 10,
-        },
-        "Metadata": {"aws:asset:path": asset},
-    }
-
-
 TEMPLATE = {
     "Resources": {
         "Items": {
@@ -76,8 +63,8 @@ TEMPLATE = {
                 "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": READ, "Resource": "*"}]},
             },
         },
-        "Changes": _function("asset.changes", "Reader"),
-        "ClickCounter": _function("asset.clicks", "Reader"),
+        "Changes": python_function("asset.changes", "Reader", Timeout=10),
+        "ClickCounter": python_function("asset.clicks", "Reader", Timeout=10),
         "ChangesMapping": {
             "Type": "AWS::Lambda::EventSourceMapping",
             "Properties": {
