@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local_runtime import gateway_responses, mapping, vtl
+from local_runtime.api_keys import ApiKey, stage_keys
 from local_runtime.authorizer import CognitoAuthorizer, UnauthorizedError
 from local_runtime.gateway_responses import GatewayResponse
 from local_runtime.http_server import LocalServer, respond
@@ -31,6 +32,7 @@ from local_runtime.iam import AwsRequest
 from local_runtime.iam_auth import IamAuthorizer
 from local_runtime.lambda_authorizer import DEFAULT_TTL_S, AuthorizerDeniedError, LambdaAuthorizer
 from local_runtime.permissions import execute_api_arn
+from local_runtime.request_validation import Validation, api_models, method_validation
 from local_runtime.service_integration import (
     IncomingRequest,
     IntegrationConfigError,
@@ -65,8 +67,8 @@ class Method:
     passthrough: str = "WHEN_NO_MATCH"
     integration_responses: list[dict[str, Any]] = field(default_factory=list)
     service: ServiceTarget | None = None  # an AWS service integration (Type AWS, not Lambda)
-    required_query: list[str] = field(default_factory=list)
-    required_headers: list[str] = field(default_factory=list)
+    validation: Validation = field(default_factory=Validation)  # the method's request validator
+    api_key_required: bool = False
     authorizer: CognitoAuthorizer | LambdaAuthorizer | None = None
     authorization_scopes: list[str] = field(default_factory=list)
     iam_auth: bool = False  # AuthorizationType AWS_IAM: a SigV4-signed caller allowed execute-api:Invoke
@@ -84,6 +86,7 @@ class RestApi:
     gateway_responses: dict[str, GatewayResponse] = field(default_factory=dict)  # by response type
     stages: dict[str, dict[str, str]] = field(default_factory=dict)  # every stage -> its stage variables
     stage_variables: dict[str, str] = field(default_factory=dict)  # those of `stage`
+    api_keys: dict[str, list[ApiKey]] = field(default_factory=dict)  # by stage: the keys usage plans allow
 
     def __post_init__(self) -> None:
         if not self.stages:
@@ -146,9 +149,17 @@ def rest_apis(app: App) -> list[RestApi]:
         api_props = app.resolve(stack, api_resource.get("Properties", {}))
         paths = _resource_paths(stack, api_lid)
         validators = {
-            lid: bool(app.resolve(stack, r.get("Properties", {}).get("ValidateRequestParameters", False)))
+            lid: (
+                str(
+                    app.resolve(stack, r.get("Properties", {}).get("ValidateRequestParameters", False))
+                ).lower()
+                == "true",
+                str(app.resolve(stack, r.get("Properties", {}).get("ValidateRequestBody", False))).lower()
+                == "true",
+            )
             for lid, r in stack.of_type("AWS::ApiGateway::RequestValidator").items()
         }
+        models = api_models(app, stack, api_lid)
         authorizers = _authorizers(app, stack, api_lid)
         methods: dict[str, dict[str, Method]] = {}
         for lid, resource in stack.of_type("AWS::ApiGateway::Method").items():
@@ -160,7 +171,8 @@ def rest_apis(app: App) -> list[RestApi]:
                 resource_path = paths[resource_id["Ref"]]
             else:
                 resource_path = "/"
-            method = _method(app, stack, props, resource_path, validators)
+            method = _method(app, stack, props, resource_path)
+            method.validation = method_validation(app, stack, props, validators, models)
             _attach_authorizer(app, stack, lid, props, method, authorizers)
             methods.setdefault(resource_path, {})[method.http_method] = method
         responses = {
@@ -191,6 +203,7 @@ def rest_apis(app: App) -> list[RestApi]:
                 gateway_responses=responses,
                 stages=stages,
                 stage_variables=stages.get(first, {}),
+                api_keys=stage_keys(app, stack, api_lid),
             )
         )
     return apis
@@ -310,9 +323,7 @@ def _resource_paths(stack: Stack, api_lid: str) -> dict[str, str]:
     return paths
 
 
-def _method(
-    app: App, stack: Stack, props: dict[str, Any], resource_path: str, validators: dict[str, bool]
-) -> Method:
+def _method(app: App, stack: Stack, props: dict[str, Any], resource_path: str) -> Method:
     http_method = str(props.get("HttpMethod", "ANY")).upper()
     integration = props.get("Integration", {})
     kind = str(integration.get("Type", "")).upper()
@@ -361,13 +372,7 @@ def _method(
                     raise TemplateError(
                         f"{stack.name}: MOCK {http_method} {resource_path}: {error}"
                     ) from error
-    validator = props.get("RequestValidatorId")
-    if isinstance(validator, dict) and validators.get(validator.get("Ref", "")):
-        for name, required in props.get("RequestParameters", {}).items():
-            if required is True and name.startswith("method.request.querystring."):
-                method.required_query.append(name.removeprefix("method.request.querystring."))
-            elif required is True and name.startswith("method.request.header."):
-                method.required_headers.append(name.removeprefix("method.request.header."))
+    method.api_key_required = str(app.resolve(stack, props.get("ApiKeyRequired", False))).lower() == "true"
     return method
 
 
@@ -603,6 +608,25 @@ class ApiServer:
                 self._gateway_error(handler, "UNAUTHORIZED", failure.message, request)
                 return
         call.authorizer = lambda_context or claims
+        if method.api_key_required:
+            key = handler.headers.get("x-api-key") or ""  # header names are case-insensitive
+            if key not in {k.value for k in api.api_keys.get(api.stage, [])}:
+                log.warning(
+                    "%s %s: 403: no valid API key (x-api-key) for stage %s", http_method, path, api.stage
+                )
+                self._gateway_error(handler, "INVALID_API_KEY", "Forbidden", request)
+                return
+        missing = method.validation.missing_parameters(dict(query_pairs), request_headers)
+        if missing:
+            message = f"Missing required request parameters: [{', '.join(missing)}]"
+            self._gateway_error(handler, "BAD_REQUEST_PARAMETERS", message, request)
+            return
+        content_type = (handler.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+        problem = method.validation.body_problem(content_type, body)
+        if problem is not None:
+            log.warning("%s %s: 400 Invalid request body: %s", http_method, path, problem)
+            self._gateway_error(handler, "BAD_REQUEST_BODY", "Invalid request body", request)
+            return
         if method.kind == "mock":
             self._send_mock(handler, method, request)
             return
@@ -616,14 +640,6 @@ class ApiServer:
             self._send(
                 handler, 500, {}, {"message": f"Integration type {method.kind} is not emulated locally"}
             )
-            return
-        query_names = {k for k, _ in query_pairs}
-        header_names = {k.lower() for k in handler.headers}
-        missing = [f"{q}" for q in method.required_query if q not in query_names]
-        missing += [h for h in method.required_headers if h.lower() not in header_names]
-        if missing:
-            message = f"Missing required request parameters: [{', '.join(missing)}]"
-            self._gateway_error(handler, "BAD_REQUEST_PARAMETERS", message, request)
             return
         event = proxy_event(
             api,

@@ -21,6 +21,7 @@ BUILT_IN = {
     "ACCESS_DENIED": (403, "AccessDeniedException"),
     "MISSING_AUTHENTICATION_TOKEN": (403, "MissingAuthenticationTokenException"),
     "INVALID_SIGNATURE": (403, "InvalidSignatureException"),
+    "INVALID_API_KEY": (403, "ForbiddenException"),
     "BAD_REQUEST_PARAMETERS": (400, "BadRequestException"),
     "BAD_REQUEST_BODY": (400, "BadRequestException"),
     "DEFAULT_4XX": (400, "BadRequestException"),

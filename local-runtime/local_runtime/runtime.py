@@ -916,6 +916,12 @@ class Runtime:
         for server in self.api_servers:
             url = isinstance(server.api, HttpApi) and server.api.function_url_auth is not None
             echo(f"{'Function URL' if url else 'API'} {server.api.name}: {server.base_url}")
+            if isinstance(server.api, RestApi):
+                keys = {
+                    f"{k.name}={k.value}" for stage_keys in server.api.api_keys.values() for k in stage_keys
+                }
+                if keys:
+                    echo(f"  API keys (x-api-key): {'  '.join(sorted(keys))}")
             if isinstance(server.api, RestApi) and len(server.api.stages) > 1:
                 others = [
                     f"{server.base_url.rsplit('/', 2)[0]}/{name}/" for name in list(server.api.stages)[1:]

@@ -201,6 +201,8 @@ class App:
             "AWS::Cognito::UserPoolClient": ("ClientName", 128),
             "AWS::Cognito::UserPoolGroup": ("GroupName", 128),
             "AWS::ApiGateway::Authorizer": ("Name", 128),
+            "AWS::ApiGateway::Stage": ("StageName", 128),
+            "AWS::ApiGateway::Model": ("Name", 128),
         }.get(rtype)
         if name_prop and props.get(name_prop[0]) is not None:
             return str(self.resolve(stack, props[name_prop[0]]))

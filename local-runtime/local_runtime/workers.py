@@ -24,6 +24,9 @@ from local_runtime._bootstrap import _LEVELS as LOG_LEVELS  # the worker's own l
 from local_runtime._bootstrap import END_OF_OUTPUT
 
 BOOTSTRAP = Path(__file__).with_name("_bootstrap.py")
+# A synchronous invocation's response limit: above it Lambda fails the invocation
+# (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html, "Invocation payload").
+MAX_RESPONSE_BYTES = 6291556
 NODE_BOOTSTRAP = Path(__file__).with_name("_bootstrap.js")
 _ELF_MACHINES = {0x3E: "x86_64", 0xB7: "aarch64", 0x03: "i686"}
 
@@ -118,6 +121,7 @@ class Worker:
         self.spec = spec
         self.generation = generation  # the pool's code generation this worker imported
         self.invoked = False
+        self.last_line_bytes = 0  # size of the last message read from the worker
         read_fd, write_fd = os.pipe()
         config = {
             "fd": write_fd,
@@ -200,6 +204,7 @@ class Worker:
                 return {"type": "exit", "code": code}
             self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
+        self.last_line_bytes = len(line)
         return json.loads(line)
 
     def send(self, request: dict[str, Any]) -> None:
@@ -363,6 +368,16 @@ class Pool:
             worker.kill()
             return Invocation(request_id, False, error=timeout_error, duration_ms=duration, init_ms=init_ms)
         if message["type"] == "result":
+            if (
+                worker.last_line_bytes > MAX_RESPONSE_BYTES
+                and len(json.dumps(message["result"])) > MAX_RESPONSE_BYTES
+            ):
+                too_large = {
+                    "errorType": "Function.ResponseSizeTooLarge",
+                    "errorMessage": "Response payload size exceeded maximum allowed payload size "
+                    f"({MAX_RESPONSE_BYTES} bytes).",
+                }
+                return Invocation(request_id, False, error=too_large, duration_ms=duration, init_ms=init_ms)
             return Invocation(
                 request_id, True, result=message["result"], duration_ms=duration, init_ms=init_ms
             )

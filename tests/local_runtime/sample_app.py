@@ -30,6 +30,8 @@ HANDLERS = {
                 os._exit(3)
             if event.get("unserializable"):
                 return {"value": object()}
+            if event.get("large"):
+                return "x" * event["large"]
             return {
                 "event": event,
                 "pid": os.getpid(),

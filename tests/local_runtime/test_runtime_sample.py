@@ -120,6 +120,11 @@ def test_handler_error_keeps_the_worker_warm(sample_runtime: Runtime) -> None:
     assert again.result["pid"] == warm.result["pid"] and not again.cold
     marshal = echo(sample_runtime, {"unserializable": True})
     assert marshal.error_type == "Runtime.MarshalError"
+    # Lambda's 6 MB response limit for a synchronous invocation.
+    assert echo(sample_runtime, {"large": 6_000_000}).ok
+    too_large = echo(sample_runtime, {"large": 6_300_000})
+    assert too_large.error_type == "Function.ResponseSizeTooLarge"
+    assert "(6291556 bytes)" in too_large.error["errorMessage"]
 
 
 def test_crashed_worker_fails_the_invocation_and_is_replaced(sample_runtime: Runtime) -> None:

@@ -93,6 +93,7 @@ def test_api_proxy_event_shape_binary_and_required_parameters() -> None:
     import requests
 
     from local_runtime.api import ApiServer
+    from local_runtime.request_validation import Validation
     from local_runtime.workers import Invocation
 
     seen: list[dict] = []
@@ -103,7 +104,8 @@ def test_api_proxy_event_shape_binary_and_required_parameters() -> None:
         result = {"statusCode": 200, "headers": {"Content-Type": "image/png"}, "body": body}
         return Invocation("r", True, {**result, "isBase64Encoded": True})
 
-    method = Method("POST", "/files/{name}", "proxy", function_arn="arn:fn", required_query=["mode"])
+    required = Validation(required_query=["mode"])
+    method = Method("POST", "/files/{name}", "proxy", function_arn="arn:fn", validation=required)
     api = RestApi("Api", "S", "abc123", "api", "dev", ["image/*"], {"/files/{name}": {"POST": method}})
     server = ApiServer(api, invoke, "123456789012")
     server.start()
