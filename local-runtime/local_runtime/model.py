@@ -60,6 +60,7 @@ HANDLED = {
     "AWS::ApiGateway::Account": "account setting: the CloudWatch Logs role a logging API stage needs",
     "AWS::KMS::Key": "key policy checked on the reads/writes of what it encrypts (nothing is encrypted)",
     "AWS::KMS::Alias": "names a key",
+    "AWS::CloudFormation::Stack": "nested stack (CDK NestedStack): its template's resources run too",
     "AWS::Lambda::Version": "invocable by its ARN; runs the function's current code",
     "AWS::Lambda::Alias": "invocable by its ARN, with its own permissions; runs the function's current code",
 }

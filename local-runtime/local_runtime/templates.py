@@ -31,6 +31,8 @@ class Stack:
     assembly_dir: Path
     # Names of the stacks a deploy puts in place before this one (the manifest's stack dependencies).
     depends_on: list[str] = field(default_factory=list)
+    # A nested stack (AWS::CloudFormation::Stack): its parent stack's name and the resource's logical id.
+    parent: tuple[str, str] | None = None
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
@@ -117,11 +119,17 @@ class App:
         )
 
     def parameter(self, stack: Stack, name: str) -> Any:
-        """A parameter's value: given at deploy, else its Default (CommaDelimitedList: a list)."""
+        """A parameter's value: given at deploy (a nested stack: by its parent's resource), else its
+        Default (CommaDelimitedList: a list)."""
         declared = stack.template["Parameters"][name]
-        value = self.parameters.get(
-            f"{stack.name}:{name}", self.parameters.get(name, declared.get("Default"))
-        )
+        if stack.parent is not None:
+            parent = self.stack(stack.parent[0])
+            given = parent.resources[stack.parent[1]].get("Properties", {}).get("Parameters", {})
+            value = self.resolve(parent, given[name]) if name in given else declared.get("Default")
+        else:
+            value = self.parameters.get(
+                f"{stack.name}:{name}", self.parameters.get(name, declared.get("Default"))
+            )
         if value is None:
             raise TemplateError(
                 f"{stack.name}: Parameters: [{name}] must have values (--parameters {name}=...)"
@@ -135,10 +143,11 @@ class App:
         """What CloudFormation checks before a deploy: each parameter has a value that its constraints
         allow, and each given parameter exists (its messages, e.g. "Parameters: [X] must have values")."""
         problems: list[str] = []
-        known = {name for stack in self.stacks for name in stack.template.get("Parameters", {})}
-        known |= {
-            f"{stack.name}:{name}" for stack in self.stacks for name in stack.template.get("Parameters", {})
-        }
+        top = [
+            stack for stack in self.stacks if stack.parent is None
+        ]  # a nested stack's come from its parent
+        known = {name for stack in top for name in stack.template.get("Parameters", {})}
+        known |= {f"{stack.name}:{name}" for stack in top for name in stack.template.get("Parameters", {})}
         unknown = sorted(set(self.parameters) - known)
         if unknown:
             problems.append(f"Parameters: [{', '.join(unknown)}] do not exist in the template")
@@ -274,6 +283,8 @@ class App:
         if resource is None:
             raise TemplateError(f"{stack.name}: Fn::GetAtt on unknown resource {logical_id!r}")
         rtype = resource["Type"]
+        if rtype == "AWS::CloudFormation::Stack" and attribute.startswith("Outputs."):
+            return self._nested_output(stack, logical_id, attribute.removeprefix("Outputs."))
         name = self.physical_name(stack, logical_id)
         region, account = self.names.region, self.names.account
         table = {
@@ -342,6 +353,15 @@ class App:
         raise TemplateError(
             f"{stack.name}: Fn::GetAtt {logical_id}.{attribute} ({rtype}) is not supported locally"
         )
+
+    def _nested_output(self, stack: Stack, logical_id: str, output: str) -> Any:
+        nested = next((s for s in self.stacks if s.parent == (stack.name, logical_id)), None)
+        if nested is None:
+            raise TemplateError(f"{stack.name}/{logical_id}: nested stack template not found in the assembly")
+        declared = nested.template.get("Outputs", {}).get(output)
+        if declared is None:
+            raise TemplateError(f"{nested.name}: no output {output!r}")
+        return self.resolve(nested, declared["Value"])
 
     def _function_arn(self, stack: Stack, resource: dict[str, Any]) -> str:
         """The unqualified ARN of the function an alias or version belongs to."""
@@ -560,10 +580,47 @@ def _load_assembly(assembly_dir: Path) -> list[Stack]:
         template = json.loads((assembly_dir / artifact["properties"]["templateFile"]).read_text())
         _add_construct_paths(template, artifact, assembly_dir)
         depends_on = [stack_names[d] for d in artifact.get("dependencies", []) if d in stack_names]
-        stacks.append(Stack(artifact_id, name, template, assembly_dir, depends_on))
+        stack = Stack(artifact_id, name, template, assembly_dir, depends_on)
+        stacks += [stack, *_nested_stacks(stack, artifact)]
     if not stacks:
         raise TemplateError(f"{manifest_file} holds no CloudFormation stacks")
     return stacks
+
+
+def _nested_stacks(parent: Stack, artifact: dict[str, Any]) -> list[Stack]:
+    """The nested stacks (CDK's NestedStack) of a stack, and theirs: each template is an asset of the
+    assembly, named by the AWS::CloudFormation::Stack resource's `aws:asset:path`."""
+    found = []
+    for logical_id, resource in parent.resources.items():
+        if resource.get("Type") != "AWS::CloudFormation::Stack":
+            continue
+        asset = str(resource.get("Metadata", {}).get("aws:asset:path", ""))
+        if not asset.endswith(".json") or not (parent.assembly_dir / asset).is_file():
+            raise TemplateError(
+                f"{parent.name}/{logical_id}: nested stack whose template is not in the assembly "
+                "(only CDK's NestedStack templates, which cdk synth writes beside the stack, can run locally)"
+            )
+        template = json.loads((parent.assembly_dir / asset).read_text())
+        _add_construct_paths(template, artifact, parent.assembly_dir)
+        # CloudFormation names it <parent>-<logical id>-<random suffix>.
+        name = f"{parent.name}-{logical_id}"
+        # Its resources' construct paths start with the nested stack's ("Parent/Compute/Fn/Resource"): as
+        # the nested stack's own paths ("<name>/Fn/Resource") they are named like a stack's ("Fn").
+        prefix = str(resource.get("Metadata", {}).get("aws:cdk:path", "")).split(".NestedStack/")[0] + "/"
+        for inner in template.get("Resources", {}).values():
+            path = str(inner.get("Metadata", {}).get("aws:cdk:path", ""))
+            if prefix != "/" and path.startswith(prefix):
+                inner["Metadata"]["aws:cdk:path"] = f"{name}/{path.removeprefix(prefix)}"
+        nested = Stack(
+            f"{parent.artifact_id}/{logical_id}",
+            name,
+            template,
+            parent.assembly_dir,
+            [],
+            (parent.name, logical_id),
+        )
+        found += [nested, *_nested_stacks(nested, artifact)]
+    return found
 
 
 def _without_paths(template: dict[str, Any]) -> str:
