@@ -295,7 +295,15 @@ class Console:
 
     # ------------------------------------------------------------------ schedules, users
     def fire(self, name: str) -> dict[str, Any]:
-        rule = self.runtime.find_schedule(name)
+        """A rule's schedule, or else an EventBridge Scheduler schedule, fired now."""
+        runner = self.runtime.schedule_runner
+        try:
+            rule = self.runtime.find_schedule(name)
+        except LookupError:
+            if runner is None:
+                raise
+            schedule = runner.find(name)
+            return {"schedule": schedule.name, "targets": int(runner.fire(schedule))}
         return {"rule": rule.name, "targets": self.runtime.scheduler.fire(rule)}
 
     def token(self, username: str, pool: str | None = None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
+import json
 import logging
 import secrets
 import threading
@@ -21,8 +22,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 from local_runtime import sigv4
+from local_runtime.dynamodb_keys import PartitionKeys
 from local_runtime.http_server import LocalServer
 from local_runtime.iam import (
     ALWAYS_ALLOWED,
@@ -79,6 +82,7 @@ class Gateway:
         self.s3_hooks: list[S3Hook] = []
         self.resource_policies = ResourcePolicies({})  # the running app's queue/bucket/topic policies
         self.keys = EncryptionKeys({}, {}, region, account)  # its customer managed KMS keys
+        self.partition_keys = PartitionKeys({})  # its tables' partition keys (dynamodb:LeadingKeys)
         self.clock: Callable[[], float] = time.time  # tests move it to expire presigned URLs
         self._server = LocalServer(self.handle, port=port, name="iam-gateway")
         self.port = self._server.port
@@ -104,9 +108,13 @@ class Gateway:
         if handler.command != "OPTIONS" and not self._authenticated(handler, request, described, identity):
             return
         if identity is not None and described.action not in ALWAYS_ALLOWED:
+            json_body = _json_body(body) if described.service == "dynamodb" else {}
             for resource in described.resources:
-                context = global_context(identity.principal_arn, self.account, self.region)
+                context: dict[str, Any] = global_context(identity.principal_arn, self.account, self.region)
                 context.update(described.context)
+                if json_body:
+                    operation = described.action.split(":", 1)[1]
+                    context.update(self.partition_keys.condition_keys(operation, json_body, resource))
                 decision = identity.policy.decide(described.action, resource, context)
                 # The queue's, bucket's or topic's own policy: its Deny wins, its Allow of this role suffices.
                 role = context["aws:PrincipalArn"]
@@ -257,6 +265,14 @@ class Gateway:
         handler.end_headers()
         if handler.command != "HEAD":
             handler.wfile.write(body)
+
+
+def _json_body(body: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def _read_body(handler: BaseHTTPRequestHandler, headers: dict[str, str]) -> bytes:

@@ -31,6 +31,22 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def trust_allows(trust_policy: dict[str, Any], service_principal: str) -> bool:
+    """The role's trust policy lets `service_principal` (e.g. apigateway.amazonaws.com) assume it."""
+    allowed = False
+    for statement in as_list(trust_policy.get("Statement")):
+        actions = as_list(statement.get("Action"))
+        if not any(glob_match(str(a), "sts:AssumeRole", case_sensitive=False) for a in actions):
+            continue
+        principal = statement.get("Principal")
+        services = as_list(principal.get("Service")) if isinstance(principal, dict) else []
+        if principal == "*" or service_principal in services:
+            if statement.get("Effect") == "Deny":
+                return False
+            allowed = True
+    return allowed
+
+
 def glob_match(pattern: str, value: str, *, case_sensitive: bool) -> bool:
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     flags = 0 if case_sensitive else re.IGNORECASE
@@ -58,6 +74,8 @@ EVALUATED_CONDITION_KEYS = frozenset(
         # set for the KMS calls a service makes with a customer managed key (kms.py)
         "kms:viaservice",
         "kms:calleraccount",
+        # the partition keys a DynamoDB request touches (dynamodb_keys.py)
+        "dynamodb:leadingkeys",
     }
 )
 

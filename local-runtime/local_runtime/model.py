@@ -61,6 +61,8 @@ HANDLED = {
     "AWS::KMS::Key": "key policy checked on the reads/writes of what it encrypts (nothing is encrypted)",
     "AWS::KMS::Alias": "names a key",
     "AWS::CloudFormation::Stack": "nested stack (CDK NestedStack): its template's resources run too",
+    "AWS::Scheduler::Schedule": "EventBridge Scheduler: rate/cron/at on the local clock, target via its role",
+    "AWS::Scheduler::ScheduleGroup": "names a group of schedules",
     "AWS::Lambda::Version": "invocable by its ARN; runs the function's current code",
     "AWS::Lambda::Alias": "invocable by its ARN, with its own permissions; runs the function's current code",
 }

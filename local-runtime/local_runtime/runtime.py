@@ -32,17 +32,19 @@ from local_runtime.authorizer import Verifier
 from local_runtime.cognito import UserError, Users, create_user_pools
 from local_runtime.console import PAGE, Console, ConsoleError, status_of
 from local_runtime.deploy_rules import AccountSettings
+from local_runtime.dynamodb_keys import PartitionKeys
 from local_runtime.eventbridge import Deliverer, PatternRules, Scheduler, rules_from
 from local_runtime.firehose import Firehose, delivery_streams
 from local_runtime.gateway import Gateway, Identity
 from local_runtime.hot_reload import Changes, CodeSources, Synth, Watcher, clear_bytecode
 from local_runtime.http_api import HttpApi, HttpApiServer, function_urls, http_apis
-from local_runtime.iam import Policy, Recorder
+from local_runtime.iam import Policy, Recorder, trust_allows
 from local_runtime.iam_auth import IamAuthorizer
 from local_runtime.kms import EncryptionKeys
 from local_runtime.permissions import FunctionPolicies
 from local_runtime.resource_policies import Caller, ResourcePolicies
 from local_runtime.s3_notifications import Notifier, notification_targets
+from local_runtime.schedules import ScheduleRunner, schedules_from
 from local_runtime.service_integration import ServiceCalls
 from local_runtime.sns import SnsDelivery, subscriptions_from
 from local_runtime.sqs_source import Mapping, SqsPoller
@@ -98,6 +100,7 @@ class Runtime:
         self.sns: SnsDelivery | None = None
         self.firehose: Firehose | None = None
         self.scheduler: Scheduler | None = None
+        self.schedule_runner: ScheduleRunner | None = None  # EventBridge Scheduler's schedules
         self.gateway: Gateway | None = None
         self.service_calls: ServiceCalls | None = None  # API Gateway's AWS service integrations
         self.control: ThreadingHTTPServer | None = None
@@ -247,6 +250,7 @@ class Runtime:
         self.function_policies = new_policies
         self.gateway.resource_policies = resource_policies
         self.gateway.keys = keys
+        self.gateway.partition_keys = PartitionKeys.from_app(app)
         self.gateway.s3_hooks[:] = [
             Notifier(
                 targets,
@@ -305,6 +309,24 @@ class Runtime:
         self.scheduler = Scheduler(rules, deliverer, "123456789012", opts.region)
         if opts.clock:
             self.scheduler.start()
+        if self.schedule_runner:
+            self.schedule_runner.stop()
+        trust = model.role_trust_policies(app)
+        self.schedule_runner = ScheduleRunner(
+            schedules_from(app),
+            self.pools,
+            self.invoke_async,
+            self.client,
+            # the schedule's execution role: trusted by Scheduler, and its policy allows the target action
+            lambda role, action, resource: (
+                trust_allows(trust.get(role, {}), "scheduler.amazonaws.com")
+                and self.policies.get(role, Policy()).allows(action, resource)
+            ),
+            "123456789012",
+            opts.region,
+        )
+        if opts.clock:
+            self.schedule_runner.start()
         self._serve_apis(app)
         for pool in old_pools.values():
             pool.retire()
@@ -386,7 +408,13 @@ class Runtime:
             "buses": [
                 app.physical_name(st, lid) for st, lid, _ in app.all_resources("AWS::Events::EventBus")
             ],
-            "schedules": {r.names[0] if r.names else r.name: r.schedule for r in self.scheduler.rules},
+            "schedules": {
+                **{r.names[0] if r.names else r.name: r.schedule for r in self.scheduler.rules},
+                **{
+                    s.name: s.expression
+                    for s in (self.schedule_runner.schedules if self.schedule_runner else [])
+                },
+            },
             "user_pools": {_pool_key(pool, self.users.pools): pool.summary() for pool in self.users.pools},
             "startup_s": round(self.startup_s, 2),
         }
@@ -966,6 +994,8 @@ class Runtime:
             self.control.server_close()
         if self.scheduler:
             self.scheduler.stop()
+        if self.schedule_runner:
+            self.schedule_runner.stop()
         sources: list[SqsPoller | StreamPoller | PatternRules | SnsDelivery] = [*self.pollers]
         if self.pattern_rules:
             sources.append(self.pattern_rules)

@@ -24,7 +24,7 @@ from botocore.credentials import Credentials
 
 from local_runtime import mapping
 from local_runtime.gateway import Gateway, Identity
-from local_runtime.iam import Policy, as_list, glob_match
+from local_runtime.iam import Policy, trust_allows
 from local_runtime.templates import TemplateError
 
 _URI = re.compile(r"^arn:aws[\w-]*:apigateway:([^:]*):([^:]+):(action|path)/(.*)$", re.DOTALL)
@@ -162,24 +162,6 @@ def build_request(target: ServiceTarget, incoming: IncomingRequest, body: str, e
     return AWSRequest(method=target.http_method, url=url, data=body.encode(), headers=headers)
 
 
-def trusts(trust_policy: dict[str, Any], service_principal: str) -> bool:
-    """The role's trust policy lets `service_principal` (e.g. apigateway.amazonaws.com) assume it."""
-    allowed = False
-    for statement in as_list(trust_policy.get("Statement")):
-        if not any(
-            glob_match(str(a), "sts:AssumeRole", case_sensitive=False)
-            for a in as_list(statement.get("Action"))
-        ):
-            continue
-        principal = statement.get("Principal")
-        services = as_list(principal.get("Service")) if isinstance(principal, dict) else []
-        if principal == "*" or service_principal in services:
-            if statement.get("Effect") == "Deny":
-                return False
-            allowed = True
-    return allowed
-
-
 class ServiceCalls:
     """API Gateway's calls to AWS services as each integration's Credentials role, sent through the IAM
     gateway with credentials it issued for that role (so the role's policies decide, as in AWS)."""
@@ -204,7 +186,7 @@ class ServiceCalls:
             raise IntegrationConfigError(f"no Credentials role to call {target.service} with")
         if role not in self.trust_policies:
             raise IntegrationConfigError(f"Credentials {role} is not a role of this app")
-        if not trusts(self.trust_policies[role], self.SERVICE_PRINCIPAL):
+        if not trust_allows(self.trust_policies[role], self.SERVICE_PRINCIPAL):
             raise IntegrationConfigError(
                 f"API Gateway does not have permission to assume the provided role {role} "
                 f"(its trust policy does not name {self.SERVICE_PRINCIPAL})"

@@ -12,13 +12,9 @@ from typing import Any
 import pytest
 import requests
 
+from local_runtime.iam import trust_allows as trusts
 from local_runtime.runtime import Runtime
-from local_runtime.service_integration import (
-    IncomingRequest,
-    build_request,
-    parse_target,
-    trusts,
-)
+from local_runtime.service_integration import IncomingRequest, build_request, parse_target
 from local_runtime.templates import TemplateError
 from tests.helpers import running, write_stack_assembly
 
