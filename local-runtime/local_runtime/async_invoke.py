@@ -1,4 +1,8 @@
-"""Asynchronous invocation as Lambda does it: retries on error, then the on-failure destination or DLQ."""
+"""Asynchronous invocation as Lambda does it: retries on error, then the on-failure destination or DLQ;
+a success goes to the on-success destination. A destination (SQS, SNS, a function, an event bus) gets
+Lambda's invocation record, sent with the function's execution role, which must allow it.
+https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html
+"""
 
 from __future__ import annotations
 
@@ -24,12 +28,12 @@ class AsyncInvoker:
     def __init__(
         self,
         pools: dict[str, Pool],
-        sqs_client: Callable[[], Any],
+        client: Callable[[str], Any],
         service_call: Callable[[FunctionSpec, str, str], bool],
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
     ) -> None:
         self.pools = pools  # by function ARN
-        self._sqs = sqs_client
+        self._client = client  # service name -> the runtime's own boto3 client
         self._service_call = service_call
         self.retry_delays = list(retry_delays)
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="async-invoke")
@@ -52,6 +56,9 @@ class AsyncInvoker:
             retry = trigger if attempt == 0 else f"{trigger} (retry {attempt})"
             last = pool.invoke(event, retry, invoked_arn=function_arn)
             if last.ok:
+                if spec.on_success_arn:
+                    record = self._record(spec, event, last, attempt + 1, "Success")
+                    self._destination(spec, spec.on_success_arn, record, "Success")
                 return last
             if attempt + 1 < attempts:
                 delay = (
@@ -64,27 +71,65 @@ class AsyncInvoker:
         self._on_failure(spec, event, last, attempts)
         return last
 
+    @staticmethod
+    def _record(
+        spec: FunctionSpec, event: Any, invocation: Invocation, attempts: int, condition: str
+    ) -> dict:
+        """Lambda's invocation record for a destination."""
+        response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+        if not invocation.ok:
+            response["functionError"] = "Unhandled"
+        return {
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "requestContext": {
+                "requestId": invocation.request_id,
+                "functionArn": f"{spec.arn}:$LATEST",
+                "condition": condition,
+                "approximateInvokeCount": attempts,
+            },
+            "requestPayload": event,
+            "responseContext": response,
+            "responsePayload": invocation.result if invocation.ok else invocation.error,
+        }
+
+    def _destination(self, spec: FunctionSpec, arn: str, record: dict[str, Any], outcome: str) -> None:
+        """The record, sent to a destination with the function's role (lost, logged, if it may not)."""
+        service = arn.split(":")[2]
+        action = {"sqs": "sqs:SendMessage", "sns": "sns:Publish", "lambda": "lambda:InvokeFunction"}.get(
+            service, "events:PutEvents"
+        )
+        if not self._service_call(spec, action, arn):
+            log.error(
+                "%s: its role may not %s on %s; the %s record is lost", spec.display, action, arn, outcome
+            )
+            return
+        body = json.dumps(record)
+        if service == "sqs":
+            sqs = self._client("sqs")
+            sqs.send_message(
+                QueueUrl=sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"], MessageBody=body
+            )
+        elif service == "sns":
+            self._client("sns").publish(TopicArn=arn, Message=body)
+        elif service == "lambda":
+            self.invoke(arn, record, f"{outcome.lower()} destination of {spec.display}")
+        else:
+            entry = {
+                "Source": "lambda",
+                "DetailType": f"Lambda Function Invocation Result - {outcome}",
+                "Detail": body,
+                "Resources": [f"{spec.arn}:$LATEST"],
+                "EventBusName": arn,
+            }
+            self._client("events").put_events(Entries=[entry])
+        log.info("%s: %s record sent to %s", spec.display, outcome.lower(), arn)
+
     def _on_failure(self, spec: FunctionSpec, event: Any, invocation: Invocation, attempts: int) -> None:
         error = invocation.error or {}
-        if spec.on_failure_arn and ":sqs:" in spec.on_failure_arn:
-            record = {
-                "version": "1.0",
-                "timestamp": datetime.now(UTC).isoformat(),
-                "requestContext": {
-                    "requestId": invocation.request_id,
-                    "functionArn": f"{spec.arn}:$LATEST",
-                    "condition": "RetriesExhausted",
-                    "approximateInvokeCount": attempts,
-                },
-                "requestPayload": event,
-                "responseContext": {
-                    "statusCode": 200,
-                    "executedVersion": "$LATEST",
-                    "functionError": "Unhandled",
-                },
-                "responsePayload": error,
-            }
-            self._send(spec, spec.on_failure_arn, json.dumps(record), {})
+        if spec.on_failure_arn:
+            record = self._record(spec, event, invocation, attempts, "RetriesExhausted")
+            self._destination(spec, spec.on_failure_arn, record, "Failure")
         elif spec.dead_letter_arn and ":sqs:" in spec.dead_letter_arn:
             attributes = {
                 "RequestID": {"DataType": "String", "StringValue": invocation.request_id},
@@ -110,7 +155,7 @@ class AsyncInvoker:
                 queue_arn,
             )
             return
-        sqs = self._sqs()
+        sqs = self._client("sqs")
         url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
         sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
         log.info("%s: failed async event sent to %s", spec.display, queue_arn.rsplit(":", 1)[-1])

@@ -25,7 +25,7 @@ HANDLED = {
     "AWS::Lambda::EventSourceMapping": "SQS, DynamoDB Streams and Kinesis pollers",
     "AWS::Kinesis::Stream": "stream in moto",
     "AWS::KinesisFirehose::DeliveryStream": "S3 destination: rule targets buffered by size/interval",
-    "AWS::Lambda::EventInvokeConfig": "async retries and on-failure destination",
+    "AWS::Lambda::EventInvokeConfig": "async retries, on-success and on-failure destinations",
     "AWS::SNS::Subscription": "SQS (by moto) and Lambda delivery, filter policies, raw delivery, DLQ",
     "AWS::SQS::QueuePolicy": "resource policy: evaluated on calls and on EventBridge/SNS/S3 deliveries",
     "AWS::S3::BucketPolicy": "resource policy: evaluated on calls",
@@ -239,7 +239,9 @@ def function_specs(app: App, inline_dir: Path | None = None) -> list[FunctionSpe
         dlq = app.resolve(stack, props.get("DeadLetterConfig", {})).get("TargetArn")
         logging_config = app.resolve(stack, props.get("LoggingConfig", {}))
         invoke_config = invoke_configs.get(name, {})
-        on_failure = invoke_config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        destinations = invoke_config.get("DestinationConfig", {})
+        on_failure = destinations.get("OnFailure", {}).get("Destination")
+        on_success = destinations.get("OnSuccess", {}).get("Destination")
         specs.append(
             FunctionSpec(
                 logical_id=logical_id,
@@ -262,6 +264,7 @@ def function_specs(app: App, inline_dir: Path | None = None) -> list[FunctionSpe
                 ),
                 dead_letter_arn=dlq,
                 on_failure_arn=on_failure,
+                on_success_arn=on_success,
                 async_max_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
                 async_max_age_s=int(invoke_config.get("MaximumEventAgeInSeconds", 21600)),
                 log_format=str(logging_config.get("LogFormat", "Text")),

@@ -163,9 +163,7 @@ class Runtime:
         )
         self.gateway.start()
         self.service_calls = ServiceCalls(self.gateway, "123456789012", opts.region)
-        self.asynchronous = AsyncInvoker(
-            self.pools, lambda: self.client("sqs"), self.service_call, opts.async_retry_delays
-        )
+        self.asynchronous = AsyncInvoker(self.pools, self.client, self.service_call, opts.async_retry_delays)
         if opts.watch and self.app_root is not None:
             self.reloader = CodeSources(self.app_root, skip=[state_dir, *self._assembly_dirs()])
         app = self._load(opts.assembly_dir, echo=opts.echo)

@@ -51,6 +51,7 @@ class FunctionSpec:
     reserved_concurrency: int | None = None
     dead_letter_arn: str | None = None
     on_failure_arn: str | None = None
+    on_success_arn: str | None = None
     async_max_retries: int = 2
     async_max_age_s: int = 21600
     log_format: str = "Text"
