@@ -310,7 +310,7 @@ class Described:
     action: str  # e.g. "dynamodb:PutItem"
     resources: list[str]
     access_key: str | None
-    protocol: str  # "json" | "query" | "rest-xml"
+    protocol: str  # "json" | "query" | "rest-xml" | "rest-json"
     s3: dict[str, Any] = field(default_factory=dict)  # bucket/key/operation for S3 notifications
     context: dict[str, str] = field(default_factory=dict)  # condition keys of the request (s3:prefix)
 
@@ -359,6 +359,15 @@ def describe_request(request: AwsRequest, region: str, account: str) -> Describe
     service = scope_service or "s3"
     if service in ("s3",):
         return _describe_s3(request, access_key)
+    invoked = _LAMBDA_INVOKE.fullmatch(unquote(urlsplit(request.path).path))
+    if service == "lambda" and invoked and request.method == "POST":
+        function = invoked.group(1)
+        qualifier = (request.query.get("Qualifier") or [""])[0]
+        if not function.startswith("arn:"):
+            function = f"arn:aws:lambda:{region}:{account}:function:{function}"
+        if qualifier and function.count(":") == 6:
+            function = f"{function}:{qualifier}"
+        return Described("lambda", "lambda:InvokeFunction", [function], access_key, "rest-json")
     # Query protocol (SQS/SNS/STS/IAM form posts)
     form = parse_qs(request.body.decode("utf-8", "replace")) if request.body else {}
     form = {**request.query, **form}
@@ -371,6 +380,9 @@ def describe_request(request: AwsRequest, region: str, account: str) -> Describe
     return Described(
         service, action, _query_resources(service, operation, params, region, account), access_key, "query"
     )
+
+
+_LAMBDA_INVOKE = re.compile(r"/2015-03-31/functions/([^/]+)/invocations")
 
 
 def _table_arn(region: str, account: str, table: str, index: str | None = None) -> str:
@@ -544,6 +556,13 @@ def access_denied(
     request_id = f"{time.time_ns():x}"
     if code is not None and described.protocol != "rest-xml":
         return _service_error(described, 400, code, message, request_id)
+    if described.protocol == "rest-json":  # Lambda
+        headers = {"Content-Type": "application/json", "x-amzn-ErrorType": "AccessDeniedException"}
+        return (
+            403,
+            {**headers, "x-amzn-RequestId": request_id},
+            json.dumps({"Type": "User", "Message": message}).encode(),
+        )
     if described.protocol == "json":
         error_type = "AccessDeniedException"
         body = {"__type": f"com.amazon.coral.service#{error_type}", "message": message, "Message": message}

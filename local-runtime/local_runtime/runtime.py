@@ -41,6 +41,7 @@ from local_runtime.http_api import HttpApi, HttpApiServer, function_urls, http_a
 from local_runtime.iam import Policy, Recorder, trust_allows
 from local_runtime.iam_auth import IamAuthorizer
 from local_runtime.kms import EncryptionKeys
+from local_runtime.lambda_api import invoke_api
 from local_runtime.permissions import FunctionPolicies
 from local_runtime.resource_policies import Caller, ResourcePolicies
 from local_runtime.s3_notifications import Notifier, notification_targets
@@ -164,6 +165,9 @@ class Runtime:
         self.gateway.start()
         self.service_calls = ServiceCalls(self.gateway, "123456789012", opts.region)
         self.asynchronous = AsyncInvoker(self.pools, self.client, self.service_call, opts.async_retry_delays)
+        self.gateway.invoke_hook = lambda arn, headers, body: invoke_api(
+            self.pools, self.invoke_async, arn, headers, body
+        )
         if opts.watch and self.app_root is not None:
             self.reloader = CodeSources(self.app_root, skip=[state_dir, *self._assembly_dirs()])
         app = self._load(opts.assembly_dir, echo=opts.echo)
