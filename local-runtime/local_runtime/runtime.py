@@ -260,6 +260,7 @@ class Runtime:
                 self.invoke_async,
                 lambda: self.client("sqs"),
                 lambda: self.client("sns"),
+                lambda: self.client("events"),
             )
         ]
         self.pollers = []
@@ -1111,6 +1112,8 @@ def _check_notification_permissions(
     for bucket, items in targets.items():
         source = f"arn:aws:s3:::{bucket}"
         for target in items:
+            if target.kind == "eventbridge":
+                continue  # the default bus needs no permission from S3
             if target.kind == "lambda":
                 function = target.arn.split(":function:")[0] + ":function:"
                 function += target.arn.split(":function:")[-1].split(":")[0]

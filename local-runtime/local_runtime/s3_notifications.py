@@ -25,7 +25,7 @@ log = logging.getLogger("local_runtime.s3")
 
 @dataclass
 class Target:
-    kind: str  # "lambda" | "queue" | "topic"
+    kind: str  # "lambda" | "queue" | "topic" | "eventbridge" (the default bus)
     arn: str
     events: list[str]
     prefix: str = ""
@@ -40,6 +40,44 @@ class Target:
             if pattern == full or (pattern.endswith(":*") and full.startswith(pattern[:-1])):
                 return True
         return False
+
+
+# A bucket with EventBridge notifications on: every object event goes to the account's default bus.
+EVENTBRIDGE = Target(
+    "eventbridge", "default", ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"], configuration_id=""
+)
+
+
+def eventbridge_entry(
+    bucket: str, key: str, event_name: str, size: int | None, etag: str | None
+) -> dict[str, Any]:
+    """The PutEvents entry S3 sends for an object event (userguide/ev-events.html)."""
+    created = event_name.startswith("ObjectCreated")
+    obj: dict[str, Any] = {"key": key, "sequencer": f"{time.time_ns():X}"}
+    if created:
+        obj.update(size=size or 0, etag=(etag or "").strip('"'))
+    detail: dict[str, Any] = {
+        "version": "0",
+        "bucket": {"name": bucket},
+        "object": obj,
+        "request-id": uuid.uuid4().hex[:16].upper(),
+        "requester": "123456789012",
+        "source-ip-address": "127.0.0.1",
+        "reason": {
+            "ObjectCreated:Put": "PutObject",
+            "ObjectCreated:Copy": "CopyObject",
+            "ObjectCreated:CompleteMultipartUpload": "CompleteMultipartUpload",
+        }.get(event_name, "DeleteObject"),
+    }
+    if not created:
+        detail["deletion-type"] = "Permanently Deleted"
+    return {
+        "Source": "aws.s3",
+        "DetailType": "Object Created" if created else "Object Deleted",
+        "Detail": json.dumps(detail),
+        "Resources": [f"arn:aws:s3:::{bucket}"],
+        "EventBusName": "default",
+    }
 
 
 def _filters(rules: list[dict[str, Any]]) -> tuple[str, str]:
@@ -77,8 +115,8 @@ def notification_targets(app: App) -> tuple[dict[str, list[Target]], list[str]]:
             targets.setdefault(bucket, []).append(
                 Target("topic", item["Topic"], [item["Event"]], prefix, suffix)
             )
-        if config.get("EventBridgeConfiguration"):
-            warnings.append(f"{bucket}: EventBridge notifications are not emulated")
+        if config.get("EventBridgeConfiguration") is not None:
+            targets.setdefault(bucket, []).append(EVENTBRIDGE)
     for stack, _lid, resource in app.all_resources("Custom::S3BucketNotifications"):
         props = app.resolve(stack, resource.get("Properties", {}))
         bucket = str(props["BucketName"])
@@ -105,8 +143,8 @@ def notification_targets(app: App) -> tuple[dict[str, list[Target]], list[str]]:
             targets.setdefault(bucket, []).append(
                 Target("topic", item["TopicArn"], item["Events"], prefix, suffix)
             )
-        if config.get("EventBridgeConfiguration"):
-            warnings.append(f"{bucket}: EventBridge notifications are not emulated")
+        if config.get("EventBridgeConfiguration") is not None:
+            targets.setdefault(bucket, []).append(EVENTBRIDGE)
     return targets, warnings
 
 
@@ -159,12 +197,14 @@ class Notifier:
         invoke_async: Callable[[str, Any, str], Any],
         sqs_client: Callable[[], Any],
         sns_client: Callable[[], Any] | None = None,
+        events_client: Callable[[], Any] | None = None,
     ) -> None:
         self.targets = targets
         self.region = region
         self._invoke_async = invoke_async
         self._sqs = sqs_client
         self._sns = sns_client or (lambda: None)
+        self._events = events_client or (lambda: None)
 
     def __call__(
         self,
@@ -209,6 +249,10 @@ class Notifier:
         sent = 0
         for target in self.targets.get(bucket, []):
             if not target.matches(event_name, key):
+                continue
+            if target.kind == "eventbridge":
+                self._events().put_events(Entries=[eventbridge_entry(bucket, key, event_name, size, etag)])
+                sent += 1
                 continue
             record = s3_record(
                 self.region, bucket, key, event_name, principal, size, etag, target.configuration_id
