@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import boto3
+
 from local_runtime.runtime import Options, Runtime
 from local_runtime.workers import FunctionSpec
 
@@ -110,3 +112,16 @@ def policy_role(*statements: dict[str, Any]) -> dict[str, Any]:
     """An AWS::IAM::Role with `statements` as its inline policy."""
     policies = [{"PolicyName": "p", "PolicyDocument": {"Statement": list(statements)}}] if statements else []
     return {"Type": "AWS::IAM::Role", "Properties": {"Policies": policies}}
+
+
+def aws_client(runtime: Runtime, service: str) -> Any:
+    """A standard boto3 client against the runtime's AWS endpoint, as a developer (not a function) uses
+    it: signed with credentials the runtime did not issue, so IAM does not restrict it."""
+    assert runtime.gateway is not None
+    return boto3.client(
+        service,
+        endpoint_url=runtime.gateway.url,
+        region_name=runtime.options.region,
+        aws_access_key_id="developer",
+        aws_secret_access_key="developer",
+    )

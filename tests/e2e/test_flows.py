@@ -7,7 +7,6 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 import boto3
@@ -18,7 +17,7 @@ from botocore.config import Config
 from local_runtime.runtime import Runtime
 from tests.e2e.conftest import ApiUser
 from tests.events import s3_event, s3_record
-from tests.helpers import eventually
+from tests.helpers import aws_client, eventually
 
 
 def env_of(runtime: Runtime, function: str, variable: str) -> str:
@@ -29,18 +28,6 @@ def queue_url(runtime: Runtime, logical_id: str) -> str:
     app = runtime.app
     name = app.physical_name(app.stack("Data"), logical_id)
     return runtime.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
-
-
-def aws_client(runtime: Runtime, service: str) -> Any:
-    """A standard boto3 client against the runtime's AWS endpoint (what a developer would use)."""
-    assert runtime.gateway is not None
-    return boto3.client(
-        service,
-        endpoint_url=runtime.gateway.url,
-        region_name=runtime.options.region,
-        aws_access_key_id="developer",
-        aws_secret_access_key="developer",
-    )
 
 
 def test_an_order_flows_from_the_api_through_queue_processor_bus_and_projection(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 
 from local_runtime.runtime import Options, Runtime
+from tests.helpers import aws_client
 from tests.local_runtime.sample_app import write_assembly
 
 
@@ -40,14 +40,4 @@ def sample_runtime(sample_assembly: Path, tmp_path_factory: pytest.TempPathFacto
 def user_client(sample_runtime: Runtime):
     """A boto3 client of a local-runtime user (not a function): talks to the gateway, unrestricted."""
 
-    def make(service: str):
-        assert sample_runtime.gateway is not None
-        return boto3.client(
-            service,
-            endpoint_url=sample_runtime.gateway.url,
-            region_name="us-east-1",
-            aws_access_key_id="user",
-            aws_secret_access_key="user",
-        )
-
-    return make
+    return lambda service: aws_client(sample_runtime, service)

@@ -8,11 +8,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from local_runtime.runtime import Runtime
-from tests.helpers import eventually, running, write_stack_assembly
+from tests.helpers import aws_client, eventually, running, write_stack_assembly
 
 QUEUE_ARN = {"Fn::GetAtt": ["Seen", "Arn"]}
 TEMPLATE = {
@@ -73,14 +72,7 @@ def _seen(runtime: Runtime) -> list[dict[str, Any]] | None:
 
 
 def test_object_events_reach_the_rules_of_the_default_bus(runtime: Runtime) -> None:
-    assert runtime.gateway is not None
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=runtime.gateway.url,
-        region_name="us-east-1",
-        aws_access_key_id="user",
-        aws_secret_access_key="user",
-    )
+    s3 = aws_client(runtime, "s3")
     s3.put_object(Bucket="uploads", Key="skip.txt", Body=b"not matched")
     s3.put_object(Bucket="uploads", Key="daily.csv", Body=b"a,b\n")
     (created,) = eventually(lambda: _seen(runtime), what="the Object Created event")

@@ -9,11 +9,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from local_runtime.runtime import Runtime
-from tests.helpers import eventually, running, write_stack_assembly
+from tests.helpers import aws_client, eventually, running, write_stack_assembly
 
 LISTENER = """
 import json
@@ -177,14 +176,7 @@ def test_sqs_and_lambda_subscriptions_with_their_filters(runtime: Runtime) -> No
 
 
 def test_s3_notifications_to_a_topic(runtime: Runtime) -> None:
-    assert runtime.gateway is not None
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=runtime.gateway.url,
-        region_name="us-east-1",
-        aws_access_key_id="user",
-        aws_secret_access_key="user",
-    )
+    s3 = aws_client(runtime, "s3")
     s3.put_object(Bucket="files", Key="report.csv", Body=b"a,b\n")
     messages = eventually(lambda: _receive(runtime, "s3-events"), what="the S3 event via SNS")
     record = json.loads(messages[0]["Body"])["Records"][0]
