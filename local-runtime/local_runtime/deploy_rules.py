@@ -4,11 +4,13 @@
 - a REST API stage that logs (access or execution logs) needs API Gateway's account-wide CloudWatch
   Logs role, set by an `AWS::ApiGateway::Account` deployed first, or already set in the account;
 - a name that must be unique in the account and region (a table, queue, bus, rule on a bus...) can be
-  used once, across every stack deployed into it (two stages in one account).
+  used once, across every stack deployed into it (two stages in one account);
+- a function's environment variables fit in Lambda's 4 KB, measured as Lambda measures them.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +58,7 @@ class AccountSettings:
 
 def check(app: App, account: AccountSettings) -> list[str]:
     """Raise DeployError for the first rule AWS would break on; return start-up notes on what was checked."""
-    notes = [_api_gateway_logging_role(app, account), _unique_names(app)]
+    notes = [_api_gateway_logging_role(app, account), _unique_names(app), _environment_sizes(app)]
     return [note for note in notes if note]
 
 
@@ -168,3 +170,35 @@ def _unique_names(app: App) -> str:
                 f"exists (created by {first})."
             )
     return f"unique names: {len(owners)} named resources, no name used twice in the account" if owners else ""
+
+
+# --- Lambda's 4 KB of environment variables ------------------------------------------------------
+
+ENVIRONMENT_LIMIT = 4096  # bytes (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html)
+
+
+def _environment_sizes(app: App) -> str:
+    """Lambda measures the variables as one compact JSON string and refuses more than 4 KB. Queue URLs
+    are measured as AWS's (https://sqs.<region>.amazonaws.com/...), not the shorter local ones."""
+    largest = 0
+    for stack, lid, resource in app.all_resources("AWS::Lambda::Function"):
+        variables = app.resolve(stack, resource.get("Properties", {}).get("Environment", {})).get(
+            "Variables", {}
+        )
+        aws_like = {
+            str(k): str(v).replace(app.names.endpoint_url, f"https://sqs.{app.names.region}.amazonaws.com")
+            for k, v in variables.items()
+        }
+        measured = json.dumps(aws_like, separators=(",", ":"))
+        largest = max(largest, len(measured.encode()))
+        if len(measured.encode()) > ENVIRONMENT_LIMIT:
+            raise DeployError(
+                f"{stack.name}/{lid}: InvalidParameterValueException: Lambda was unable to configure your "
+                "environment variables because the environment variables you have provided exceeded the 4KB "
+                f"limit. String measured: {measured}"
+            )
+    return (
+        f"environment variables: the largest function's take {largest} of Lambda's 4096 bytes"
+        if largest
+        else ""
+    )

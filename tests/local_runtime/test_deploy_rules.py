@@ -1,5 +1,6 @@
 """The deploy rules `up` enforces as AWS does: API Gateway's account logging role, names unique in the
-account across every stack deployed into it, several assemblies (stages) in one local account."""
+account across every stack deployed into it, several assemblies (stages) in one local account, Lambda's
+4 KB of environment variables."""
 
 from __future__ import annotations
 
@@ -165,3 +166,25 @@ def test_one_stack_name_with_two_templates_is_refused(tmp_path):
     other = write(tmp_path / "other", {"Shared": {"Bus": bus("b")}}, {})
     with pytest.raises(TemplateError, match=r"stack Stack-Shared is in .* with different templates"):
         App.load([dev, other])
+
+
+def test_environment_variables_over_lambdas_4_kb_are_refused_as_lambda_measures_them():
+    def function(variables: dict[str, Any]) -> dict[str, Any]:
+        return {"Type": "AWS::Lambda::Function", "Properties": {"Environment": {"Variables": variables}}}
+
+    queue = {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "jobs"}}
+    # 4,096 bytes as JSON locally, but the queue URL is longer in AWS: refused.
+    filler = "x" * (
+        4096
+        - len(json.dumps({"Q": "http://localhost:4566/123456789012/jobs", "F": ""}, separators=(",", ":")))
+    )
+    app = app_of(("S", {"Jobs": queue, "Fn": function({"Q": {"Ref": "Jobs"}, "F": filler})}, []))
+    with pytest.raises(DeployError) as refused:
+        check(app, AccountSettings())
+    message = str(refused.value)
+    assert message.startswith(
+        "S/Fn: InvalidParameterValueException: Lambda was unable to configure your environment"
+    )
+    assert '"Q":"https://sqs.us-east-1.amazonaws.com/123456789012/jobs"' in message
+    small = app_of(("S", {"Fn": function({"A": "b"})}, []))
+    assert any("4096 bytes" in note for note in check(small, AccountSettings()))
