@@ -197,8 +197,4 @@ def _environment_sizes(app: App) -> str:
                 "environment variables because the environment variables you have provided exceeded the 4KB "
                 f"limit. String measured: {measured}"
             )
-    return (
-        f"environment variables: the largest function's take {largest} of Lambda's 4096 bytes"
-        if largest
-        else ""
-    )
+    return f"environment variables: the largest set takes {largest} of Lambda's 4096 bytes" if largest else ""
