@@ -17,6 +17,8 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
@@ -46,6 +48,9 @@ from local_runtime.workers import Invocation
 if TYPE_CHECKING:
     from local_runtime.swagger import Swagger
 
+MAX_PAYLOAD_BYTES = (
+    10 * 1024 * 1024
+)  # https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html
 SWAGGER_PREFIX = "/_local/swagger/"  # outside every stage: API Gateway answers 403 there
 
 log = logging.getLogger("local_runtime.api")
@@ -72,6 +77,7 @@ class Method:
     authorizer: CognitoAuthorizer | LambdaAuthorizer | None = None
     authorization_scopes: list[str] = field(default_factory=list)
     iam_auth: bool = False  # AuthorizationType AWS_IAM: a SigV4-signed caller allowed execute-api:Invoke
+    timeout_s: float = 29.0  # the integration's TimeoutInMillis (API Gateway's default, 29 s)
 
 
 @dataclass
@@ -328,6 +334,7 @@ def _method(app: App, stack: Stack, props: dict[str, Any], resource_path: str) -
     integration = props.get("Integration", {})
     kind = str(integration.get("Type", "")).upper()
     method = Method(http_method, resource_path, kind)
+    method.timeout_s = int(app.resolve(stack, integration.get("TimeoutInMillis", 29000))) / 1000
     if kind == "AWS_PROXY":
         method.kind = "proxy"
         match = _FUNCTION_ARN.search(str(app.resolve(stack, integration.get("Uri", ""))))
@@ -499,8 +506,12 @@ class ApiServer:
         region: str = "us-east-1",
         service_calls: ServiceCalls | None = None,
         iam_authorizer: IamAuthorizer | None = None,
+        function_timeout: Callable[[str], float] | None = None,
     ) -> None:
         self._iam_authorizer = iam_authorizer  # AWS_IAM methods' SigV4 and execute-api:Invoke check
+        # A function's own timeout: one longer than its integration's may outlast it (504).
+        self._function_timeout = function_timeout
+        self._slow_calls = ThreadPoolExecutor(max_workers=16, thread_name_prefix="api-slow-call")
         self._invoke = invoke
         self._service_calls = service_calls  # AWS service integrations' calls, as their Credentials role
         # (function ARN, source ARN) -> whether the function's permissions let API Gateway invoke it
@@ -528,9 +539,21 @@ class ApiServer:
 
     def stop(self) -> None:
         self._server.stop()
+        self._slow_calls.shutdown(wait=False)
 
     def handle(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
+        if length > MAX_PAYLOAD_BYTES:  # API Gateway's 10 MB payload quota
+            remaining = length  # read and dropped, so the client gets the answer
+            while remaining > 0 and (chunk := handler.rfile.read(min(1 << 20, remaining))):
+                remaining -= len(chunk)
+            self._send(
+                handler,
+                413,
+                {"x-amzn-ErrorType": "RequestEntityTooLargeException"},
+                {"message": "Request Too Long"},
+            )
+            return
         body = handler.rfile.read(length) if length else b""
         path = urlsplit(handler.path).path
         if self.swagger is not None and path.startswith(SWAGGER_PREFIX) and handler.command == "GET":
@@ -662,7 +685,10 @@ class ApiServer:
             return
         started = time.perf_counter()
         function = api.function_arn(method)
-        invocation = self._invoke(function, event, f"api {http_method} {method.resource_path}")
+        invocation = self._invoke_within(method, function, event, f"api {http_method} {method.resource_path}")
+        if invocation is None:
+            self._gateway_error(handler, "INTEGRATION_TIMEOUT", "Endpoint request timed out", request)
+            return
         base_headers = {"x-amzn-RequestId": request_id, "x-amz-apigw-id": request_id[:16]}
         result = invocation.result
         if not invocation.ok or not isinstance(result, dict) or "statusCode" not in result:
@@ -685,6 +711,19 @@ class ApiServer:
             (time.perf_counter() - started) * 1000,
         )
         self._send(handler, int(result["statusCode"]), headers, payload)
+
+    def _invoke_within(self, method: Method, function: str, event: Any, trigger: str) -> Invocation | None:
+        """The invocation, or None when it outlasts the integration's timeout: API Gateway then answers
+        504 while the function goes on running, as in AWS. A function whose own timeout is shorter
+        cannot outlast it and is invoked on this thread."""
+        if self._function_timeout is None or self._function_timeout(function) <= method.timeout_s:
+            return self._invoke(function, event, trigger)
+        future = self._slow_calls.submit(self._invoke, function, event, trigger)
+        try:
+            return future.result(timeout=method.timeout_s)
+        except FutureTimeout:
+            log.error("%s: Execution failed due to a timeout error after %.1f s", trigger, method.timeout_s)
+            return None
 
     def _method_arn(self, call: Call) -> str:
         """The method's ARN: what IAM authorizes, and the source Lambda permissions name."""
@@ -795,7 +834,12 @@ class ApiServer:
             )
             return
         trigger = f"api {call.http_method} {method.resource_path}"
-        invocation = self._invoke(call.api.function_arn(method), event, trigger)
+        invocation = self._invoke_within(method, call.api.function_arn(method), event, trigger)
+        if invocation is None:
+            self._gateway_error(
+                call.handler, "INTEGRATION_TIMEOUT", "Endpoint request timed out", call.request
+            )
+            return
         output = invocation.result if invocation.ok else invocation.error
         selector = None if invocation.ok else str((invocation.error or {}).get("errorMessage", ""))
         self._method_response(call, selector, (json.dumps(output), {}), context)

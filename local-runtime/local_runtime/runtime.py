@@ -389,6 +389,7 @@ class Runtime:
             region=self.options.region,
             service_calls=self.service_calls,
             iam_authorizer=iam_authorizer,
+            function_timeout=lambda arn: self.pools[arn].spec.timeout_s if arn in self.pools else 0.0,
         )
 
     def _write_state(self) -> None:

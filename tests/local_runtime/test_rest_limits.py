@@ -1,0 +1,79 @@
+"""API Gateway's limits on a REST method: the integration timeout (`TimeoutInMillis`, 29 s by default)
+answers 504 while a longer-lived function goes on running, and a payload over 10 MB is refused (413)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from local_runtime.runtime import Runtime
+from tests.helpers import api_permission, eventually, python_function, running, write_stack_assembly
+
+SLOW = """
+import json
+import time
+
+def handler(event, context):
+    seconds = float((event.get("queryStringParameters") or {}).get("sleep", 0))
+    time.sleep(seconds)
+    print("finished after", seconds)
+    return {"statusCode": 200, "body": json.dumps({"slept": seconds})}
+"""
+URI = "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Slow.Arn}/invocations"
+TEMPLATE: dict[str, Any] = {
+    "Resources": {
+        "Slow": python_function("asset.slow", Timeout=10),
+        "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "limits"}},
+        "Any": {
+            "Type": "AWS::ApiGateway::Method",
+            "Properties": {
+                "RestApiId": {"Ref": "Api"},
+                "ResourceId": {"Fn::GetAtt": ["Api", "RootResourceId"]},
+                "HttpMethod": "ANY",
+                "AuthorizationType": "NONE",
+                "Integration": {
+                    "Type": "AWS_PROXY",
+                    "IntegrationHttpMethod": "POST",
+                    "Uri": {"Fn::Sub": URI},
+                    "TimeoutInMillis": 1000,
+                },
+            },
+        },
+        "Stage": {
+            "Type": "AWS::ApiGateway::Stage",
+            "Properties": {"RestApiId": {"Ref": "Api"}, "StageName": "v1"},
+        },
+        "Permission": api_permission("Slow", "*/*/*"),
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    out = write_stack_assembly(
+        tmp_path_factory.mktemp("limits-cdk-out"), "Limits", TEMPLATE, {"asset.slow": SLOW}
+    )
+    with running(out, tmp_path_factory.mktemp("limits-state")) as started:
+        yield started
+
+
+def test_a_function_outlasting_the_integration_timeout_gets_a_504_and_runs_on(runtime: Runtime) -> None:
+    base = runtime.api_servers[0].base_url
+    assert requests.get(f"{base}?sleep=0", timeout=10).json() == {"slept": 0.0}
+    started = time.monotonic()
+    late = requests.get(f"{base}?sleep=2.5", timeout=10)
+    assert (late.status_code, late.json()) == (504, {"message": "Endpoint request timed out"})
+    assert time.monotonic() - started < 2.4  # answered at the 1 s integration timeout, not at 2.5 s
+    log = runtime.options.state_dir / "logs" / "Slow.log"
+    eventually(lambda: "finished after 2.5" in log.read_text(), timeout_s=10, what="the function to finish")
+
+
+def test_a_payload_over_10_mb_is_refused(runtime: Runtime) -> None:
+    base = runtime.api_servers[0].base_url
+    refused = requests.post(base, data=b"x" * (10 * 1024 * 1024 + 1), timeout=30)
+    assert (refused.status_code, refused.json()) == (413, {"message": "Request Too Long"})
+    assert requests.post(base, data=b"x" * 1024, timeout=10).status_code == 200
