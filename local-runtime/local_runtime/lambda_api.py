@@ -5,7 +5,8 @@
   document; `LogType: Tail` adds the last 4 KB of its log lines in `X-Amz-Log-Result`;
 - `Event`: 202, then the asynchronous invocation (retries, destinations, DLQ); `DryRun`: 204;
 - an unknown function, alias or version: 404 ResourceNotFoundException; a payload that is not JSON:
-  400 InvalidRequestContentException; over 6 MB: 413 RequestEntityTooLargeException.
+  400 InvalidRequestContentException; a payload over 6 MB (1 MB for `Event`): 413
+  RequestEntityTooLargeException.
 https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 from local_runtime.workers import MAX_RESPONSE_BYTES, FunctionPools
 
 Answer = tuple[int, dict[str, str], bytes]
+MAX_EVENT_PAYLOAD_BYTES = 1024 * 1024  # an asynchronous invocation's payload (API_Invoke.html)
 
 
 def _error(status: int, error_type: str, message: str) -> Answer:
@@ -35,8 +37,12 @@ def invoke_api(
 ) -> Answer:
     if function_arn not in pools:
         return _error(404, "ResourceNotFoundException", f"Function not found: {function_arn}")
-    if len(payload) > MAX_RESPONSE_BYTES:
-        message = f"{len(payload)} byte payload is too large for the RequestResponse invocation type"
+    kind = headers.get("x-amz-invocation-type", "RequestResponse")
+    limit = MAX_EVENT_PAYLOAD_BYTES if kind == "Event" else MAX_RESPONSE_BYTES
+    if len(payload) > limit:
+        message = (
+            f"{len(payload)} byte payload is too large for the {kind} invocation type (limit {limit} bytes)"
+        )
         return _error(413, "RequestEntityTooLargeException", message)
     try:
         event = json.loads(payload or b"{}")
@@ -44,7 +50,6 @@ def invoke_api(
         return _error(
             400, "InvalidRequestContentException", f"Could not parse request body into json: {error}"
         )
-    kind = headers.get("x-amz-invocation-type", "RequestResponse")
     if kind == "DryRun":
         return 204, {}, b""
     if kind == "Event":

@@ -100,6 +100,12 @@ def test_an_event_invocation_runs_asynchronously(runtime: Runtime) -> None:
     log = runtime.options.state_dir / "logs" / "Target.log"
     eventually(lambda: log.exists() and "'async': 'yes'" in log.read_text(), what="the async invocation")
     assert _call(runtime, target="target", type="DryRun")["status"] == 204
+    # Lambda's payload limit for an asynchronous invocation is 1 MB (6 MB synchronous).
+    too_large = {"blob": "x" * (1024 * 1024)}
+    assert _call(runtime, target="target", type="Event", payload=too_large) == {
+        "error": "RequestEntityTooLargeException"
+    }
+    assert _call(runtime, target="target", payload=too_large)["status"] == 200
 
 
 def test_the_callers_role_decides_and_a_missing_function_is_not_found(runtime: Runtime) -> None:
