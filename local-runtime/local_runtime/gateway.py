@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
-import json
 import logging
 import secrets
 import threading
@@ -112,13 +111,14 @@ class Gateway:
         if handler.command != "OPTIONS" and not self._authenticated(handler, request, described, identity):
             return
         if identity is not None and described.action not in ALWAYS_ALLOWED:
-            json_body = _json_body(body) if described.service == "dynamodb" else {}
             for resource in described.resources:
                 context: dict[str, Any] = global_context(identity.principal_arn, self.account, self.region)
                 context.update(described.context)
-                if json_body:
+                if described.service == "dynamodb":
                     operation = described.action.split(":", 1)[1]
-                    context.update(self.partition_keys.condition_keys(operation, json_body, resource))
+                    context.update(
+                        self.partition_keys.condition_keys(operation, described.json_body, resource)
+                    )
                 decision = identity.policy.decide(described.action, resource, context)
                 # The queue's, bucket's or topic's own policy: its Deny wins, its Allow of this role suffices.
                 role = context["aws:PrincipalArn"]
@@ -274,14 +274,6 @@ class Gateway:
         handler.end_headers()
         if handler.command != "HEAD":
             handler.wfile.write(body)
-
-
-def _json_body(body: bytes) -> dict[str, Any]:
-    try:
-        parsed = json.loads(body or b"{}")
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
 
 
 def _read_body(handler: BaseHTTPRequestHandler, headers: dict[str, str]) -> bytes:

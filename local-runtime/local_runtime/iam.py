@@ -313,6 +313,7 @@ class Described:
     protocol: str  # "json" | "query" | "rest-xml" | "rest-json"
     s3: dict[str, Any] = field(default_factory=dict)  # bucket/key/operation for S3 notifications
     context: dict[str, str] = field(default_factory=dict)  # condition keys of the request (s3:prefix)
+    json_body: dict[str, Any] = field(default_factory=dict)  # a JSON-protocol request's parsed body
 
 
 _SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
@@ -352,22 +353,17 @@ def describe_request(request: AwsRequest, region: str, account: str) -> Describe
             body = json.loads(request.body or b"{}")
         except ValueError:
             body = {}
+        body = body if isinstance(body, dict) else {}
         action = f"{service}:{operation}"
-        return Described(
-            service, action, _json_resources(service, operation, body, region, account), access_key, "json"
-        )
+        resources = _json_resources(service, operation, body, region, account)
+        return Described(service, action, resources, access_key, "json", json_body=body)
     service = scope_service or "s3"
     if service in ("s3",):
         return _describe_s3(request, access_key)
-    invoked = _LAMBDA_INVOKE.fullmatch(unquote(urlsplit(request.path).path))
-    if service == "lambda" and invoked and request.method == "POST":
-        function = invoked.group(1)
-        qualifier = (request.query.get("Qualifier") or [""])[0]
-        if not function.startswith("arn:"):
-            function = f"arn:aws:lambda:{region}:{account}:function:{function}"
-        if qualifier and function.count(":") == 6:
-            function = f"{function}:{qualifier}"
-        return Described("lambda", "lambda:InvokeFunction", [function], access_key, "rest-json")
+    if service == "lambda" and request.method == "POST":
+        invoked = _LAMBDA_INVOKE.fullmatch(unquote(urlsplit(request.path).path))
+        if invoked:
+            return _describe_invoke(request, invoked.group(1), access_key, region, account)
     # Query protocol (SQS/SNS/STS/IAM form posts)
     form = parse_qs(request.body.decode("utf-8", "replace")) if request.body else {}
     form = {**request.query, **form}
@@ -383,6 +379,18 @@ def describe_request(request: AwsRequest, region: str, account: str) -> Describe
 
 
 _LAMBDA_INVOKE = re.compile(r"/2015-03-31/functions/([^/]+)/invocations")
+
+
+def _describe_invoke(
+    request: AwsRequest, function: str, access_key: str | None, region: str, account: str
+) -> Described:
+    """Lambda's Invoke (REST-JSON): the function, alias or version ARN it names."""
+    qualifier = (request.query.get("Qualifier") or [""])[0]
+    if not function.startswith("arn:"):
+        function = f"arn:aws:lambda:{region}:{account}:function:{function}"
+    if qualifier and function.count(":") == 6:
+        function = f"{function}:{qualifier}"
+    return Described("lambda", "lambda:InvokeFunction", [function], access_key, "rest-json")
 
 
 def _table_arn(region: str, account: str, table: str, index: str | None = None) -> str:
