@@ -227,7 +227,8 @@ class Runtime:
         )
         self.specs, self.policies = specs, policies
         assert self.service_calls is not None
-        self.service_calls.update(policies, model.role_trust_policies(app))
+        trust = model.role_trust_policies(app)
+        self.service_calls.update(policies, trust)
         new_pools = self._start_functions(specs, policies)
 
         # Stop what brings work to the previous app; then switch every path to the new one.
@@ -314,7 +315,6 @@ class Runtime:
             self.scheduler.start()
         if self.schedule_runner:
             self.schedule_runner.stop()
-        trust = model.role_trust_policies(app)
         self.schedule_runner = ScheduleRunner(
             schedules_from(app),
             self.pools,
@@ -644,7 +644,7 @@ class Runtime:
                 continue
             # Lambda creates the mapping, but its polls fail while the role may not decrypt with the key.
             problem = None
-            if not self.service_call(spec, "sqs:ReceiveMessage", source):
+            if not self._key_allows(spec, "sqs:ReceiveMessage", source):
                 problem = f"{spec.display}'s role may not kms:Decrypt with the key of {source}"
             poller = SqsPoller(
                 mapping,
@@ -700,15 +700,19 @@ class Runtime:
     def service_call(self, spec: FunctionSpec, action: str, resource: str, *, with_key: bool = True) -> bool:
         """A call Lambda makes with the function's role (event source polling, DLQ delivery), and, unless
         only the role's IAM grants are asked about, the KMS actions on the resource's customer managed key."""
-        policy = self.policies.get(spec.role_arn, Policy())
-        allowed = policy.allows(action, resource)
+        allowed = self.policies.get(spec.role_arn, Policy()).allows(action, resource)
         if self.recorder:
             self.recorder.record(spec.display, action, resource, allowed, via="lambda-service")
+        return allowed and (not with_key or self._key_allows(spec, action, resource))
+
+    def _key_allows(self, spec: FunctionSpec, action: str, resource: str) -> bool:
+        """The function's role may use the resource's customer managed key for `action` (none: True)."""
         assert self.gateway is not None
-        use = self.gateway.keys.use(action, resource) if with_key else None
-        if not allowed or use is None:
-            return allowed
+        use = self.gateway.keys.use(action, resource)
+        if use is None:
+            return True
         caller = Caller("123456789012", role_arn=spec.role_arn)
+        policy = self.policies.get(spec.role_arn, Policy())
         for kms_action in use.actions:
             key_allows = self.gateway.keys.decide(caller, policy, kms_action, use, {}) == "Allow"
             if self.recorder:
