@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from local_runtime.targets import TARGET_ACTIONS, send, target_service
 from local_runtime.workers import FunctionSpec, Invocation, Pool
 
 log = logging.getLogger("local_runtime.async")
@@ -95,34 +96,15 @@ class AsyncInvoker:
 
     def _destination(self, spec: FunctionSpec, arn: str, record: dict[str, Any], outcome: str) -> None:
         """The record, sent to a destination with the function's role (lost, logged, if it may not)."""
-        service = arn.split(":")[2]
-        action = {"sqs": "sqs:SendMessage", "sns": "sns:Publish", "lambda": "lambda:InvokeFunction"}.get(
-            service, "events:PutEvents"
-        )
+        action = TARGET_ACTIONS.get(target_service(arn), "events:PutEvents")
         if not self._service_call(spec, action, arn):
             log.error(
                 "%s: its role may not %s on %s; the %s record is lost", spec.display, action, arn, outcome
             )
             return
-        body = json.dumps(record)
-        if service == "sqs":
-            sqs = self._client("sqs")
-            sqs.send_message(
-                QueueUrl=sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"], MessageBody=body
-            )
-        elif service == "sns":
-            self._client("sns").publish(TopicArn=arn, Message=body)
-        elif service == "lambda":
-            self.invoke(arn, record, f"{outcome.lower()} destination of {spec.display}")
-        else:
-            entry = {
-                "Source": "lambda",
-                "DetailType": f"Lambda Function Invocation Result - {outcome}",
-                "Detail": body,
-                "Resources": [f"{spec.arn}:$LATEST"],
-                "EventBusName": arn,
-            }
-            self._client("events").put_events(Entries=[entry])
+        event = ("lambda", f"Lambda Function Invocation Result - {outcome}", [f"{spec.arn}:$LATEST"])
+        trigger = f"{outcome.lower()} destination of {spec.display}"
+        send(arn, json.dumps(record), self._client, self.invoke, trigger, event)
         log.info("%s: %s record sent to %s", spec.display, outcome.lower(), arn)
 
     def _on_failure(self, spec: FunctionSpec, event: Any, invocation: Invocation, attempts: int) -> None:

@@ -13,7 +13,6 @@ https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -25,17 +24,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from local_runtime.eventbridge import Schedule
+from local_runtime.targets import TARGET_ACTIONS, send, target_service
 from local_runtime.templates import App, TemplateError, construct_names
 
 log = logging.getLogger("local_runtime.schedules")
-
-# target service -> the action the execution role must allow on the target
-_ACTIONS = {
-    "lambda": "lambda:InvokeFunction",
-    "sqs": "sqs:SendMessage",
-    "sns": "sns:Publish",
-    "events": "events:PutEvents",
-}
 
 
 @dataclass
@@ -46,10 +38,6 @@ class ScheduleTarget:
     max_retries: int = 185  # Scheduler's defaults
     dlq_arn: str | None = None
     event_parameters: dict[str, str] = field(default_factory=dict)  # an event bus target's Source, DetailType
-
-    @property
-    def service(self) -> str:
-        return self.arn.split(":")[2]
 
 
 @dataclass
@@ -78,7 +66,7 @@ def schedules_from(app: App) -> list[SchedulerSchedule]:
     for stack, lid, resource in app.all_resources("AWS::Scheduler::Schedule"):
         props = app.resolve(stack, resource.get("Properties", {}))
         target = props.get("Target", {})
-        if not target.get("Arn") or str(target["Arn"]).split(":")[2] not in _ACTIONS:
+        if not target.get("Arn") or target_service(str(target["Arn"])) not in TARGET_ACTIONS:
             raise TemplateError(
                 f"{stack.name}/{lid}: schedule target {target.get('Arn')} is not emulated (Lambda, SQS, SNS, "
                 "an event bus)"
@@ -109,7 +97,11 @@ def schedules_from(app: App) -> list[SchedulerSchedule]:
 
 
 def _date(value: Any) -> datetime | None:
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    """A StartDate/EndDate, in UTC when it names no offset."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class ScheduleRunner:
@@ -187,7 +179,7 @@ class ScheduleRunner:
             if failure is None:
                 return True
             if attempt < target.max_retries:
-                time.sleep(self.retry_delay_s * (2 ** min(attempt, 5)))
+                time.sleep(self.retry_delay_s)  # short locally, as a rule target's retries are
         assert failure is not None
         code, error = failure
         log.error("schedule %s: %s", schedule.name, error)
@@ -210,31 +202,22 @@ class ScheduleRunner:
     def _deliver(self, schedule: SchedulerSchedule) -> tuple[str, str] | None:
         """None when the target took the call; else (error code, message)."""
         target = schedule.target
-        action = _ACTIONS[target.service]
+        action = TARGET_ACTIONS[target_service(target.arn)]
         if not self._role_allows(target.role_arn, action, target.arn):
             return (
                 "AccessDeniedException",
                 f"the schedule's role {target.role_arn} may not {action} on {target.arn}",
             )
+        if target_service(target.arn) == "lambda" and target.arn not in self._functions:
+            return "ResourceNotFoundException", f"function {target.arn} does not exist"
+        # an event bus target: the input is the detail of an event with the target's Source and DetailType
+        event = (
+            target.event_parameters.get("Source", "aws.scheduler"),
+            target.event_parameters.get("DetailType", "Scheduled Event"),
+            (),
+        )
         payload = target.input if target.input is not None else "{}"
-        if target.service == "lambda":
-            if target.arn not in self._functions:
-                return "ResourceNotFoundException", f"function {target.arn} does not exist"
-            self._invoke_async(target.arn, json.loads(payload), f"schedule {schedule.name}")
-        elif target.service == "sqs":
-            sqs = self._client("sqs")
-            url = sqs.get_queue_url(QueueName=target.arn.rsplit(":", 1)[-1])["QueueUrl"]
-            sqs.send_message(QueueUrl=url, MessageBody=payload)
-        elif target.service == "sns":
-            self._client("sns").publish(TopicArn=target.arn, Message=payload)
-        else:  # an event bus: the input is the event's detail
-            entry = {
-                "Source": target.event_parameters.get("Source", "aws.scheduler"),
-                "DetailType": target.event_parameters.get("DetailType", "Scheduled Event"),
-                "Detail": payload,
-                "EventBusName": target.arn,
-            }
-            self._client("events").put_events(Entries=[entry])
+        send(target.arn, payload, self._client, self._invoke_async, f"schedule {schedule.name}", event)
         return None
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from local_runtime.runtime import Runtime
-from local_runtime.schedules import SchedulerSchedule, ScheduleRunner, ScheduleTarget
+from local_runtime.schedules import SchedulerSchedule, ScheduleRunner, ScheduleTarget, _date
 from tests.helpers import eventually, python_function, running, write_stack_assembly
 
 TICK = """
@@ -162,3 +162,7 @@ def test_expressions_rate_cron_in_a_time_zone_and_at() -> None:
     once, schedule = runner("at(2026-12-24T18:00:00)", "America/New_York")
     assert once._next(schedule, now) == datetime(2026, 12, 24, 23, 0, tzinfo=UTC)
     assert once._next(schedule, datetime(2027, 1, 1, tzinfo=UTC)) is None  # at() fires once
+    # A StartDate without an offset is UTC (comparable with the clock's aware times).
+    later, schedule = runner("rate(5 minutes)")
+    schedule.start = _date("2026-12-07T00:00:00")
+    assert later._next(schedule, now) == datetime(2026, 12, 7, 0, 5, tzinfo=UTC)
