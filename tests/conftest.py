@@ -140,7 +140,6 @@ RUNTIME_GROUPS = {
     "session-runtime": {  # the real app's runtime: local_app and the fixtures built on it
         "tests/e2e/test_auth.py",
         "tests/e2e/test_flows.py",
-        "tests/e2e/test_iam_and_lifecycle.py",
         "tests/e2e/test_least_privilege.py",
         "tests/e2e/test_poison_and_redelivery.py",
         "tests/e2e/test_schema_fuzzing.py",

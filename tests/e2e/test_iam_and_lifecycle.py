@@ -1,4 +1,4 @@
-"""IAM on the real app (a variant with one grant removed), over-privilege report, clean shutdown."""
+"""IAM on variants of the real app (one grant removed) and clean shutdown, each on a runtime of its own."""
 
 from __future__ import annotations
 
@@ -9,16 +9,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
 
-from local_runtime.__main__ import grant_report
 from local_runtime.iam import Policy
-from local_runtime.runtime import Runtime
-from tests.e2e.conftest import ApiUser, sign_up, start_runtime
+from tests.e2e.conftest import sign_up, start_runtime
 from tests.events import s3_event, s3_record
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -81,40 +78,6 @@ def test_without_list_bucket_the_indexer_gets_403_for_a_deleted_upload_and_fails
     entries = [json.loads(line) for line in (tmp_path / "state" / "recording.jsonl").read_text().splitlines()]
     refused = {(e["function"], e["action"], e["via"]) for e in entries if not e["allowed"]}
     assert refused == {("UploadIndexer", "s3:ListBucket", "missing-key")}
-
-
-def test_over_privilege_report_for_the_real_app_lists_nothing_unexplained(
-    local_app: Runtime, api_url: str, new_user: Callable[..., ApiUser], admin: ApiUser
-) -> None:
-    al = new_user(name="al")
-    auth = al.headers
-    requests.post(f"{api_url}users", json={"name": "Al", "email": al.email}, headers=auth, timeout=30)
-    # Two records, two pages: the second page reads the page token key (secretsmanager:GetSecretValue).
-    requests.post(
-        f"{api_url}users", json={"name": "Ad", "email": admin.email}, headers=admin.headers, timeout=30
-    )
-    first = requests.get(f"{api_url}users", params={"limit": "1"}, headers=admin.headers, timeout=10)
-    assert first.status_code == 200 and first.json()["nextToken"], first.text
-    next_page = {"limit": "1", "nextToken": first.json()["nextToken"]}
-    assert (
-        requests.get(f"{api_url}users", params=next_page, headers=admin.headers, timeout=10).status_code
-        == 200
-    )
-    mine = f"{api_url}users/{al.sub}"
-    requests.get(mine, headers=auth, timeout=10)
-    requests.put(mine, json={"name": "Al2", "email": al.email}, headers=auth, timeout=10)
-    requests.delete(mine, headers=auth, timeout=10)
-    recording = local_app.options.state_dir / "recording.jsonl"
-    entries = [json.loads(line) for line in recording.read_text().splitlines()]
-    report = grant_report(local_app.app, entries)
-    assert report["UsersApi"]["unexplained"] == []
-    explained = {action for action, _, _ in report["UsersApi"]["explained"]}
-    assert explained == {
-        "logs:CreateLogStream",
-        "logs:PutLogEvents",
-        "xray:PutTelemetryRecords",
-        "xray:PutTraceSegments",
-    }
 
 
 def _port_free(port: int) -> bool:
