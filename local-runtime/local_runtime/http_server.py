@@ -11,6 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 log = logging.getLogger(__name__)
+# How often serve_forever checks for a shutdown: socketserver's 0.5 s made every stop wait up to that long
+# per server (API, AWS endpoint, control port), one after the other.
+SHUTDOWN_POLL_S = 0.05
 
 
 class LocalServer:
@@ -53,7 +56,9 @@ class LocalServer:
         self.server = Server(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port: int = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, name=name, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, args=(SHUTDOWN_POLL_S,), name=name, daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()

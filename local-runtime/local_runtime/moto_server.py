@@ -36,6 +36,7 @@ import functools
 import inspect
 import io
 import logging
+import os
 import signal
 import sys
 import threading
@@ -165,6 +166,14 @@ def apply() -> None:
                     setattr(module, attribute, getattr(utils, attribute))
 
 
+def _exit_now(*_: Any) -> None:
+    """SIGTERM: moto keeps nothing on disk, so skip the interpreter's teardown of its thousands of
+    modules (half a second at every stop of the runtime)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def main(argv: list[str] | None = None) -> None:
     """`python -m moto.server -H HOST -p PORT`, served with `KeepAliveHandler`."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -177,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     apply()
     # werkzeug logs every request to moto.log: a write under a lock per call; errors still show.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, _exit_now)
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(args.host, args.port, app, threaded=True, request_handler=KeepAliveHandler)
 

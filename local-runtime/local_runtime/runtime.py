@@ -38,6 +38,7 @@ from local_runtime.firehose import Firehose, delivery_streams
 from local_runtime.gateway import Gateway, Identity
 from local_runtime.hot_reload import Changes, CodeSources, Synth, Watcher, clear_bytecode
 from local_runtime.http_api import HttpApi, HttpApiServer, function_urls, http_apis
+from local_runtime.http_server import SHUTDOWN_POLL_S
 from local_runtime.iam import Policy, Recorder, trust_allows
 from local_runtime.iam_auth import IamAuthorizer
 from local_runtime.kms import EncryptionKeys
@@ -919,7 +920,10 @@ class Runtime:
         self.control = ThreadingHTTPServer(("127.0.0.1", self.options.control_port), Handler)
         self.control.daemon_threads = True
         self.control_port = self.control.server_address[1]
-        threading.Thread(target=self.control.serve_forever, name="control", daemon=True).start()
+        serve = threading.Thread(
+            target=self.control.serve_forever, args=(SHUTDOWN_POLL_S,), name="control", daemon=True
+        )
+        serve.start()
 
     def _print_reload_banner(self) -> None:
         echo = self.options.echo
