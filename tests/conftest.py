@@ -16,6 +16,8 @@ import botocore.loaders
 import botocore.session
 import pytest
 
+from local_runtime import moto_forks
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS_DIR = PROJECT_ROOT / "functions"
 SHARED_LAYER = PROJECT_ROOT / "layers" / "shared" / "python"
@@ -37,6 +39,8 @@ os.environ.update(
     }
 )
 os.environ.pop("AWS_PROFILE", None)
+# The suite starts ~50 runtimes: each forks its moto from one pre-imported process (~1.5 s CPU less each).
+moto_forks.enable()
 if str(SHARED_LAYER) not in sys.path:
     sys.path.insert(0, str(SHARED_LAYER))
 

@@ -25,7 +25,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local_runtime import deploy_rules, model, provision
+from local_runtime import deploy_rules, model, moto_forks, provision
 from local_runtime.api import ApiServer, RestApi, rest_apis
 from local_runtime.async_invoke import DEFAULT_RETRY_DELAYS, AsyncInvoker
 from local_runtime.authorizer import Verifier
@@ -1150,19 +1150,24 @@ def _pool_key(pool: Any, pools: list[Any]) -> str:
 
 def start_moto(
     port: int, log_path: Path, timeout_s: float = 30.0, server: str = "local_runtime.moto_server"
-) -> subprocess.Popen[bytes]:
+) -> subprocess.Popen[bytes] | moto_forks.ForkedServer:
     """moto's server in its own process: its state is this runtime's alone, and it dies with the runtime.
 
-    `server`: local_runtime.moto_server (moto with its hot spots fixed) or moto.server (as released)."""
-    with log_path.open("ab") as log_file:
-        process = subprocess.Popen(  # noqa: S603 (our interpreter, fixed arguments)
-            [sys.executable, "-m", server, "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
-            # Not in the terminal's process group: Ctrl-C stops the runtime, which stops moto last.
-            start_new_session=True,
-        )
+    `server`: local_runtime.moto_server (moto with its hot spots fixed) or moto.server (as released);
+    the former is forked from a pre-imported moto when moto_forks is enabled."""
+    process: subprocess.Popen[bytes] | moto_forks.ForkedServer
+    if server == "local_runtime.moto_server" and moto_forks.enabled():
+        process = moto_forks.FORK_SERVER.fork(port, log_path)
+    else:
+        with log_path.open("ab") as log_file:
+            process = subprocess.Popen(  # noqa: S603 (our interpreter, fixed arguments)
+                [sys.executable, "-m", server, "-H", "127.0.0.1", "-p", str(port)],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+                # Not in the terminal's process group: Ctrl-C stops the runtime, which stops moto last.
+                start_new_session=True,
+            )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -217,3 +217,43 @@ def test_concurrent_updates_of_one_item_are_atomic_as_in_dynamodb(server_port: i
     """DynamoDB applies each write atomically; moto's backend reads, checks and writes without a lock,
     so concurrent increments of one counter (the projection's orderCount) were lost under load."""
     assert _concurrent_increments(server_port) == 16 * 60
+
+
+def _sqs(port: int):
+    import boto3
+
+    return boto3.client(
+        "sqs",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def test_forked_servers_are_separate_servers_with_their_own_state_and_ids(tmp_path) -> None:
+    """The suite's runtimes fork moto from one pre-imported process (moto_forks): each fork must be what
+    a freshly started server is: its own state, its own random ids, stopped on its own."""
+    from local_runtime import moto_forks
+
+    assert moto_forks.enabled()  # tests/conftest.py
+    ports = [free_port(), free_port()]
+    first, second = (start_moto(port, tmp_path / f"{port}.log") for port in ports)
+    try:
+        assert isinstance(first, moto_forks.ForkedServer) and first.pid != second.pid
+        one, two = _sqs(ports[0]), _sqs(ports[1])
+        queue = one.create_queue(QueueName="only-in-the-first")["QueueUrl"]
+        assert two.list_queues().get("QueueUrls", []) == []
+        twin = two.create_queue(QueueName="only-in-the-first")["QueueUrl"]
+        sent = [
+            client.send_message(QueueUrl=url, MessageBody="x")["MessageId"]
+            for client, url in ((one, queue), (two, twin))
+        ]
+        assert sent[0] != sent[1]  # each fork reseeds moto's random ids
+        first.terminate()
+        assert first.wait(5) == -1 and first.poll() == -1
+        assert two.get_queue_url(QueueName="only-in-the-first")["QueueUrl"] == twin  # the other one serves on
+    finally:
+        for server in (first, second):
+            server.kill()
+            server.wait(5)
