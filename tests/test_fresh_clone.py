@@ -30,7 +30,7 @@ from tests.conftest import PROJECT_ROOT
 
 NOT_RUN_HERE = {
     "setup": "installs the venvs and node_modules: CI's `.ci/run` (`make test` on a fresh clone) runs it",
-    "test": "the whole suite (~8 min): CI runs it as the first command on a fresh clone",
+    "test": "the whole suite (~3 min): CI runs it as the first command on a fresh clone",
     "diff": "needs AWS credentials and a deployed stage",
     "deploy": "needs AWS credentials",
     "browser": "installs a Debian package with apt-get (root or sudo); `make test` runs it first, also on "
