@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -174,18 +175,24 @@ def test_the_server_keeps_a_connection_across_requests_of_every_shape(server_por
     assert connection.sock is first_socket and not response.will_close
 
 
-def _concurrent_increments(port: int, threads: int = 16, each: int = 60) -> int:
-    """`threads` clients each ADD 1 to one item `each` times, all at once; the final count."""
+def _client(port: int, service: str) -> Any:
+    """A boto3 client straight to the moto server on `port` (no runtime, no gateway)."""
     import boto3
 
+    return boto3.client(
+        service,
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="AKIDLOCAL",
+        aws_secret_access_key="local",
+    )
+
+
+def _concurrent_increments(port: int, threads: int = 16, each: int = 60) -> int:
+    """`threads` clients each ADD 1 to one item `each` times, all at once; the final count."""
+
     def client() -> object:
-        return boto3.client(
-            "dynamodb",
-            endpoint_url=f"http://localhost:{port}",
-            region_name="us-east-1",
-            aws_access_key_id="AKIDLOCAL",
-            aws_secret_access_key="local",
-        )
+        return _client(port, "dynamodb")
 
     table = f"counts-{threads}-{each}"
     client().create_table(  # type: ignore[attr-defined]
@@ -219,18 +226,6 @@ def test_concurrent_updates_of_one_item_are_atomic_as_in_dynamodb(server_port: i
     assert _concurrent_increments(server_port) == 16 * 60
 
 
-def _sqs(port: int):
-    import boto3
-
-    return boto3.client(
-        "sqs",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        region_name="eu-west-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
 def test_forked_servers_are_separate_servers_with_their_own_state_and_ids(tmp_path) -> None:
     """The suite's runtimes fork moto from one pre-imported process (moto_forks): each fork must be what
     a freshly started server is: its own state, its own random ids, stopped on its own."""
@@ -241,7 +236,7 @@ def test_forked_servers_are_separate_servers_with_their_own_state_and_ids(tmp_pa
     first, second = (start_moto(port, tmp_path / f"{port}.log") for port in ports)
     try:
         assert isinstance(first, moto_forks.ForkedServer) and first.pid != second.pid
-        one, two = _sqs(ports[0]), _sqs(ports[1])
+        one, two = _client(ports[0], "sqs"), _client(ports[1], "sqs")
         queue = one.create_queue(QueueName="only-in-the-first")["QueueUrl"]
         assert two.list_queues().get("QueueUrls", []) == []
         twin = two.create_queue(QueueName="only-in-the-first")["QueueUrl"]
