@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from local_runtime.polling import Holds
 from local_runtime.templates import App, construct_names
 
 log = logging.getLogger("local_runtime.events")
@@ -238,6 +239,7 @@ class PatternRules:
         self.region = region
         self.wait_s = wait_s
         self._stop = threading.Event()
+        self._holds = Holds(self._stop)
         self._threads: list[threading.Thread] = []
         self._queues: list[tuple[Rule, str]] = []
 
@@ -271,11 +273,14 @@ class PatternRules:
                 response = sqs.receive_message(
                     QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=int(self.wait_s)
                 )
+                messages = response.get("Messages", [])
+                if not messages or not self._holds.hold(sqs, url, messages):
+                    continue
                 delivered: list[dict[str, str]] = []
                 try:
-                    for message in response.get("Messages", []):
+                    for message in messages:
                         if self._stop.is_set():
-                            return  # left on the rule's queue: stopping is not a delivery failure
+                            break  # left on the rule's queue: stopping is not a delivery failure
                         event = json.loads(message["Body"])
                         event.setdefault("account", self.account)
                         for target in rule.targets:
@@ -287,6 +292,7 @@ class PatternRules:
                 finally:
                     if delivered:  # one call for the batch; what was not delivered stays on the queue
                         sqs.delete_message_batch(QueueUrl=url, Entries=delivered)
+                    self._holds.let_go()
             except Exception:
                 if self._stop.is_set():
                     return
@@ -294,9 +300,9 @@ class PatternRules:
                 self._stop.wait(1)
 
     def stop(self) -> None:
+        """Waits for the deliveries in progress, not for long polls (polling.py)."""
         self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        self._holds.wait(5)
 
     def remove_missing(self, current: list[Rule]) -> None:
         """After a redeploy: delete the rules the new app no longer has, with their internal queues."""

@@ -1020,7 +1020,7 @@ class Runtime:
         for pool in self.pools.values():
             pool.stop()  # in-flight invocations end; their sources see a failed invocation
         for source in sources:
-            source.stop()  # joins: each finishes what it holds (redelivery, DLQ) while moto still runs
+            source.stop()  # each finishes what it holds (redelivery, DLQ) while moto still runs
         if self.asynchronous:
             self.asynchronous.stop()
         if self.firehose:

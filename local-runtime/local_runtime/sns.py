@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from local_runtime.polling import Holds
 from local_runtime.templates import App
 
 log = logging.getLogger("local_runtime.sns")
@@ -115,6 +116,7 @@ class SnsDelivery:
         self.wait_s = wait_s
         self.notes: list[str] = []
         self._stop = threading.Event()
+        self._holds = Holds(self._stop)
         self._threads: list[threading.Thread] = []
         self._made: list[str] = []  # subscription ARNs this delivery created in moto
         self._queues: list[str] = []
@@ -189,13 +191,18 @@ class SnsDelivery:
                 messages = sqs.receive_message(
                     QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=int(self.wait_s)
                 ).get("Messages", [])
+                if not messages or not self._holds.hold(sqs, url, messages):
+                    continue
                 done = []
-                for message in messages:
-                    envelope = json.loads(message["Body"])
-                    self._deliver(subscription, function, envelope, subscription_arn, topic_name)
-                    done.append({"Id": str(len(done)), "ReceiptHandle": message["ReceiptHandle"]})
-                if done:
-                    sqs.delete_message_batch(QueueUrl=url, Entries=done)
+                try:
+                    for message in messages:
+                        envelope = json.loads(message["Body"])
+                        self._deliver(subscription, function, envelope, subscription_arn, topic_name)
+                        done.append({"Id": str(len(done)), "ReceiptHandle": message["ReceiptHandle"]})
+                finally:
+                    if done:
+                        sqs.delete_message_batch(QueueUrl=url, Entries=done)
+                    self._holds.let_go()
             except Exception:
                 if self._stop.is_set():
                     return
@@ -221,9 +228,9 @@ class SnsDelivery:
             sqs.send_message(QueueUrl=url, MessageBody=json.dumps(envelope))
 
     def stop(self) -> None:
+        """Waits for the deliveries in progress, not for long polls (polling.py)."""
         self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        self._holds.wait(5)
 
     def remove(self) -> None:
         """After a redeploy: the subscriptions and internal queues this delivery made are deleted."""

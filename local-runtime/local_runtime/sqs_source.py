@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from local_runtime.polling import Holds
 from local_runtime.workers import Invocation, Pool
 
 log = logging.getLogger("local_runtime.sqs")
@@ -92,6 +93,7 @@ class SqsPoller:
         self.region = region
         self.wait_s = wait_s
         self._stop = threading.Event()
+        self._holds = Holds(self._stop)
         self._threads: list[threading.Thread] = []
         self.queue_name = mapping.queue_arn.rsplit(":", 1)[-1]
         self.queue_url = ""
@@ -109,9 +111,9 @@ class SqsPoller:
             self._threads.append(thread)
 
     def stop(self) -> None:
+        """Waits for the batches in progress, not for long polls (polling.py)."""
         self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        self._holds.wait(5)
 
     def _receive(self, sqs: Any, count: int, wait: float) -> list[dict[str, Any]]:
         response = sqs.receive_message(
@@ -127,8 +129,15 @@ class SqsPoller:
         """Receive one batch (honouring the batching window), invoke, delete what succeeded."""
         mapping = self.mapping
         messages = self._receive(sqs, mapping.batch_size, self.wait_s)
-        if not messages:
+        if not messages or not self._holds.hold(sqs, self.queue_url, messages):
             return None
+        try:
+            return self._process(sqs, messages)
+        finally:
+            self._holds.let_go()
+
+    def _process(self, sqs: Any, messages: list[dict[str, Any]]) -> Invocation:
+        mapping = self.mapping
         window_end = time.monotonic() + mapping.window_s
         while (
             len(messages) < mapping.batch_size and time.monotonic() < window_end and not self._stop.is_set()
