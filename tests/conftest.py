@@ -160,6 +160,38 @@ SESSION_FIXTURES = {
 }
 
 
+# Test files whose tests share a module-scoped fixture (the file's own runtime, server or browser): each
+# is one unit of work, so the fixture is set up once rather than on every worker running one of its tests
+# (tests/test_parallel_groups.py checks the list).
+SHARED_MODULE_FIXTURE_FILES = {
+    "tests/e2e/test_browser_cors.py",
+    "tests/e2e/test_console.py",
+    "tests/e2e/test_stages_in_one_account.py",
+    "tests/local_runtime/test_async_destinations.py",
+    "tests/local_runtime/test_cors_preflight.py",
+    "tests/local_runtime/test_firehose.py",
+    "tests/local_runtime/test_gateway.py",
+    "tests/local_runtime/test_http_api.py",
+    "tests/local_runtime/test_kms_keys.py",
+    "tests/local_runtime/test_lambda_invoke_api.py",
+    "tests/local_runtime/test_leading_keys.py",
+    "tests/local_runtime/test_moto_server.py",
+    "tests/local_runtime/test_nested_stacks.py",
+    "tests/local_runtime/test_rest_lambda_authorizers.py",
+    "tests/local_runtime/test_rest_lambda_integration.py",
+    "tests/local_runtime/test_rest_limits.py",
+    "tests/local_runtime/test_rest_request_validation.py",
+    "tests/local_runtime/test_rest_service_integrations.py",
+    "tests/local_runtime/test_rest_stages_and_aliases.py",
+    "tests/local_runtime/test_s3_eventbridge.py",
+    "tests/local_runtime/test_scheduler_schedules.py",
+    "tests/local_runtime/test_sns.py",
+    "tests/local_runtime/test_streams.py",
+    "tests/stacks/test_physical_names.py",
+    "tests/test_openapi.py",
+}
+
+
 def runtime_group(nodeid: str) -> str | None:
     path = nodeid.split("::", 1)[0]
     return next((group for group, files in RUNTIME_GROUPS.items() if path in files), None)
@@ -169,9 +201,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadScopeScheduling
 
     class RuntimeGroupScheduling(LoadScopeScheduling):
-        """One work unit per runtime group, every other test a unit of its own (spread like --dist load)."""
+        """One work unit per runtime group and per file sharing a module-scoped fixture, every other test a
+        unit of its own (spread like --dist load)."""
 
         def _split_scope(self, nodeid: str) -> str:
-            return runtime_group(nodeid) or nodeid
+            path = nodeid.split("::", 1)[0]
+            return runtime_group(nodeid) or (path if path in SHARED_MODULE_FIXTURE_FILES else nodeid)
 
     return RuntimeGroupScheduling(config, log)
