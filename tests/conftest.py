@@ -197,8 +197,30 @@ def runtime_group(nodeid: str) -> str | None:
     return next((group for group, files in RUNTIME_GROUPS.items() if path in files), None)
 
 
+# The longest units of work are handed out first, so that they overlap the short ones instead of ending
+# the run: on a fresh clone `make lint`'s cold mypy alone takes ~100 s. xdist hands out units in collection
+# order (its own reordering, by number of tests, put these single tests last).
+LONGEST_FIRST = (
+    "session-runtime",
+    "tests/test_fresh_clone.py",
+    "tests/e2e/test_hot_reload.py",
+    "tests/e2e/test_remote_mode.py",
+)
+
+
+@pytest.hookimpl(trylast=True)  # after tests/e2e/conftest.py put the least-privilege report last
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        unit = runtime_group(item.nodeid) or item.nodeid.split("::", 1)[0]
+        return LONGEST_FIRST.index(unit) if unit in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: each unit keeps its tests' order
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadScopeScheduling
+
+    config.option.loadscopereorder = False  # collection order, i.e. LONGEST_FIRST
 
     class RuntimeGroupScheduling(LoadScopeScheduling):
         """One work unit per runtime group and per file sharing a module-scoped fixture, every other test a
