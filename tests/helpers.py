@@ -78,6 +78,17 @@ def running(assembly: Path, state_dir: Path, **options: Any) -> Iterator[Runtime
         runtime.stop()
 
 
+@contextmanager
+def running_stack(
+    factory: Any, stack: str, template: dict[str, Any], assets: dict[str, str] | None = None, **options: Any
+) -> Iterator[Runtime]:
+    """`running` on a one-stack assembly of `template` and its code assets (write_stack_assembly), each in a
+    fresh folder of `factory` (pytest's tmp_path_factory)."""
+    out = write_stack_assembly(factory.mktemp(f"{stack}-cdk-out"), stack, template, assets)
+    with running(out, factory.mktemp(f"{stack}-state"), **options) as runtime:
+        yield runtime
+
+
 def api_permission(function: str, source: str, api: str = "Api") -> dict[str, Any]:
     """The AWS::Lambda::Permission CDK adds for an API's integration or authorizer (`source` after the API
     id, e.g. "*/*/*" or "authorizers/*")."""

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from local_runtime.runtime import Runtime
-from tests.helpers import eventually, policy_role, python_function, running, write_stack_assembly
+from tests.helpers import eventually, policy_role, python_function, running_stack
 
 WORK = """
 def handler(event, context):
@@ -66,9 +66,13 @@ TEMPLATE = {
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    assets = {"asset.work": WORK, "asset.audit": AUDIT}
-    out = write_stack_assembly(tmp_path_factory.mktemp("dest-cdk-out"), "Dest", TEMPLATE, assets)
-    with running(out, tmp_path_factory.mktemp("dest-state"), async_retry_delays=(0.1,)) as started:
+    with running_stack(
+        tmp_path_factory,
+        "Dest",
+        TEMPLATE,
+        {"asset.work": WORK, "asset.audit": AUDIT},
+        async_retry_delays=(0.1,),
+    ) as started:
         yield started
 
 

@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from local_runtime.firehose import DeliveryStream, Firehose
 from local_runtime.runtime import Runtime
-from tests.helpers import eventually, running, write_stack_assembly
+from tests.helpers import eventually, running_stack
 
 ARCHIVE = "arn:aws:firehose:us-east-1:123456789012:deliverystream/archive"
 
@@ -104,8 +104,7 @@ TEMPLATE = {
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    out = write_stack_assembly(tmp_path_factory.mktemp("firehose-cdk-out"), "Firehose", TEMPLATE)
-    with running(out, tmp_path_factory.mktemp("firehose-state")) as started:
+    with running_stack(tmp_path_factory, "Firehose", TEMPLATE) as started:
         yield started
 
 

@@ -14,7 +14,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from local_runtime.runtime import Runtime
-from tests.helpers import api_permission, python_function, running, write_stack_assembly
+from tests.helpers import api_permission, python_function, running_stack
 
 ITEMS = """
 import json
@@ -158,9 +158,9 @@ TEMPLATE = {
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    assets = {"asset.items": ITEMS, "asset.gate": GATE}
-    out = write_stack_assembly(tmp_path_factory.mktemp("http-api-cdk-out"), "Http", TEMPLATE, assets)
-    with running(out, tmp_path_factory.mktemp("http-api-state")) as started:
+    with running_stack(
+        tmp_path_factory, "Http", TEMPLATE, {"asset.items": ITEMS, "asset.gate": GATE}
+    ) as started:
         yield started
 
 

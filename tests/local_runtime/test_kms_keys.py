@@ -15,7 +15,14 @@ from local_runtime.kms import EncryptionKeys
 from local_runtime.resource_policies import Caller
 from local_runtime.runtime import Runtime
 from local_runtime.templates import App, Names, TemplateError
-from tests.helpers import eventually, policy_role, python_function, running, write_stack_assembly
+from tests.helpers import (
+    eventually,
+    policy_role,
+    python_function,
+    running,
+    running_stack,
+    write_stack_assembly,
+)
 
 ACCOUNT = "123456789012"
 CLIENT = """
@@ -154,13 +161,9 @@ TEMPLATE = {
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    out = write_stack_assembly(
-        tmp_path_factory.mktemp("kms-cdk-out"),
-        "Kms",
-        TEMPLATE,
-        {"asset.client": CLIENT, "asset.worker": WORKER},
-    )
-    with running(out, tmp_path_factory.mktemp("kms-state")) as started:
+    with running_stack(
+        tmp_path_factory, "Kms", TEMPLATE, {"asset.client": CLIENT, "asset.worker": WORKER}
+    ) as started:
         yield started
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from local_runtime.runtime import Runtime
-from tests.helpers import eventually, policy_role, python_function, running, write_stack_assembly
+from tests.helpers import eventually, policy_role, python_function, running_stack
 
 CALLER = """
 import base64
@@ -66,9 +66,9 @@ TEMPLATE = {
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    assets = {"asset.caller": CALLER, "asset.target": TARGET}
-    out = write_stack_assembly(tmp_path_factory.mktemp("invoke-cdk-out"), "Invoke", TEMPLATE, assets)
-    with running(out, tmp_path_factory.mktemp("invoke-state")) as started:
+    with running_stack(
+        tmp_path_factory, "Invoke", TEMPLATE, {"asset.caller": CALLER, "asset.target": TARGET}
+    ) as started:
         yield started
 
 

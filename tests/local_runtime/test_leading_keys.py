@@ -11,7 +11,7 @@ import pytest
 
 from local_runtime.dynamodb_keys import PartitionKeys
 from local_runtime.runtime import Runtime
-from tests.helpers import policy_role, python_function, running, write_stack_assembly
+from tests.helpers import policy_role, python_function, running_stack
 
 CLIENT = """
 import boto3
@@ -61,10 +61,7 @@ TEMPLATE = {
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    out = write_stack_assembly(
-        tmp_path_factory.mktemp("keys-cdk-out"), "Keys", TEMPLATE, {"asset.client": CLIENT}
-    )
-    with running(out, tmp_path_factory.mktemp("keys-state")) as started:
+    with running_stack(tmp_path_factory, "Keys", TEMPLATE, {"asset.client": CLIENT}) as started:
         yield started
 
 

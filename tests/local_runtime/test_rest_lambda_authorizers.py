@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from local_runtime.runtime import Runtime
-from tests.helpers import api_permission, python_function, running, write_stack_assembly
+from tests.helpers import api_permission, python_function, running_stack
 
 PETS = """
 import json
@@ -103,9 +103,9 @@ TEMPLATE = {
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    assets = {"asset.pets": PETS, "asset.auth": AUTH}
-    out = write_stack_assembly(tmp_path_factory.mktemp("rest-auth-cdk-out"), "Rest", TEMPLATE, assets)
-    with running(out, tmp_path_factory.mktemp("rest-auth-state")) as started:
+    with running_stack(
+        tmp_path_factory, "Rest", TEMPLATE, {"asset.pets": PETS, "asset.auth": AUTH}
+    ) as started:
         yield started
 
 

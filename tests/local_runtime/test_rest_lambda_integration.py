@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from local_runtime.runtime import Runtime
-from tests.helpers import api_permission, running, write_stack_assembly
+from tests.helpers import api_permission, running_stack
 
 BOOKS = """
 def handler(event, context):
@@ -96,10 +96,7 @@ def _template() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    out = write_stack_assembly(
-        tmp_path_factory.mktemp("books-cdk-out"), "Books", _template(), {"asset.books": BOOKS}
-    )
-    with running(out, tmp_path_factory.mktemp("books-state")) as started:
+    with running_stack(tmp_path_factory, "Books", _template(), {"asset.books": BOOKS}) as started:
         yield started
 
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from local_runtime.runtime import Runtime
-from tests.helpers import api_permission, eventually, python_function, running, write_stack_assembly
+from tests.helpers import api_permission, eventually, python_function, running_stack
 
 SLOW = """
 import json
@@ -54,10 +54,7 @@ TEMPLATE: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    out = write_stack_assembly(
-        tmp_path_factory.mktemp("limits-cdk-out"), "Limits", TEMPLATE, {"asset.slow": SLOW}
-    )
-    with running(out, tmp_path_factory.mktemp("limits-state")) as started:
+    with running_stack(tmp_path_factory, "Limits", TEMPLATE, {"asset.slow": SLOW}) as started:
         yield started
 
 

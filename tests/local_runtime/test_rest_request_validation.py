@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from local_runtime.runtime import Runtime
-from tests.helpers import api_permission, python_function, running, write_stack_assembly
+from tests.helpers import api_permission, python_function, running_stack
 
 ECHO = """
 def handler(event, context):
@@ -127,10 +127,7 @@ TEMPLATE = {
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    out = write_stack_assembly(
-        tmp_path_factory.mktemp("valid-cdk-out"), "Valid", TEMPLATE, {"asset.echo": ECHO}
-    )
-    with running(out, tmp_path_factory.mktemp("valid-state")) as started:
+    with running_stack(tmp_path_factory, "Valid", TEMPLATE, {"asset.echo": ECHO}) as started:
         yield started
 
 

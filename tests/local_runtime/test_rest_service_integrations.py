@@ -16,7 +16,7 @@ from local_runtime.iam import trust_allows as trusts
 from local_runtime.runtime import Runtime
 from local_runtime.service_integration import IncomingRequest, build_request, parse_target
 from local_runtime.templates import TemplateError
-from tests.helpers import running, write_stack_assembly
+from tests.helpers import running_stack
 
 REGION_ARN = "arn:aws:apigateway:${AWS::Region}"
 CONTENT_TYPE = "method.response.header.Content-Type"
@@ -271,8 +271,7 @@ def _template() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    out = write_stack_assembly(tmp_path_factory.mktemp("direct-cdk-out"), "Direct", _template())
-    with running(out, tmp_path_factory.mktemp("direct-state")) as started:
+    with running_stack(tmp_path_factory, "Direct", _template()) as started:
         yield started
 
 

@@ -18,7 +18,7 @@ from botocore.credentials import Credentials
 from local_runtime.permissions import FunctionPolicies, Permission, function_key
 from local_runtime.runtime import Runtime
 from local_runtime.workers import FunctionPools
-from tests.helpers import policy_role, python_function, running, write_stack_assembly
+from tests.helpers import policy_role, python_function, running_stack
 
 STAGE_INFO = """
 import json
@@ -132,13 +132,9 @@ def _template() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    out = write_stack_assembly(
-        tmp_path_factory.mktemp("stages-cdk-out"),
-        "Stages",
-        _template(),
-        {"asset.stage_info": STAGE_INFO, "asset.caller": CALLER},
-    )
-    with running(out, tmp_path_factory.mktemp("stages-state")) as started:
+    with running_stack(
+        tmp_path_factory, "Stages", _template(), {"asset.stage_info": STAGE_INFO, "asset.caller": CALLER}
+    ) as started:
         yield started
 
 

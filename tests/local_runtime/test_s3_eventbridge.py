@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from local_runtime.runtime import Runtime
-from tests.helpers import aws_client, eventually, running, write_stack_assembly
+from tests.helpers import aws_client, eventually, running_stack
 
 QUEUE_ARN = {"Fn::GetAtt": ["Seen", "Arn"]}
 TEMPLATE = {
@@ -57,8 +57,7 @@ TEMPLATE = {
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    out = write_stack_assembly(tmp_path_factory.mktemp("s3eb-cdk-out"), "S3Eb", TEMPLATE)
-    with running(out, tmp_path_factory.mktemp("s3eb-state")) as started:
+    with running_stack(tmp_path_factory, "S3Eb", TEMPLATE) as started:
         yield started
 
 

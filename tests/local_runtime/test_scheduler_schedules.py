@@ -14,7 +14,7 @@ import pytest
 
 from local_runtime.runtime import Runtime
 from local_runtime.schedules import SchedulerSchedule, ScheduleRunner, ScheduleTarget, _date
-from tests.helpers import eventually, python_function, running, write_stack_assembly
+from tests.helpers import eventually, python_function, running_stack
 
 TICK = """
 import json
@@ -110,10 +110,7 @@ TEMPLATE = {
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    out = write_stack_assembly(
-        tmp_path_factory.mktemp("sched-cdk-out"), "Sched", TEMPLATE, {"asset.tick": TICK}
-    )
-    with running(out, tmp_path_factory.mktemp("sched-state")) as started:
+    with running_stack(tmp_path_factory, "Sched", TEMPLATE, {"asset.tick": TICK}) as started:
         yield started
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from local_runtime.runtime import Runtime
-from tests.helpers import aws_client, eventually, running, write_stack_assembly
+from tests.helpers import aws_client, eventually, running_stack
 
 LISTENER = """
 import json
@@ -121,9 +121,7 @@ TEMPLATE = {
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    assets = {"asset.listener": LISTENER}
-    out = write_stack_assembly(tmp_path_factory.mktemp("sns-cdk-out"), "Sns", TEMPLATE, assets)
-    with running(out, tmp_path_factory.mktemp("sns-state")) as started:
+    with running_stack(tmp_path_factory, "Sns", TEMPLATE, {"asset.listener": LISTENER}) as started:
         yield started
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from local_runtime.runtime import Runtime
-from tests.helpers import eventually, python_function, running, write_stack_assembly
+from tests.helpers import eventually, python_function, running_stack
 
 CHANGES = """
 import json
@@ -98,9 +98,9 @@ TEMPLATE = {
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    assets = {"asset.changes": CHANGES, "asset.clicks": CLICKS}
-    out = write_stack_assembly(tmp_path_factory.mktemp("streams-cdk-out"), "Streams", TEMPLATE, assets)
-    with running(out, tmp_path_factory.mktemp("streams-state")) as started:
+    with running_stack(
+        tmp_path_factory, "Streams", TEMPLATE, {"asset.changes": CHANGES, "asset.clicks": CLICKS}
+    ) as started:
         yield started
 
 
