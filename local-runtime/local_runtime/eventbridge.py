@@ -240,7 +240,6 @@ class PatternRules:
         self.wait_s = wait_s
         self._stop = threading.Event()
         self._holds = Holds(self._stop)
-        self._threads: list[threading.Thread] = []
         self._queues: list[tuple[Rule, str]] = []
 
     def start(self) -> None:
@@ -260,11 +259,9 @@ class PatternRules:
             )
             self._queues.append((rule, url))
         for rule, url in self._queues:
-            thread = threading.Thread(
+            threading.Thread(
                 target=self._drain, args=(rule, url), name=f"rule-{rule.name}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+            ).start()
 
     def _drain(self, rule: Rule, url: str) -> None:
         sqs = self._sqs()

@@ -117,7 +117,6 @@ class SnsDelivery:
         self.notes: list[str] = []
         self._stop = threading.Event()
         self._holds = Holds(self._stop)
-        self._threads: list[threading.Thread] = []
         self._made: list[str] = []  # subscription ARNs this delivery created in moto
         self._queues: list[str] = []
 
@@ -172,14 +171,12 @@ class SnsDelivery:
         )["SubscriptionArn"]
         self._made.append(arn)
         self._queues.append(url)
-        thread = threading.Thread(
+        threading.Thread(
             target=self._drain,
             args=(subscription, url, arn),
             name=f"sns-{subscription.logical_id}",
             daemon=True,
-        )
-        thread.start()
-        self._threads.append(thread)
+        ).start()
 
     def _drain(self, subscription: Subscription, url: str, subscription_arn: str) -> None:
         sqs = self._sqs()

@@ -94,7 +94,6 @@ class SqsPoller:
         self.wait_s = wait_s
         self._stop = threading.Event()
         self._holds = Holds(self._stop)
-        self._threads: list[threading.Thread] = []
         self.queue_name = mapping.queue_arn.rsplit(":", 1)[-1]
         self.queue_url = ""
 
@@ -106,9 +105,7 @@ class SqsPoller:
             )
             return
         for index in range(max(1, self.mapping.max_concurrency)):
-            thread = threading.Thread(target=self._loop, name=f"sqs-{self.queue_name}-{index}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            threading.Thread(target=self._loop, name=f"sqs-{self.queue_name}-{index}", daemon=True).start()
 
     def stop(self) -> None:
         """Waits for the batches in progress, not for long polls (polling.py)."""
