@@ -11,6 +11,7 @@ other key is applied as if it held (reported once at start-up).
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import ipaddress
 import json
@@ -48,9 +49,14 @@ def trust_allows(trust_policy: dict[str, Any], service_principal: str) -> bool:
 
 
 def glob_match(pattern: str, value: str, *, case_sensitive: bool) -> bool:
+    return _glob(pattern, case_sensitive).fullmatch(value) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _glob(pattern: str, case_sensitive: bool) -> re.Pattern[str]:
+    """A policy's patterns are few and every call evaluates them: build each regex once."""
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    flags = 0 if case_sensitive else re.IGNORECASE
-    return re.fullmatch(regex, value, flags | re.DOTALL) is not None
+    return re.compile(regex, (0 if case_sensitive else re.IGNORECASE) | re.DOTALL)
 
 
 # Condition keys whose value the runtime knows for a function's call: from the request (`s3:prefix`,

@@ -31,6 +31,50 @@ SCRIPT = textwrap.dedent(
     from moto.core.utils import unix_time, unix_time_millis
     from moto.sqs.models import sqs_backends
 
+    def expressions(table):
+        # Each expression twice or more: the patched server answers the repeats from its parse cache.
+        def attempt(call, **kwargs):
+            try:
+                return call(TableName="t", **kwargs).get("Attributes", "ok")
+            except Exception as error:  # moto raises some parse errors as they are (a server answers 500)
+                return [type(error).__name__, str(error)]
+        key = {"id": {"S": "a"}}
+        count = dict(
+            Key=key,
+            UpdateExpression="SET n = if_not_exists(n, :zero) + :one, #s = :s",
+            ConditionExpression="attribute_exists(id)",
+            ExpressionAttributeNames={"#s": "status"},
+            ReturnValues="ALL_NEW",
+        )
+        out = [
+            attempt(table.update_item, **count, ExpressionAttributeValues={
+                ":zero": {"N": "0"}, ":one": {"N": "1"}, ":s": {"S": f"s{n}"}})
+            for n in (1, 2, 2, 3)
+        ]
+        for want in ("s3", "s3", "s9", "s3"):  # same text, other values: a new answer each time
+            out.append(attempt(
+                table.update_item,
+                Key=key,
+                UpdateExpression="REMOVE gone",
+                ConditionExpression="#s = :want OR attribute_not_exists(#s)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":want": {"S": want}},
+                ReturnValues="UPDATED_OLD",
+            ))
+        for _ in range(2):  # invalid expressions fail every time, with moto's message
+            out.append(attempt(table.put_item, Item={"id": {"S": "b"}},
+                               ConditionExpression="begins_with(id)"))
+            out.append(attempt(table.update_item, Key=key, UpdateExpression="SET = 1"))
+            out.append(attempt(table.update_item, Key=key, UpdateExpression="SET #missing = :one",
+                               ExpressionAttributeValues={":one": {"N": "1"}}))
+            out.append(attempt(table.put_item, Item={"id": {"S": "c"}, "b": {"B": b"1"}},
+                               ConditionExpression="attribute_not_exists(id) OR b = :b",
+                               ExpressionAttributeValues={":b": {"B": b"1"}}))
+        for limit in ("s2", "s3", "s2"):
+            out.append(table.scan(TableName="t", FilterExpression="#s = :s", ExpressionAttributeNames={
+                "#s": "status"}, ExpressionAttributeValues={":s": {"S": limit}})["Count"])
+        return out
+
     seen = {"modules": len(list(list_of_moto_modules())), "modules_again": len(list(list_of_moto_modules()))}
     seen["clock_s"] = abs(unix_time() - time.time()) < 1
     seen["clock_ms"] = abs(unix_time_millis() - time.time() * 1000) < 1000
@@ -70,6 +114,7 @@ SCRIPT = textwrap.dedent(
         )
         table.put_item(TableName="t", Item={"id": {"S": "a"}})
         seen["item"] = table.get_item(TableName="t", Key={"id": {"S": "a"}})["Item"]
+        seen["expressions"] = expressions(table)
         events = boto3.client("events", region_name="us-east-1")
         target = sqs.create_queue(QueueName="target")["QueueUrl"]
         target_arn = sqs.get_queue_attributes(QueueUrl=target, AttributeNames=["QueueArn"])
@@ -118,6 +163,20 @@ def test_the_script_exercises_expiry_delay_and_redrive(released: dict) -> None:
     assert released["delayed"] == "1"
     assert released["clock_s"] and released["clock_ms"] and released["modules"] == released["modules_again"]
     assert len(released["delivered"]) == 2 and '"detail": {"n": 1}' in released["delivered"][1]
+    # Repeated update/condition expressions: the counter counts, other values give other answers,
+    # invalid expressions keep failing.
+    expressions = released["expressions"]
+    assert [u["n"] for u in expressions[:4]] == [{"N": str(n)} for n in range(1, 5)]
+    assert [r if isinstance(r, str) else r[0] for r in expressions[4:8]] == [
+        "ok",
+        "ok",
+        "ConditionalCheckFailedException",
+        "ok",
+    ]
+    assert expressions[8][0] == "ValueError" and "Wrong number of arguments" in expressions[8][1]
+    assert "Syntax error" in expressions[9][1] and expressions[10] == ["KeyError", "'#missing'"]
+    assert expressions[8:12] == expressions[12:16] and expressions[11] == "ok"  # with a binary value
+    assert expressions[-3:] == [0, 1, 0]
 
 
 def test_an_unexpected_moto_version_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
