@@ -113,7 +113,8 @@ def target_event(target: RuleTarget, event: dict[str, Any]) -> Any:
 
 
 class Deliverer:
-    """Delivers one event to one rule target: Lambda (async) or SQS; undeliverable → retries → target DLQ."""
+    """Delivers one event to one rule target: Lambda (async), SQS, Firehose or a state machine;
+    undeliverable → retries → target DLQ."""
 
     def __init__(
         self,
@@ -125,9 +126,11 @@ class Deliverer:
         may_send: Callable[[str, str], bool] | None = None,
         firehose: Any = None,
         role_allows: Callable[[str, str, str], bool] | None = None,
+        start_execution: Callable[[str, str], Any] | None = None,
     ) -> None:
         self.function_arns = function_arns
         self.firehose = firehose  # local_runtime.firehose.Firehose: delivery streams as targets
+        self._start_execution = start_execution  # (state machine ARN, input): Step Functions targets
         self._role_allows = role_allows  # (role ARN, action, resource) -> the target role's policy allows
         # (queue ARN, rule ARN) -> whether the queue's policy lets EventBridge send to it
         self.may_send = may_send
@@ -172,6 +175,19 @@ class Deliverer:
                         )
                         break
                     self.firehose.put(target.arn, json.dumps(payload).encode())
+                elif ":states:" in target.arn and self._start_execution is not None:
+                    # EventBridge starts the execution with the target's role (eb-use-resource-based.html).
+                    allowed = self._role_allows is not None and target.role_arn is not None
+                    if not (
+                        allowed
+                        and self._role_allows(str(target.role_arn), "states:StartExecution", target.arn)
+                    ):
+                        error, code = (
+                            f"the target's role may not states:StartExecution on {target.arn}",
+                            "NO_PERMISSIONS",
+                        )
+                        break
+                    self._start_execution(target.arn, json.dumps(payload))
                 elif ":sqs:" in target.arn:
                     if self.may_send is not None and not self.may_send(target.arn, rule.arn):
                         error = f"{target.arn}'s policy does not let EventBridge send from {rule.arn}"

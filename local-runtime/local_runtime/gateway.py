@@ -12,6 +12,7 @@ notification emulator.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import http.client
 import logging
 import secrets
@@ -96,6 +97,18 @@ class Gateway:
 
     def start(self) -> None:
         self._server.start()
+
+    def role_session(self, service: str, role_arn: str, policy: Policy, session: str) -> tuple[str, Identity]:
+        """The access key and identity an AWS service (API Gateway, Step Functions) calls with when it
+        assumes `role_arn`; a redeploy's policy applies to its next call, its credentials stay."""
+        key = "ASIA" + hashlib.sha256(f"{service}/{role_arn}".encode()).hexdigest().upper()[:16]
+        identity = self.identities.get(key)
+        if identity is None:
+            name = role_arn.rsplit("/", 1)[-1]
+            principal = f"arn:aws:sts::{self.account}:assumed-role/{name}/{session}"
+            identity = self.identities[key] = Identity(f"{service} ({name})", principal, policy)
+        identity.policy = policy
+        return key, identity
 
     def stop(self) -> None:
         self._server.stop()

@@ -346,6 +346,7 @@ _TARGET_SERVICES = {
     "AWSLambda": "lambda",
     "AmazonSNS": "sns",
     "secretsmanager.": "secretsmanager",
+    "AWSStepFunctions.": "states",
 }
 
 
@@ -449,6 +450,13 @@ def _json_resources(
         if secret.startswith("arn:"):
             return [secret]
         return [f"arn:aws:secretsmanager:{region}:{account}:secret:{secret}"]
+    if service == "states":
+        # The resource each action names (Step Functions' service authorization reference): a state
+        # machine, an execution or an activity; task tokens and listings are "*".
+        for field_name in ("stateMachineArn", "executionArn", "activityArn"):
+            if body.get(field_name):
+                return [str(body[field_name])]
+        return ["*"]
     if service == "ssm":
         names = body.get("Names") or ([body["Name"]] if "Name" in body else [])
         if "Path" in body:

@@ -65,6 +65,8 @@ HANDLED = {
     "AWS::Scheduler::ScheduleGroup": "names a group of schedules",
     "AWS::Lambda::Version": "invocable by its ARN; runs the function's current code",
     "AWS::Lambda::Alias": "invocable by its ARN, with its own permissions; runs the function's current code",
+    "AWS::StepFunctions::StateMachine": "state machine in moto, run by moto's ASL interpreter; its tasks "
+    "call AWS through the IAM gateway as its role",
 }
 
 # Types listed once at start-up as skipped, with the reason.

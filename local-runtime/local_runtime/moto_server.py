@@ -61,6 +61,7 @@ from typing import Any
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.exceptions import InternalServerError
 
+from local_runtime import moto_states
 from local_runtime.workers import die_with_parent
 
 log = logging.getLogger("local_runtime.moto_server")
@@ -97,6 +98,9 @@ class KeepAliveHandler(MotoRequestHandler):
     def run_wsgi(self) -> None:
         if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if self.command == "POST" and self.path == moto_states.CONFIG_PATH:
+            self._configure_state_machines()
+            return
         environ = self.environ = self.make_environ()
         started: list[Any] = []
         chunks: list[bytes] = []
@@ -127,6 +131,20 @@ class KeepAliveHandler(MotoRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _configure_state_machines(self) -> None:
+        """The runtime's call that lets state machines run (moto_states.py)."""
+        payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        try:
+            moto_states.configure(payload["gateway_url"], payload["roles"])
+            status, body = 204, b""
+        except Exception as error:  # e.g. a moto upgrade moved what moto_states patches
+            log.exception("state machines cannot run")
+            status, body = 500, str(error).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 def apply() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from local_runtime.templates import App
+from local_runtime.templates import App, TemplateError
 
 
 def create_resources(app: App, clients: Any) -> list[str]:
@@ -281,6 +281,40 @@ def _buses(app: App, events: Any, created: list[str]) -> None:
             created.append(f"bus    {name}")
 
 
+def create_state_machines(app: App, sfn: Any) -> list[str]:
+    """Each state machine with its definition (DefinitionSubstitutions applied), role and type; a
+    redeploy updates the definition and role in place (running executions keep theirs, as in AWS).
+    After moto_states is configured: moto keeps executable state machines in a backend of their own."""
+    created: list[str] = []
+    existing = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    for stack, logical_id, resource in app.all_resources("AWS::StepFunctions::StateMachine"):
+        props = app.resolve(stack, resource.get("Properties", {}))
+        name = app.physical_name(stack, logical_id)
+        definition = state_machine_definition(stack.name, logical_id, props)
+        role = str(props["RoleArn"])
+        if name in existing:
+            sfn.update_state_machine(stateMachineArn=existing[name], definition=definition, roleArn=role)
+            continue
+        kind = str(props.get("StateMachineType", "STANDARD"))
+        sfn.create_state_machine(name=name, definition=definition, roleArn=role, type=kind)
+        created.append(f"state machine {name} ({kind.lower()}, role {role.rsplit('/', 1)[-1]})")
+    return created
+
+
+def state_machine_definition(stack: str, logical_id: str, props: dict[str, Any]) -> str:
+    """The ASL document of a resolved AWS::StepFunctions::StateMachine: `Definition` (an object) or
+    `DefinitionString`, with each `${key}` of `DefinitionSubstitutions` replaced."""
+    if "DefinitionS3Location" in props:
+        raise TemplateError(f"{stack}/{logical_id}: DefinitionS3Location is not emulated (use Definition)")
+    definition = props.get("Definition")
+    text = json.dumps(definition) if definition is not None else props.get("DefinitionString")
+    if not isinstance(text, str):
+        raise TemplateError(f"{stack}/{logical_id}: no Definition or DefinitionString")
+    for key, value in (props.get("DefinitionSubstitutions") or {}).items():
+        text = text.replace("${" + key + "}", value if isinstance(value, str) else json.dumps(value))
+    return text
+
+
 _REMOVERS: dict[str, tuple[str, Callable[[Any, str], None]]] = {
     "AWS::DynamoDB::Table": ("dynamodb", lambda c, name: c.delete_table(TableName=name)),
     "AWS::SQS::Queue": (
@@ -298,7 +332,14 @@ _REMOVERS: dict[str, tuple[str, Callable[[Any, str], None]]] = {
         lambda c, name: c.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True),
     ),
     "AWS::Events::EventBus": ("events", lambda c, name: c.delete_event_bus(Name=name)),
+    "AWS::StepFunctions::StateMachine": ("stepfunctions", lambda c, name: _delete_state_machine(c, name)),
 }
+
+
+def _delete_state_machine(sfn: Any, name: str) -> None:
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        if machine["name"] == name:
+            sfn.delete_state_machine(stateMachineArn=machine["stateMachineArn"])
 
 
 def remove_resources(old: App, new: App, clients: Any) -> list[str]:

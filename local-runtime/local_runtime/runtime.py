@@ -50,6 +50,7 @@ from local_runtime.schedules import ScheduleRunner, schedules_from
 from local_runtime.service_integration import ServiceCalls
 from local_runtime.sns import SnsDelivery, subscriptions_from
 from local_runtime.sqs_source import Mapping, SqsPoller
+from local_runtime.state_machines import let_state_machines_run, state_machine_roles
 from local_runtime.stream_source import StreamMapping, StreamPoller
 from local_runtime.swagger import Swagger, find_dist
 from local_runtime.templates import App, Names, TemplateError
@@ -230,7 +231,11 @@ class Runtime:
         assert self.service_calls is not None
         trust = model.role_trust_policies(app)
         self.service_calls.update(policies, trust)
+        machine_roles = state_machine_roles(app, trust)
         new_pools = self._start_functions(specs, policies)
+        if machine_roles:
+            self._note(let_state_machines_run(self.gateway, self.moto_port, machine_roles, policies))
+            created += provision.create_state_machines(app, self.client("stepfunctions"))
 
         # Stop what brings work to the previous app; then switch every path to the new one.
         old_pollers, old_rules, old_sns = self.pollers, self.pattern_rules, self.sns
@@ -284,6 +289,9 @@ class Runtime:
             firehose=self.firehose,
             role_allows=lambda role, action, resource: self.policies.get(role, Policy()).allows(
                 action, resource
+            ),
+            start_execution=lambda machine, body: self.client("stepfunctions").start_execution(
+                stateMachineArn=machine, input=body
             ),
         )
         self.pattern_rules = PatternRules(

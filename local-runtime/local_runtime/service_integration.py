@@ -10,7 +10,6 @@ https://docs.aws.amazon.com/apigateway/latest/developerguide/request-response-da
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from local_runtime import mapping
-from local_runtime.gateway import Gateway, Identity
+from local_runtime.gateway import Gateway
 from local_runtime.iam import Policy, trust_allows
 from local_runtime.templates import TemplateError
 
@@ -39,7 +38,6 @@ _JSON_TARGETS = {
     "ssm": ("AmazonSSM", "1.1"),
     "secretsmanager": ("secretsmanager", "1.1"),
 }
-NOT_EMULATED = {"states": "Step Functions state machines"}
 
 
 class IntegrationConfigError(Exception):
@@ -65,8 +63,6 @@ def parse_target(
         raise TemplateError(f"integration URI {uri} is not an AWS service URI")
     _region, host, kind, rest = match.groups()
     subdomain, _, service = host.rpartition(".")
-    if service in NOT_EMULATED:
-        raise TemplateError(f"integration {uri}: {NOT_EMULATED[service]} are not emulated locally")
     if kind == "path":
         path = f"{subdomain}/{rest}" if subdomain and service == "s3" else rest  # bucket.s3:path/key
         return ServiceTarget(
@@ -191,9 +187,11 @@ class ServiceCalls:
                 f"API Gateway does not have permission to assume the provided role {role} "
                 f"(its trust policy does not name {self.SERVICE_PRINCIPAL})"
             )
-        identity = self._identity(role)
+        access_key, identity = self._gateway.role_session(
+            "apigateway", role, self.policies.get(role, Policy()), "ApiGateway"
+        )
         request = build_request(target, incoming, body, self._gateway.url)
-        credentials = Credentials(self._access_key(role), identity.secret_key, identity.session_token)
+        credentials = Credentials(access_key, identity.secret_key, identity.session_token)
         signer = S3SigV4Auth if target.service == "s3" else SigV4Auth
         signer(credentials, target.service, self._region).add_auth(request)
         prepared = request.prepare()
@@ -206,19 +204,3 @@ class ServiceCalls:
             redirect=False,
         )
         return ServiceResponse(answer.status, dict(answer.headers.items()), answer.data)
-
-    @staticmethod
-    def _access_key(role: str) -> str:
-        return "ASIA" + hashlib.sha256(f"apigateway/{role}".encode()).hexdigest().upper()[:16]
-
-    def _identity(self, role: str) -> Identity:
-        """The role's session at the IAM gateway (its policy is the current deploy's)."""
-        key = self._access_key(role)
-        identity = self._gateway.identities.get(key)
-        policy = self.policies.get(role, Policy())
-        if identity is None:
-            name = role.rsplit("/", 1)[-1]
-            principal = f"arn:aws:sts::{self._account}:assumed-role/{name}/ApiGateway"
-            identity = self._gateway.identities[key] = Identity(f"apigateway ({name})", principal, policy)
-        identity.policy = policy
-        return identity

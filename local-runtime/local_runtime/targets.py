@@ -1,5 +1,6 @@
 """Sending a payload to a target ARN as an AWS service does it: a queue, a topic, a function (invoked
-asynchronously) or an event bus. Lambda's async destinations and EventBridge Scheduler share it."""
+asynchronously), an event bus or a state machine (an execution with the payload as input). Lambda's
+async destinations and EventBridge Scheduler share it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ TARGET_ACTIONS = {
     "sns": "sns:Publish",
     "lambda": "lambda:InvokeFunction",
     "events": "events:PutEvents",
+    "states": "states:StartExecution",
 }
 
 
@@ -40,6 +42,8 @@ def send(
         client("sns").publish(TopicArn=arn, Message=body)
     elif service == "lambda":
         invoke_async(arn, json.loads(body), trigger)
+    elif service == "states":
+        client("stepfunctions").start_execution(stateMachineArn=arn, input=body)
     else:
         source, detail_type, resources = event
         entry = {"Source": source, "DetailType": detail_type, "Detail": body, "EventBusName": arn}

@@ -212,6 +212,7 @@ class App:
             "AWS::ApiGateway::Authorizer": ("Name", 128),
             "AWS::ApiGateway::Stage": ("StageName", 128),
             "AWS::ApiGateway::Model": ("Name", 128),
+            "AWS::StepFunctions::StateMachine": ("StateMachineName", 80),
         }.get(rtype)
         if name_prop and props.get(name_prop[0]) is not None:
             return str(self.resolve(stack, props[name_prop[0]]))
@@ -261,6 +262,8 @@ class App:
             return f"{self.names.endpoint_url}/{self.names.account}/{name}"
         if rtype == "AWS::SNS::Topic":
             return self.arn("sns", name)
+        if rtype == "AWS::StepFunctions::StateMachine":
+            return self.arn("states", f"stateMachine:{name}")
         if rtype == "AWS::Lambda::LayerVersion":
             return self.arn("lambda", f"layer:{name}:1")
         if rtype in ("AWS::IAM::ManagedPolicy",):
@@ -316,6 +319,10 @@ class App:
                 "Arn": lambda: self.arn("events", f"rule/{self._rule_path(stack, resource)}")
             },
             "AWS::SNS::Topic": {"TopicArn": lambda: self.arn("sns", name), "TopicName": lambda: name},
+            "AWS::StepFunctions::StateMachine": {
+                "Arn": lambda: self.ref(stack, logical_id),
+                "Name": lambda: name,
+            },
             "AWS::Kinesis::Stream": {"Arn": lambda: self.arn("kinesis", f"stream/{name}")},
             "AWS::Lambda::Version": {
                 "Version": lambda: self._qualifier(stack, logical_id, resource),

@@ -1,0 +1,383 @@
+"""Step Functions (AWS::StepFunctions::StateMachine): executions run in moto's ASL interpreter and each
+task's AWS call goes through the IAM gateway as the state machine's role. A Lambda task runs on the
+runtime's workers; a service task the role may not call fails the execution with AWS's AccessDenied;
+a role Step Functions may not assume is refused at deploy; a function starts executions with its SDK
+only when its own role allows states:StartExecution."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from local_runtime.runtime import Runtime
+from local_runtime.templates import TemplateError
+from tests.helpers import aws_client, eventually, policy_role, python_function, running_stack
+
+PRICE = """
+def handler(event, context):
+    if event["qty"] < 0:
+        raise ValueError("a quantity cannot be negative")
+    return {"id": event["id"], "total": event["qty"] * 3}
+"""
+STARTER = """
+import json, os
+import boto3
+
+def handler(event, context):
+    sfn = boto3.client("stepfunctions")
+    try:
+        started = sfn.start_execution(stateMachineArn=event["machine"], input=json.dumps(event["input"]))
+    except sfn.exceptions.ClientError as error:
+        return {"error": error.response["Error"]["Code"], "message": error.response["Error"]["Message"]}
+    return {"executionArn": started["executionArn"]}
+"""
+STATES_TRUST = {
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+}
+INVOKE_PRICE = {
+    "Effect": "Allow",
+    "Action": "lambda:InvokeFunction",
+    "Resource": [
+        {"Fn::GetAtt": ["Price", "Arn"]},
+        {"Fn::Join": ["", [{"Fn::GetAtt": ["Price", "Arn"]}, ":*"]]},
+    ],
+}
+PUT_ORDER = {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": {"Fn::GetAtt": ["Orders", "Arn"]}}
+
+
+def _machine_role(*statements: dict[str, Any], trust: dict[str, Any] = STATES_TRUST) -> dict[str, Any]:
+    role = policy_role(*statements)
+    role["Properties"]["AssumeRolePolicyDocument"] = trust
+    return role
+
+
+def _definition(price_arn: Any, table: Any) -> list[Any]:
+    """The ASL as CDK writes it: a JSON string joined around the tokens (Fn::Join)."""
+    states = {
+        "StartAt": "Price",
+        "States": {
+            "Price": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": "@PRICE@", "Payload.$": "$"},
+                "ResultSelector": {"total.$": "$.Payload.total"},
+                "ResultPath": "$.price",
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Rejected"}],
+                "Next": "Big?",
+            },
+            "Big?": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.price.total", "NumericGreaterThan": 100, "Next": "Rejected"}],
+                "Default": "Save",
+            },
+            "Save": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::dynamodb:putItem",
+                "Parameters": {
+                    "TableName": "@TABLE@",
+                    "Item": {"id": {"S.$": "$.id"}, "total": {"N.$": "States.Format('{}', $.price.total)"}},
+                },
+                "ResultPath": None,
+                "End": True,
+            },
+            "Rejected": {"Type": "Fail", "Error": "Rejected", "Cause": "not an order we take"},
+        },
+    }
+    text = json.dumps(states)
+    before, rest = text.split("@PRICE@")
+    middle, after = rest.split("@TABLE@")
+    return [before, price_arn, middle, table, after]
+
+
+TEMPLATE = {
+    "Resources": {
+        "Orders": {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "TableName": "sfn-orders",
+                "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+                "BillingMode": "PAY_PER_REQUEST",
+            },
+        },
+        "Price": python_function("asset.price"),
+        "MachineRole": _machine_role(INVOKE_PRICE, PUT_ORDER),
+        "NoWriteRole": _machine_role(INVOKE_PRICE),
+        "Checkout": {
+            "Type": "AWS::StepFunctions::StateMachine",
+            "Properties": {
+                "StateMachineName": "checkout",
+                "RoleArn": {"Fn::GetAtt": ["MachineRole", "Arn"]},
+                "DefinitionString": {
+                    "Fn::Join": ["", _definition({"Fn::GetAtt": ["Price", "Arn"]}, {"Ref": "Orders"})]
+                },
+            },
+        },
+        # The same machine as `Definition` with DefinitionSubstitutions, under a role without PutItem.
+        "NoWrite": {
+            "Type": "AWS::StepFunctions::StateMachine",
+            "Properties": {
+                "RoleArn": {"Fn::GetAtt": ["NoWriteRole", "Arn"]},
+                "Definition": json.loads("".join(_definition("${PriceArn}", "${Table}"))),
+                "DefinitionSubstitutions": {
+                    "PriceArn": {"Fn::GetAtt": ["Price", "Arn"]},
+                    "Table": {"Ref": "Orders"},
+                },
+            },
+        },
+        "StarterRole": policy_role(
+            {"Effect": "Allow", "Action": "states:StartExecution", "Resource": {"Ref": "Checkout"}}
+        ),
+        "Starter": python_function("asset.starter", "StarterRole"),
+        # POST /checkout starts an execution: a REST AWS integration with the StartExecution action.
+        "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "shop"}},
+        "Checkouts": {
+            "Type": "AWS::ApiGateway::Resource",
+            "Properties": {
+                "RestApiId": {"Ref": "Api"},
+                "ParentId": {"Fn::GetAtt": ["Api", "RootResourceId"]},
+                "PathPart": "checkout",
+            },
+        },
+        "StartCheckout": {
+            "Type": "AWS::ApiGateway::Method",
+            "Properties": {
+                "RestApiId": {"Ref": "Api"},
+                "ResourceId": {"Ref": "Checkouts"},
+                "HttpMethod": "POST",
+                "AuthorizationType": "NONE",
+                "Integration": {
+                    "Type": "AWS",
+                    "IntegrationHttpMethod": "POST",
+                    "Uri": {"Fn::Sub": "arn:aws:apigateway:${AWS::Region}:states:action/StartExecution"},
+                    "Credentials": {"Fn::GetAtt": ["ApiRole", "Arn"]},
+                    "RequestTemplates": {
+                        "application/json": {
+                            "Fn::Join": [
+                                "",
+                                [
+                                    '{"stateMachineArn": "',
+                                    {"Ref": "Checkout"},
+                                    '", "input": "$util.escapeJavaScript($input.json(\'$\'))"}',
+                                ],
+                            ]
+                        }
+                    },
+                    "IntegrationResponses": [
+                        {"StatusCode": "200", "ResponseTemplates": {"application/json": "$input.json('$')"}}
+                    ],
+                },
+                "MethodResponses": [{"StatusCode": "200"}],
+            },
+        },
+        "ApiRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "apigateway.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ]
+                },
+                "Policies": [
+                    {
+                        "PolicyName": "start",
+                        "PolicyDocument": {
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "states:StartExecution",
+                                    "Resource": {"Ref": "Checkout"},
+                                }
+                            ]
+                        },
+                    }
+                ],
+            },
+        },
+        "Stage": {
+            "Type": "AWS::ApiGateway::Stage",
+            "Properties": {"RestApiId": {"Ref": "Api"}, "StageName": "v1"},
+        },
+        # An EventBridge rule and a Scheduler schedule start executions with their target's role.
+        "StartRole": _machine_role(
+            {"Effect": "Allow", "Action": "states:StartExecution", "Resource": {"Ref": "Checkout"}},
+            trust={
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": ["events.amazonaws.com", "scheduler.amazonaws.com"]},
+                        "Action": "sts:AssumeRole",
+                    }
+                ]
+            },
+        ),
+        "OnCart": {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "EventPattern": {"source": ["shop.cart"]},
+                "Targets": [
+                    {
+                        "Id": "checkout",
+                        "Arn": {"Ref": "Checkout"},
+                        "RoleArn": {"Fn::GetAtt": ["StartRole", "Arn"]},
+                        "InputPath": "$.detail",
+                    }
+                ],
+            },
+        },
+        "Nightly": {
+            "Type": "AWS::Scheduler::Schedule",
+            "Properties": {
+                "Name": "nightly-checkout",
+                "ScheduleExpression": "cron(0 2 * * ? *)",
+                "FlexibleTimeWindow": {"Mode": "OFF"},
+                "Target": {
+                    "Arn": {"Ref": "Checkout"},
+                    "RoleArn": {"Fn::GetAtt": ["StartRole", "Arn"]},
+                    "Input": json.dumps({"id": "o-nightly", "qty": 7}),
+                },
+            },
+        },
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    assets = {"asset.price": PRICE, "asset.starter": STARTER}
+    with running_stack(tmp_path_factory, "Sfn", TEMPLATE, assets) as started:
+        yield started
+
+
+def _machine(runtime: Runtime, name: str) -> str:
+    machines = aws_client(runtime, "stepfunctions").list_state_machines()["stateMachines"]
+    return next(m["stateMachineArn"] for m in machines if name in m["name"])
+
+
+def _finished(runtime: Runtime, execution_arn: str) -> dict[str, Any]:
+    sfn = aws_client(runtime, "stepfunctions")
+    described: dict[str, Any] = {}
+
+    def done() -> bool:
+        described.update(sfn.describe_execution(executionArn=execution_arn))
+        return described["status"] != "RUNNING"
+
+    eventually(done, timeout_s=30, what=f"execution {execution_arn}")
+    return described
+
+
+def _run(runtime: Runtime, machine: str, payload: dict[str, Any]) -> dict[str, Any]:
+    sfn = aws_client(runtime, "stepfunctions")
+    started = sfn.start_execution(stateMachineArn=_machine(runtime, machine), input=json.dumps(payload))
+    return _finished(runtime, started["executionArn"])
+
+
+def test_an_execution_runs_its_lambda_task_and_writes_through_its_role(runtime: Runtime) -> None:
+    done = _run(runtime, "checkout", {"id": "o-1", "qty": 5})
+    assert done["status"] == "SUCCEEDED", done
+    assert json.loads(done["output"]) == {"id": "o-1", "qty": 5, "price": {"total": 15}}
+    item = runtime.client("dynamodb").get_item(TableName="sfn-orders", Key={"id": {"S": "o-1"}})["Item"]
+    assert item == {"id": {"S": "o-1"}, "total": {"N": "15"}}
+    assert (
+        "START RequestId" in (runtime.options.state_dir / "logs" / "Price.log").read_text()
+    )  # a worker ran it
+    # No name given: Step Functions names the execution with a UUID, as AWS does.
+    assert len(done["name"]) == 36 and done["name"].count("-") == 4
+
+
+@pytest.mark.parametrize(
+    ("qty", "why"),
+    [(50, "the Choice state sends a total of 150 to Fail"), (-1, "the Lambda error is caught")],
+)
+def test_choice_and_catch_route_to_the_fail_state(runtime: Runtime, qty: int, why: str) -> None:
+    done = _run(runtime, "checkout", {"id": f"o-{qty}", "qty": qty})
+    assert (done["status"], done["error"], done["cause"]) == ("FAILED", "Rejected", "not an order we take"), (
+        why
+    )
+    assert "Item" not in runtime.client("dynamodb").get_item(
+        TableName="sfn-orders", Key={"id": {"S": f"o-{qty}"}}
+    )
+
+
+def test_a_task_its_role_may_not_call_fails_the_execution_with_access_denied(runtime: Runtime) -> None:
+    done = _run(runtime, "NoWrite", {"id": "o-2", "qty": 2})
+    assert done["status"] == "FAILED", done
+    assert "AccessDenied" in done["error"] + done["cause"] and "dynamodb:PutItem" in done["cause"], done
+    assert "Item" not in runtime.client("dynamodb").get_item(TableName="sfn-orders", Key={"id": {"S": "o-2"}})
+    recording = runtime.options.state_dir / "recording.jsonl"
+    calls = [json.loads(line) for line in recording.read_text().splitlines()]
+    by_machine = {
+        (c["function"], c["action"], c["allowed"]) for c in calls if c["function"].startswith("states")
+    }
+    assert ("states (Sfn-NoWriteRole)", "dynamodb:PutItem", False) in by_machine
+    assert ("states (Sfn-NoWriteRole)", "lambda:InvokeFunction", True) in by_machine
+
+
+def test_a_function_starts_an_execution_only_where_its_role_allows(runtime: Runtime) -> None:
+    starter = runtime.find_function("Starter").arn
+    allowed = runtime.invoke(
+        starter, {"machine": _machine(runtime, "checkout"), "input": {"id": "o-3", "qty": 1}}
+    )
+    assert allowed.ok, allowed.error
+    assert _finished(runtime, allowed.result["executionArn"])["status"] == "SUCCEEDED"
+    denied = runtime.invoke(
+        starter, {"machine": _machine(runtime, "NoWrite"), "input": {"id": "o-4", "qty": 1}}
+    )
+    assert denied.result["error"] == "AccessDeniedException", denied.result
+    assert "states:StartExecution" in denied.result["message"]
+
+
+def test_an_api_integration_starts_an_execution_as_its_credentials_role(runtime: Runtime) -> None:
+    answer = requests.post(
+        f"{runtime.api_servers[0].base_url}checkout", json={"id": "o-5", "qty": 4}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    assert _finished(runtime, answer.json()["executionArn"])["status"] == "SUCCEEDED"
+    item = runtime.client("dynamodb").get_item(TableName="sfn-orders", Key={"id": {"S": "o-5"}})["Item"]
+    assert item["total"] == {"N": "12"}
+
+
+def _stored(runtime: Runtime, order_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    def stored() -> bool:
+        key = {"id": {"S": order_id}}
+        found.update(runtime.client("dynamodb").get_item(TableName="sfn-orders", Key=key).get("Item", {}))
+        return bool(found)
+
+    eventually(stored, timeout_s=30, what=f"order {order_id} stored by an execution")
+    return found
+
+
+def test_a_rule_and_a_schedule_start_executions_with_their_target_role(runtime: Runtime) -> None:
+    detail = json.dumps({"id": "o-6", "qty": 3})
+    aws_client(runtime, "events").put_events(
+        Entries=[{"Source": "shop.cart", "DetailType": "d", "Detail": detail}]
+    )
+    assert _stored(runtime, "o-6")["total"] == {"N": "9"}
+    assert runtime.console.fire("nightly-checkout")["targets"] == 1
+    assert _stored(runtime, "o-nightly")["total"] == {"N": "21"}
+
+
+def test_a_role_step_functions_may_not_assume_is_refused_at_deploy(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    lambda_trust = {
+        "Statement": [{**STATES_TRUST["Statement"][0], "Principal": {"Service": "lambda.amazonaws.com"}}]
+    }
+    template = json.loads(json.dumps(TEMPLATE))
+    template["Resources"]["MachineRole"]["Properties"]["AssumeRolePolicyDocument"] = lambda_trust
+    assets = {"asset.price": PRICE, "asset.starter": STARTER}
+    refused = pytest.raises(TemplateError, match=r"Step Functions cannot assume role .*Sfn-MachineRole")
+    with refused, running_stack(tmp_path_factory, "Sfn", template, assets):
+        pass
