@@ -177,11 +177,8 @@ class Deliverer:
                     self.firehose.put(target.arn, json.dumps(payload).encode())
                 elif ":states:" in target.arn and self._start_execution is not None:
                     # EventBridge starts the execution with the target's role (eb-use-resource-based.html).
-                    allowed = self._role_allows is not None and target.role_arn is not None
-                    if not (
-                        allowed
-                        and self._role_allows(str(target.role_arn), "states:StartExecution", target.arn)
-                    ):
+                    role_allows, role = self._role_allows, target.role_arn
+                    if not (role_allows and role and role_allows(role, "states:StartExecution", target.arn)):
                         error, code = (
                             f"the target's role may not states:StartExecution on {target.arn}",
                             "NO_PERMISSIONS",

@@ -39,6 +39,7 @@ from local_runtime.iam import (
 )
 from local_runtime.kms import KMS_ERROR_CODES, EncryptionKeys
 from local_runtime.resource_policies import Caller, ResourcePolicies
+from local_runtime.tags import Tags
 
 log = logging.getLogger("local_runtime.gateway")
 _HOP_BY_HOP = {
@@ -87,6 +88,7 @@ class Gateway:
         self.resource_policies = ResourcePolicies({})  # the running app's queue/bucket/topic policies
         self.keys = EncryptionKeys({}, {}, region, account)  # its customer managed KMS keys
         self.partition_keys = PartitionKeys({})  # its tables' partition keys (dynamodb:LeadingKeys)
+        self.tags = Tags({})  # its roles' and resources' tags (aws:PrincipalTag, aws:ResourceTag)
         self.clock: Callable[[], float] = time.time  # tests move it to expire presigned URLs
         self._server = LocalServer(self.handle, port=port, name="iam-gateway")
         self.port = self._server.port
@@ -127,6 +129,7 @@ class Gateway:
             for resource in described.resources:
                 context: dict[str, Any] = global_context(identity.principal_arn, self.account, self.region)
                 context.update(described.context)
+                context.update(self.tags.condition_keys(context["aws:PrincipalArn"], resource))
                 if described.service == "dynamodb":
                     operation = described.action.split(":", 1)[1]
                     context.update(

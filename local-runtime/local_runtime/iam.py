@@ -86,10 +86,63 @@ EVALUATED_CONDITION_KEYS = frozenset(
 )
 
 
+# Tag keys (tags.py): known where the app defines the role's or resource's tags. The context of such a
+# call lists which families it carries under KNOWN_TAG_KEYS; elsewhere they are applied as if they held.
+KNOWN_TAG_KEYS = "local-runtime:known-tag-keys"
+PRINCIPAL_TAG = "aws:principaltag/"
+RESOURCE_TAG = "aws:resourcetag/"
+
+
 def evaluated(key: str) -> bool:
     """Whether local evaluation knows the condition key (otherwise it is applied as if it held)."""
     lowered = key.lower()
-    return lowered in EVALUATED_CONDITION_KEYS or lowered.startswith("kms:encryptioncontext:")
+    return lowered in EVALUATED_CONDITION_KEYS or lowered.startswith(
+        ("kms:encryptioncontext:", PRINCIPAL_TAG, RESOURCE_TAG)
+    )
+
+
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+_ESCAPES = {"*": "*", "?": "?", "$": "$"}
+
+
+def resolve_variables(pattern: str, context: dict[str, Any]) -> str | None:
+    """A Resource or condition value with its policy variables (`${aws:PrincipalTag/team}`,
+    `${key, 'default'}`) replaced from the request's context; None when one has no value and no
+    default: the pattern then matches nothing, as in IAM (reference_policies_variables.html, "Policy
+    variables with no value"). `${*}`, `${?}` and `${$}` stand for the character (a literal `*` or `?`
+    in a Like pattern is a wildcard here). A multivalued key cannot be a variable."""
+    if "${" not in pattern:
+        return pattern
+    present = {k.lower(): v for k, v in context.items()}
+    unresolved = False
+
+    def value_of(match: re.Match[str]) -> str:
+        nonlocal unresolved
+        inner = match.group(1).strip()
+        if inner in _ESCAPES:
+            return _ESCAPES[inner]
+        key, _, default = inner.partition(",")
+        value = present.get(key.strip().lower())
+        if isinstance(value, str):
+            return value
+        default = default.strip()
+        if len(default) >= 2 and default[0] == default[-1] == "'":
+            return default[1:-1].replace("''", "'")
+        unresolved = True
+        return ""
+
+    resolved = _VARIABLE.sub(value_of, pattern)
+    return None if unresolved else resolved
+
+
+def _resolved(patterns: Any, context: dict[str, Any]) -> list[str]:
+    return [r for r in (resolve_variables(str(p), context) for p in as_list(patterns)) if r is not None]
+
+
+def _known_in(key: str, context: dict[str, Any]) -> bool:
+    """A tag key is known only where the request's context says its tags were looked up."""
+    family = next((f for f in (PRINCIPAL_TAG, RESOURCE_TAG) if key.lower().startswith(f)), None)
+    return family is None or family in context.get(KNOWN_TAG_KEYS, ())
 
 
 def global_context(principal_arn: str, account: str, region: str) -> dict[str, str]:
@@ -215,7 +268,9 @@ def _condition_holds(operator: str, key: str, values: Any, context: dict[str, An
     if base not in _OPERATORS:
         return None
     negated, matches = _OPERATORS[base]
-    patterns = [str(v).lower() if isinstance(v, bool) else str(v) for v in as_list(values)]
+    patterns = _resolved(
+        [str(v).lower() if isinstance(v, bool) else str(v) for v in as_list(values)], context
+    )
     if value is None:
         return qualifier == "ForAllValues" or if_exists or negated
     items = [str(v) for v in as_list(value)]
@@ -238,7 +293,7 @@ class Policy:
         deny = statement.get("Effect") == "Deny"
         for operator, pairs in (statement.get("Condition") or {}).items():
             for key, values in pairs.items():
-                if not evaluated(key):
+                if not evaluated(key) or not _known_in(key, context):
                     continue  # not known locally: applied as if it held (reported at start-up)
                 held = _condition_holds(operator, key, values, context)
                 if held is None:  # an operator we do not evaluate on a known key: never more permissive
@@ -248,7 +303,7 @@ class Policy:
         return True
 
     def _matches(
-        self, statement: dict[str, Any], action: str, resource: str, context: dict[str, str]
+        self, statement: dict[str, Any], action: str, resource: str, context: dict[str, Any]
     ) -> bool:
         if "Condition" in statement and not self._conditions_hold(statement, context):
             return False
@@ -261,12 +316,14 @@ class Policy:
         if not action_ok:
             return False
         if "Resource" in statement:
-            return any(glob_match(r, resource, case_sensitive=True) for r in as_list(statement["Resource"]))
+            patterns = _resolved(statement["Resource"], context)
+            return any(glob_match(r, resource, case_sensitive=True) for r in patterns)
         return not any(
-            glob_match(r, resource, case_sensitive=True) for r in as_list(statement.get("NotResource"))
+            glob_match(r, resource, case_sensitive=True)
+            for r in _resolved(statement.get("NotResource"), context)
         )
 
-    def decide(self, action: str, resource: str, context: dict[str, str] | None = None) -> str:
+    def decide(self, action: str, resource: str, context: dict[str, Any] | None = None) -> str:
         """'Allow', 'ExplicitDeny' or 'ImplicitDeny' (context: the request's condition keys)."""
         allowed = False
         for statement in self.statements:
@@ -277,7 +334,7 @@ class Policy:
             allowed = True
         return "Allow" if allowed else "ImplicitDeny"
 
-    def allows(self, action: str, resource: str, context: dict[str, str] | None = None) -> bool:
+    def allows(self, action: str, resource: str, context: dict[str, Any] | None = None) -> bool:
         return self.decide(action, resource, context) == "Allow"
 
     def granted(self) -> list[tuple[str, str]]:

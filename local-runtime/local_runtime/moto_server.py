@@ -152,7 +152,7 @@ def apply() -> None:
     from moto import backends
     from moto.core import responses, utils
     from moto.dynamodb.comparisons import ConditionExpressionParser
-    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
     from moto.dynamodb.parsing.validators import Validator
     from moto.dynamodb.responses import DynamoHandler
     from moto.sqs import models as sqs_models
@@ -262,7 +262,7 @@ def _cache_expression_parsers(update_parser: Any, condition_parser: Any) -> None
         self.expr_attr_values_found.extend(values_found)
         return tree
 
-    update_parser.make = classmethod(make)
+    update_parser.make = classmethod(make)  # type: ignore[arg-type]
     condition_parser.parse = parse
 
 

@@ -53,6 +53,7 @@ from local_runtime.sqs_source import Mapping, SqsPoller
 from local_runtime.state_machines import let_state_machines_run, state_machine_roles
 from local_runtime.stream_source import StreamMapping, StreamPoller
 from local_runtime.swagger import Swagger, find_dist
+from local_runtime.tags import Tags
 from local_runtime.templates import App, Names, TemplateError
 from local_runtime.workers import BOOTSTRAP, FunctionPools, FunctionSpec, Invocation, Pool, die_with_parent
 
@@ -234,6 +235,7 @@ class Runtime:
         machine_roles = state_machine_roles(app, trust)
         new_pools = self._start_functions(specs, policies)
         if machine_roles:
+            assert self.gateway is not None
             self._note(let_state_machines_run(self.gateway, self.moto_port, machine_roles, policies))
             created += provision.create_state_machines(app, self.client("stepfunctions"))
 
@@ -260,6 +262,7 @@ class Runtime:
         self.gateway.resource_policies = resource_policies
         self.gateway.keys = keys
         self.gateway.partition_keys = PartitionKeys.from_app(app)
+        self.gateway.tags = Tags.from_app(app)
         self.gateway.s3_hooks[:] = [
             Notifier(
                 targets,
@@ -287,9 +290,7 @@ class Runtime:
                 "events.amazonaws.com", "sqs:SendMessage", queue, rule
             ),
             firehose=self.firehose,
-            role_allows=lambda role, action, resource: self.policies.get(role, Policy()).allows(
-                action, resource
-            ),
+            role_allows=self._role_allows,
             start_execution=lambda machine, body: self.client("stepfunctions").start_execution(
                 stateMachineArn=machine, input=body
             ),
@@ -332,7 +333,7 @@ class Runtime:
             # the schedule's execution role: trusted by Scheduler, and its policy allows the target action
             lambda role, action, resource: (
                 trust_allows(trust.get(role, {}), "scheduler.amazonaws.com")
-                and self.policies.get(role, Policy()).allows(action, resource)
+                and self._role_allows(role, action, resource)
             ),
             "123456789012",
             opts.region,
@@ -709,10 +710,16 @@ class Runtime:
     def service_call(self, spec: FunctionSpec, action: str, resource: str, *, with_key: bool = True) -> bool:
         """A call Lambda makes with the function's role (event source polling, DLQ delivery), and, unless
         only the role's IAM grants are asked about, the KMS actions on the resource's customer managed key."""
-        allowed = self.policies.get(spec.role_arn, Policy()).allows(action, resource)
+        allowed = self._role_allows(spec.role_arn, action, resource)
         if self.recorder:
             self.recorder.record(spec.display, action, resource, allowed, via="lambda-service")
         return allowed and (not with_key or self._key_allows(spec, action, resource))
+
+    def _role_allows(self, role_arn: str, action: str, resource: str) -> bool:
+        """A role's own policy allows a call an AWS service makes with it (its tag conditions included)."""
+        assert self.gateway is not None
+        context = self.gateway.tags.condition_keys(role_arn, resource)
+        return self.policies.get(role_arn, Policy()).allows(action, resource, context)
 
     def _key_allows(self, spec: FunctionSpec, action: str, resource: str) -> bool:
         """The function's role may use the resource's customer managed key for `action` (none: True)."""

@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 from local_runtime.iam import (
+    KNOWN_TAG_KEYS,
+    PRINCIPAL_TAG,
     AwsRequest,
     Policy,
     access_denied,
@@ -240,11 +242,16 @@ def test_conditions_on_keys_not_known_locally_are_applied_as_if_they_held() -> N
         "Effect": "Allow",
         "Action": "s3:GetObject",
         "Resource": f"{BUCKET}/*",
-        "Condition": {"StringEquals": {"aws:PrincipalTag/team": "orders"}, "StringLike": {"s3:prefix": "x"}},
+        "Condition": {"StringEquals": {"aws:SourceVpc": "vpc-1"}, "StringLike": {"s3:prefix": "x"}},
     }
-    assert unevaluated_condition_keys(statement) == {"aws:PrincipalTag/team"}
-    without_prefix = {**statement, "Condition": {"StringEquals": {"aws:PrincipalTag/team": "orders"}}}
+    assert unevaluated_condition_keys(statement) == {"aws:SourceVpc"}
+    without_prefix = {**statement, "Condition": {"StringEquals": {"aws:SourceVpc": "vpc-1"}}}
     assert Policy([without_prefix]).allows("s3:GetObject", f"{BUCKET}/k")
+    # Tag keys are known only where the call's context says its tags were looked up (tags.py).
+    tagged = {**statement, "Condition": {"StringEquals": {"aws:PrincipalTag/team": "orders"}}}
+    assert unevaluated_condition_keys(tagged) == set()
+    assert Policy([tagged]).allows("s3:GetObject", f"{BUCKET}/k")
+    assert not Policy([tagged]).allows("s3:GetObject", f"{BUCKET}/k", {KNOWN_TAG_KEYS: [PRINCIPAL_TAG]})
 
 
 def test_a_listing_carries_its_prefix_as_the_s3_prefix_condition_key() -> None:
