@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
+from botocore.config import Config
 
 from local_runtime.runtime import Options, Runtime
 from local_runtime.workers import FunctionSpec
@@ -125,9 +126,10 @@ def policy_role(*statements: dict[str, Any]) -> dict[str, Any]:
     return {"Type": "AWS::IAM::Role", "Properties": {"Policies": policies}}
 
 
-def aws_client(runtime: Runtime, service: str) -> Any:
+def aws_client(runtime: Runtime, service: str, **config: Any) -> Any:
     """A standard boto3 client against the runtime's AWS endpoint, as a developer (not a function) uses
-    it: signed with credentials the runtime did not issue, so IAM does not restrict it."""
+    it: signed with credentials the runtime did not issue, so IAM does not restrict it. `config`:
+    botocore Config settings (e.g. inject_host_prefix=False for StartSyncExecution)."""
     assert runtime.gateway is not None
     return boto3.client(
         service,
@@ -135,4 +137,5 @@ def aws_client(runtime: Runtime, service: str) -> Any:
         region_name=runtime.options.region,
         aws_access_key_id="developer",
         aws_secret_access_key="developer",
+        config=Config(**config) if config else None,
     )

@@ -11,9 +11,13 @@ The runtime posts the gateway's URL and each role's credentials to `/_local_runt
 from __future__ import annotations
 
 import inspect
+import json
+import math
 import sys
 import threading
+import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 CONFIG_PATH = "/_local_runtime/state-machines"
@@ -62,10 +66,71 @@ def _apply() -> None:
         return start_execution(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
 
     StepFunctionsParserBackend.start_execution = start_with_a_name  # type: ignore[method-assign]
+    _add_start_sync_execution()
     boto_client.boto_client_for = _client_through_gateway
     for module in list(sys.modules.values()):  # the interpreter's modules imported it by name
         if getattr(module, "boto_client_for", None) is original:
             module.boto_client_for = _client_through_gateway  # type: ignore[attr-defined]
+
+
+def _add_start_sync_execution() -> None:
+    """StartSyncExecution, which moto does not have: an express state machine's execution, answered when
+    it ends (at most 5 minutes, express's limit), with its status, output or error
+    (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartSyncExecution.html)."""
+    from moto.core import responses
+    from moto.core.exceptions import AWSError
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    class StateMachineTypeNotSupportedError(AWSError):
+        TYPE = "StateMachineTypeNotSupported"
+        STATUS = 400
+
+    def start_sync_execution(self: Any) -> Any:
+        backend = self.stepfunction_backend
+        arn = self._get_param("stateMachineArn")
+        if backend.describe_state_machine(arn).type != "EXPRESS":
+            raise StateMachineTypeNotSupportedError(
+                "This operation is not supported by this type of state machine"
+            )
+        started = backend.start_execution(
+            arn, self._get_param("name"), self._get_param("input", if_none="{}")
+        )
+        deadline = time.monotonic() + 300
+        execution = backend.describe_execution(started.execution_arn)
+        while execution.status == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.01)
+            execution = backend.describe_execution(started.execution_arn)
+        stopped = execution.stop_date or datetime.now(UTC)
+        took_ms = (stopped - execution.start_date).total_seconds() * 1000
+        answer = {
+            "executionArn": execution.execution_arn,
+            "stateMachineArn": arn,
+            "name": execution.name,
+            "startDate": execution.start_date,
+            "stopDate": stopped,
+            "status": "TIMED_OUT" if execution.status == "RUNNING" else str(execution.status),
+            "input": execution.execution_input,
+            "inputDetails": {"included": True},
+            # Express bills whole 100 ms and at least 64 MB; the memory is not measured here.
+            "billingDetails": {
+                "billedMemoryUsedInMB": 64,
+                "billedDurationInMilliseconds": max(100, math.ceil(took_ms / 100) * 100),
+            },
+        }
+        if execution.status == "SUCCEEDED":
+            output = execution.output
+            answer["output"] = output if isinstance(output, str) or output is None else json.dumps(output)
+            answer["outputDetails"] = {"included": True}
+        for field in ("error", "cause"):
+            if getattr(execution, field, None) is not None:
+                answer[field] = getattr(execution, field)
+        return ActionResult(answer)
+
+    StepFunctionResponse.start_sync_execution = start_sync_execution  # type: ignore[attr-defined]
+    cached = getattr(responses.method_names_from_class, "cache_clear", None)
+    if cached is not None:  # moto_server caches each class's methods
+        cached()
 
 
 def _client_through_gateway(region: str, service: str, state_credentials: Any = None) -> Any:

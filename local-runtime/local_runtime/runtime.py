@@ -579,10 +579,12 @@ class Runtime:
 
     def _aws_config_file(self) -> Path:
         """SDK settings for workers: path-style S3 URLs, because `<bucket>.localhost` does not resolve
-        everywhere (glibc), so presigned URLs a function hands out must address the bucket in the path."""
+        everywhere (glibc), so presigned URLs a function hands out must address the bucket in the path;
+        no host prefixes (Step Functions' `sync-`): every service is at the one local endpoint."""
         path = self.options.state_dir / "aws-config"
-        if not path.exists():
-            path.write_text("[default]\ns3 =\n    addressing_style = path\n")
+        settings = "[default]\ndisable_host_prefix_injection = true\ns3 =\n    addressing_style = path\n"
+        if not path.exists() or path.read_text() != settings:
+            path.write_text(settings)
         return path
 
     def _lambda_env(self, spec: FunctionSpec) -> dict[str, str]:

@@ -29,10 +29,13 @@ import boto3
 
 def handler(event, context):
     sfn = boto3.client("stepfunctions")
+    start = sfn.start_sync_execution if event.get("sync") else sfn.start_execution
     try:
-        started = sfn.start_execution(stateMachineArn=event["machine"], input=json.dumps(event["input"]))
+        started = start(stateMachineArn=event["machine"], input=json.dumps(event["input"]))
     except sfn.exceptions.ClientError as error:
         return {"error": error.response["Error"]["Code"], "message": error.response["Error"]["Message"]}
+    if event.get("sync"):
+        return {"status": started["status"], "output": json.loads(started["output"])}
     return {"executionArn": started["executionArn"]}
 """
 STATES_TRUST = {
@@ -131,8 +134,21 @@ TEMPLATE = {
                 },
             },
         },
+        # An express state machine, answered synchronously (StartSyncExecution).
+        "Quote": {
+            "Type": "AWS::StepFunctions::StateMachine",
+            "Properties": {
+                "StateMachineName": "quote",
+                "StateMachineType": "EXPRESS",
+                "RoleArn": {"Fn::GetAtt": ["MachineRole", "Arn"]},
+                "DefinitionString": {
+                    "Fn::Join": ["", _definition({"Fn::GetAtt": ["Price", "Arn"]}, {"Ref": "Orders"})]
+                },
+            },
+        },
         "StarterRole": policy_role(
-            {"Effect": "Allow", "Action": "states:StartExecution", "Resource": {"Ref": "Checkout"}}
+            {"Effect": "Allow", "Action": "states:StartExecution", "Resource": {"Ref": "Checkout"}},
+            {"Effect": "Allow", "Action": "states:StartSyncExecution", "Resource": {"Ref": "Quote"}},
         ),
         "Starter": python_function("asset.starter", "StarterRole"),
         # POST /checkout starts an execution: a REST AWS integration with the StartExecution action.
@@ -176,6 +192,55 @@ TEMPLATE = {
                 "MethodResponses": [{"StatusCode": "200"}],
             },
         },
+        "Quotes": {
+            "Type": "AWS::ApiGateway::Resource",
+            "Properties": {
+                "RestApiId": {"Ref": "Api"},
+                "ParentId": {"Fn::GetAtt": ["Api", "RootResourceId"]},
+                "PathPart": "quote",
+            },
+        },
+        # As CDK's StepFunctionsRestApi builds it: StartSyncExecution, the output as the response.
+        "GetQuote": {
+            "Type": "AWS::ApiGateway::Method",
+            "Properties": {
+                "RestApiId": {"Ref": "Api"},
+                "ResourceId": {"Ref": "Quotes"},
+                "HttpMethod": "POST",
+                "AuthorizationType": "NONE",
+                "Integration": {
+                    "Type": "AWS",
+                    "IntegrationHttpMethod": "POST",
+                    "Uri": {"Fn::Sub": "arn:aws:apigateway:${AWS::Region}:states:action/StartSyncExecution"},
+                    "Credentials": {"Fn::GetAtt": ["ApiRole", "Arn"]},
+                    "RequestTemplates": {
+                        "application/json": {
+                            "Fn::Join": [
+                                "",
+                                [
+                                    '{"stateMachineArn": "',
+                                    {"Ref": "Quote"},
+                                    '", "input": "$util.escapeJavaScript($input.json(\'$\'))"}',
+                                ],
+                            ]
+                        }
+                    },
+                    "IntegrationResponses": [
+                        {
+                            "StatusCode": "200",
+                            "ResponseTemplates": {
+                                "application/json": (
+                                    "#set($out = $input.path('$'))\n"
+                                    '#if($out.status == "SUCCEEDED")$out.output'
+                                    '#else{"error": "$out.error"}#end'
+                                )
+                            },
+                        }
+                    ],
+                },
+                "MethodResponses": [{"StatusCode": "200"}],
+            },
+        },
         "ApiRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
@@ -197,7 +262,12 @@ TEMPLATE = {
                                     "Effect": "Allow",
                                     "Action": "states:StartExecution",
                                     "Resource": {"Ref": "Checkout"},
-                                }
+                                },
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "states:StartSyncExecution",
+                                    "Resource": {"Ref": "Quote"},
+                                },
                             ]
                         },
                     }
@@ -345,6 +415,29 @@ def test_an_api_integration_starts_an_execution_as_its_credentials_role(runtime:
     assert _finished(runtime, answer.json()["executionArn"])["status"] == "SUCCEEDED"
     item = runtime.client("dynamodb").get_item(TableName="sfn-orders", Key={"id": {"S": "o-5"}})["Item"]
     assert item["total"] == {"N": "12"}
+
+
+def test_an_express_machine_answers_synchronously_through_the_api_and_the_sdk(runtime: Runtime) -> None:
+    answer = requests.post(
+        f"{runtime.api_servers[0].base_url}quote", json={"id": "q-1", "qty": 2}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"id": "q-1", "qty": 2, "price": {"total": 6}}
+    rejected = requests.post(
+        f"{runtime.api_servers[0].base_url}quote", json={"id": "q-2", "qty": 40}, timeout=30
+    )
+    assert rejected.json() == {"error": "Rejected"}
+    # A function's SDK call (the runtime turns off the SDK's `sync-` host prefix: one local endpoint).
+    quote = _machine(runtime, "quote")
+    called = runtime.invoke(
+        runtime.find_function("Starter").arn,
+        {"sync": True, "machine": quote, "input": {"id": "q-3", "qty": 1}},
+    )
+    assert called.result == {"status": "SUCCEEDED", "output": {"id": "q-3", "qty": 1, "price": {"total": 3}}}
+    # Only express state machines run synchronously, as in AWS.
+    sfn = aws_client(runtime, "stepfunctions", inject_host_prefix=False)
+    with pytest.raises(sfn.exceptions.ClientError, match="StateMachineTypeNotSupported"):
+        sfn.start_sync_execution(stateMachineArn=_machine(runtime, "checkout"), input="{}")
 
 
 def _stored(runtime: Runtime, order_id: str) -> dict[str, Any]:
