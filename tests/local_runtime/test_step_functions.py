@@ -98,6 +98,26 @@ def _definition(price_arn: Any, table: Any) -> list[Any]:
     return [before, price_arn, middle, table, after]
 
 
+def _waiting_definition(queue_url: Any) -> list[Any]:
+    states = {
+        "StartAt": "Ask",
+        "States": {
+            "Ask": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {
+                    "QueueUrl": "@QUEUE@",
+                    "MessageBody": {"token.$": "$$.Task.Token", "id.$": "$.id"},
+                },
+                "TimeoutSeconds": 60,
+                "End": True,
+            }
+        },
+    }
+    before, after = json.dumps(states).split("@QUEUE@")
+    return [before, queue_url, after]
+
+
 TEMPLATE = {
     "Resources": {
         "Orders": {
@@ -132,6 +152,19 @@ TEMPLATE = {
                     "PriceArn": {"Fn::GetAtt": ["Price", "Arn"]},
                     "Table": {"Ref": "Orders"},
                 },
+            },
+        },
+        # A task that waits for its token: the role sends it to a queue; whoever reads it answers.
+        "Approvals": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "sfn-approvals"}},
+        "WaitRole": _machine_role(
+            {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": ["Approvals", "Arn"]}}
+        ),
+        "Approval": {
+            "Type": "AWS::StepFunctions::StateMachine",
+            "Properties": {
+                "StateMachineName": "approval",
+                "RoleArn": {"Fn::GetAtt": ["WaitRole", "Arn"]},
+                "DefinitionString": {"Fn::Join": ["", _waiting_definition({"Ref": "Approvals"})]},
             },
         },
         # An express state machine, answered synchronously (StartSyncExecution).
@@ -438,6 +471,34 @@ def test_an_express_machine_answers_synchronously_through_the_api_and_the_sdk(ru
     sfn = aws_client(runtime, "stepfunctions", inject_host_prefix=False)
     with pytest.raises(sfn.exceptions.ClientError, match="StateMachineTypeNotSupported"):
         sfn.start_sync_execution(stateMachineArn=_machine(runtime, "checkout"), input="{}")
+
+
+@pytest.mark.parametrize("approved", [True, False])
+def test_a_task_waits_for_its_token_and_goes_on_with_the_answer(runtime: Runtime, approved: bool) -> None:
+    sfn, sqs = aws_client(runtime, "stepfunctions"), aws_client(runtime, "sqs")
+    started = sfn.start_execution(
+        stateMachineArn=_machine(runtime, "approval"), input=json.dumps({"id": "a-1"})
+    )
+    queue = sqs.get_queue_url(QueueName="sfn-approvals")["QueueUrl"]
+    received: list[dict[str, Any]] = []
+    eventually(
+        lambda: received.extend(sqs.receive_message(QueueUrl=queue).get("Messages", [])) or bool(received),
+        timeout_s=30,
+        what="the task's message with its token",
+    )
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=received[0]["ReceiptHandle"])
+    body = json.loads(received[0]["Body"])
+    assert body["id"] == "a-1"
+    assert sfn.describe_execution(executionArn=started["executionArn"])["status"] == "RUNNING"
+    if approved:
+        sfn.send_task_success(taskToken=body["token"], output=json.dumps({"approved": True}))
+    else:
+        sfn.send_task_failure(taskToken=body["token"], error="Declined", cause="not this time")
+    done = _finished(runtime, started["executionArn"])
+    if approved:
+        assert (done["status"], json.loads(done["output"])) == ("SUCCEEDED", {"approved": True})
+    else:
+        assert (done["status"], done["error"]) == ("FAILED", "Declined"), done
 
 
 def _stored(runtime: Runtime, order_id: str) -> dict[str, Any]:
