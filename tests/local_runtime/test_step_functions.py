@@ -118,6 +118,47 @@ def _waiting_definition(queue_url: Any) -> list[Any]:
     return [before, queue_url, after]
 
 
+def _api_resource(part: str) -> dict[str, Any]:
+    return {
+        "Type": "AWS::ApiGateway::Resource",
+        "Properties": {
+            "RestApiId": {"Ref": "Api"},
+            "ParentId": {"Fn::GetAtt": ["Api", "RootResourceId"]},
+            "PathPart": part,
+        },
+    }
+
+
+def _start_method(resource: str, action: str, machine: str, response_template: str) -> dict[str, Any]:
+    """POST on `resource`: a REST AWS integration calling Step Functions' `action` on `machine` with the
+    request body as the execution's input, as ApiRole."""
+    request = [
+        '{"stateMachineArn": "',
+        {"Ref": machine},
+        '", "input": "$util.escapeJavaScript($input.json(\'$\'))"}',
+    ]
+    return {
+        "Type": "AWS::ApiGateway::Method",
+        "Properties": {
+            "RestApiId": {"Ref": "Api"},
+            "ResourceId": {"Ref": resource},
+            "HttpMethod": "POST",
+            "AuthorizationType": "NONE",
+            "Integration": {
+                "Type": "AWS",
+                "IntegrationHttpMethod": "POST",
+                "Uri": {"Fn::Sub": f"arn:aws:apigateway:${{AWS::Region}}:states:action/{action}"},
+                "Credentials": {"Fn::GetAtt": ["ApiRole", "Arn"]},
+                "RequestTemplates": {"application/json": {"Fn::Join": ["", request]}},
+                "IntegrationResponses": [
+                    {"StatusCode": "200", "ResponseTemplates": {"application/json": response_template}}
+                ],
+            },
+            "MethodResponses": [{"StatusCode": "200"}],
+        },
+    }
+
+
 TEMPLATE = {
     "Resources": {
         "Orders": {
@@ -186,94 +227,17 @@ TEMPLATE = {
         "Starter": python_function("asset.starter", "StarterRole"),
         # POST /checkout starts an execution: a REST AWS integration with the StartExecution action.
         "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "shop"}},
-        "Checkouts": {
-            "Type": "AWS::ApiGateway::Resource",
-            "Properties": {
-                "RestApiId": {"Ref": "Api"},
-                "ParentId": {"Fn::GetAtt": ["Api", "RootResourceId"]},
-                "PathPart": "checkout",
-            },
-        },
-        "StartCheckout": {
-            "Type": "AWS::ApiGateway::Method",
-            "Properties": {
-                "RestApiId": {"Ref": "Api"},
-                "ResourceId": {"Ref": "Checkouts"},
-                "HttpMethod": "POST",
-                "AuthorizationType": "NONE",
-                "Integration": {
-                    "Type": "AWS",
-                    "IntegrationHttpMethod": "POST",
-                    "Uri": {"Fn::Sub": "arn:aws:apigateway:${AWS::Region}:states:action/StartExecution"},
-                    "Credentials": {"Fn::GetAtt": ["ApiRole", "Arn"]},
-                    "RequestTemplates": {
-                        "application/json": {
-                            "Fn::Join": [
-                                "",
-                                [
-                                    '{"stateMachineArn": "',
-                                    {"Ref": "Checkout"},
-                                    '", "input": "$util.escapeJavaScript($input.json(\'$\'))"}',
-                                ],
-                            ]
-                        }
-                    },
-                    "IntegrationResponses": [
-                        {"StatusCode": "200", "ResponseTemplates": {"application/json": "$input.json('$')"}}
-                    ],
-                },
-                "MethodResponses": [{"StatusCode": "200"}],
-            },
-        },
-        "Quotes": {
-            "Type": "AWS::ApiGateway::Resource",
-            "Properties": {
-                "RestApiId": {"Ref": "Api"},
-                "ParentId": {"Fn::GetAtt": ["Api", "RootResourceId"]},
-                "PathPart": "quote",
-            },
-        },
+        "Checkouts": _api_resource("checkout"),
+        "StartCheckout": _start_method("Checkouts", "StartExecution", "Checkout", "$input.json('$')"),
+        "Quotes": _api_resource("quote"),
         # As CDK's StepFunctionsRestApi builds it: StartSyncExecution, the output as the response.
-        "GetQuote": {
-            "Type": "AWS::ApiGateway::Method",
-            "Properties": {
-                "RestApiId": {"Ref": "Api"},
-                "ResourceId": {"Ref": "Quotes"},
-                "HttpMethod": "POST",
-                "AuthorizationType": "NONE",
-                "Integration": {
-                    "Type": "AWS",
-                    "IntegrationHttpMethod": "POST",
-                    "Uri": {"Fn::Sub": "arn:aws:apigateway:${AWS::Region}:states:action/StartSyncExecution"},
-                    "Credentials": {"Fn::GetAtt": ["ApiRole", "Arn"]},
-                    "RequestTemplates": {
-                        "application/json": {
-                            "Fn::Join": [
-                                "",
-                                [
-                                    '{"stateMachineArn": "',
-                                    {"Ref": "Quote"},
-                                    '", "input": "$util.escapeJavaScript($input.json(\'$\'))"}',
-                                ],
-                            ]
-                        }
-                    },
-                    "IntegrationResponses": [
-                        {
-                            "StatusCode": "200",
-                            "ResponseTemplates": {
-                                "application/json": (
-                                    "#set($out = $input.path('$'))\n"
-                                    '#if($out.status == "SUCCEEDED")$out.output'
-                                    '#else{"error": "$out.error"}#end'
-                                )
-                            },
-                        }
-                    ],
-                },
-                "MethodResponses": [{"StatusCode": "200"}],
-            },
-        },
+        "GetQuote": _start_method(
+            "Quotes",
+            "StartSyncExecution",
+            "Quote",
+            "#set($out = $input.path('$'))\n"
+            '#if($out.status == "SUCCEEDED")$out.output#else{"error": "$out.error"}#end',
+        ),
         "ApiRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
