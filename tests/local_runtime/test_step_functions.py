@@ -208,6 +208,35 @@ TEMPLATE = {
                 "DefinitionString": {"Fn::Join": ["", _waiting_definition({"Ref": "Approvals"})]},
             },
         },
+        # AWS SDK integrations (aws-sdk:*): a read the role allows, then a write it does not.
+        "ReadOnlyRole": _machine_role(
+            {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": {"Fn::GetAtt": ["Orders", "Arn"]}}
+        ),
+        "Copy": {
+            "Type": "AWS::StepFunctions::StateMachine",
+            "Properties": {
+                "StateMachineName": "copy",
+                "RoleArn": {"Fn::GetAtt": ["ReadOnlyRole", "Arn"]},
+                "Definition": {
+                    "StartAt": "Read",
+                    "States": {
+                        "Read": {
+                            "Type": "Task",
+                            "Resource": "arn:aws:states:::aws-sdk:dynamodb:getItem",
+                            "Parameters": {"TableName": "sfn-orders", "Key": {"id": {"S.$": "$.id"}}},
+                            "ResultSelector": {"total.$": "$.Item.total.N"},
+                            "Next": "Write",
+                        },
+                        "Write": {
+                            "Type": "Task",
+                            "Resource": "arn:aws:states:::aws-sdk:dynamodb:putItem",
+                            "Parameters": {"TableName": "sfn-orders", "Item": {"id": {"S": "copy"}}},
+                            "End": True,
+                        },
+                    },
+                },
+            },
+        },
         # An express state machine, answered synchronously (StartSyncExecution).
         "Quote": {
             "Type": "AWS::StepFunctions::StateMachine",
@@ -463,6 +492,21 @@ def test_a_task_waits_for_its_token_and_goes_on_with_the_answer(runtime: Runtime
         assert (done["status"], json.loads(done["output"])) == ("SUCCEEDED", {"approved": True})
     else:
         assert (done["status"], done["error"]) == ("FAILED", "Declined"), done
+
+
+def test_sdk_integration_tasks_call_as_the_role_each_call_decided_on_its_own(runtime: Runtime) -> None:
+    runtime.client("dynamodb").put_item(
+        TableName="sfn-orders", Item={"id": {"S": "s-1"}, "total": {"N": "42"}}
+    )
+    done = _run(runtime, "copy", {"id": "s-1"})
+    assert done["status"] == "FAILED" and "not authorized to perform: dynamodb:PutItem" in done["cause"], done
+    sfn = aws_client(runtime, "stepfunctions")
+    events = sfn.get_execution_history(executionArn=done["executionArn"])["events"]
+    outcomes = [e["type"] for e in events if e["type"] in ("TaskSucceeded", "TaskFailed")]
+    assert outcomes == ["TaskSucceeded", "TaskFailed"]  # the read was allowed, the write denied
+    assert "Item" not in runtime.client("dynamodb").get_item(
+        TableName="sfn-orders", Key={"id": {"S": "copy"}}
+    )
 
 
 def _stored(runtime: Runtime, order_id: str) -> dict[str, Any]:
