@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local_runtime import gateway_responses, mapping, vtl
-from local_runtime.api_keys import ApiKey, stage_keys
+from local_runtime.api_keys import ApiKey, UsageMeter, stage_keys
 from local_runtime.authorizer import CognitoAuthorizer, UnauthorizedError
 from local_runtime.gateway_responses import GatewayResponse
 from local_runtime.http_server import LocalServer, respond
@@ -520,6 +520,7 @@ class ApiServer:
         self._authorize = authorize or _refuse_all
         self.account = account
         self.swagger = swagger
+        self._usage = UsageMeter()  # API keys' usage plan throttles and quotas
         self._server = LocalServer(self.handle, port=port, name=f"api-{api.name}")
         self.port = self._server.port
         self.replace(api)
@@ -632,12 +633,19 @@ class ApiServer:
                 return
         call.authorizer = lambda_context or claims
         if method.api_key_required:
-            key = handler.headers.get("x-api-key") or ""  # header names are case-insensitive
-            if key not in {k.value for k in api.api_keys.get(api.stage, [])}:
+            value = handler.headers.get("x-api-key") or ""  # header names are case-insensitive
+            key = next((k for k in api.api_keys.get(api.stage, []) if k.value == value), None)
+            if key is None:
                 log.warning(
                     "%s %s: 403: no valid API key (x-api-key) for stage %s", http_method, path, api.stage
                 )
                 self._gateway_error(handler, "INVALID_API_KEY", "Forbidden", request)
+                return
+            refused = self._usage.admit(key, api.stage, matched[0], http_method)
+            if refused is not None:
+                message = "Too Many Requests" if refused == "THROTTLED" else "Limit Exceeded"
+                log.warning("%s %s: 429 %s (usage plan of API key %s)", http_method, path, message, key.name)
+                self._gateway_error(handler, refused, message, request)
                 return
         missing = method.validation.missing_parameters(dict(query_pairs), request_headers)
         if missing:

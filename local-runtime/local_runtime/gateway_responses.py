@@ -22,6 +22,8 @@ BUILT_IN = {
     "MISSING_AUTHENTICATION_TOKEN": (403, "MissingAuthenticationTokenException"),
     "INVALID_SIGNATURE": (403, "InvalidSignatureException"),
     "INVALID_API_KEY": (403, "ForbiddenException"),
+    "THROTTLED": (429, "TooManyRequestsException"),
+    "QUOTA_EXCEEDED": (429, "LimitExceededException"),
     "INTEGRATION_TIMEOUT": (504, "InternalServerErrorException"),
     "BAD_REQUEST_PARAMETERS": (400, "BadRequestException"),
     "BAD_REQUEST_BODY": (400, "BadRequestException"),

@@ -44,7 +44,7 @@ HANDLED = {
     "AWS::ApiGateway::RequestValidator": "required request parameters and body models checked",
     "AWS::ApiGateway::Model": "JSON schema a request validator checks bodies against",
     "AWS::ApiGateway::ApiKey": "x-api-key checked on ApiKeyRequired methods (printed at start-up)",
-    "AWS::ApiGateway::UsagePlan": "which API keys a stage takes (throttling and quotas not applied)",
+    "AWS::ApiGateway::UsagePlan": "which API keys a stage takes, with their throttle and quota (429)",
     "AWS::ApiGateway::UsagePlanKey": "puts an API key in a usage plan",
     "AWS::ApiGateway::Authorizer": "COGNITO_USER_POOLS verified locally; Lambda TOKEN/REQUEST ones run",
     "AWS::ApiGateway::GatewayResponse": "API Gateway's own errors rendered from its templates",

@@ -44,11 +44,15 @@ def _key(enabled: bool, value: str | None = None) -> dict[str, Any]:
     return {"Type": "AWS::ApiGateway::ApiKey", "Properties": props}
 
 
-def _plan_key(key: str) -> dict[str, Any]:
+def _plan_key(key: str, plan: str = "Plan") -> dict[str, Any]:
     return {
         "Type": "AWS::ApiGateway::UsagePlanKey",
-        "Properties": {"KeyId": {"Ref": key}, "KeyType": "API_KEY", "UsagePlanId": {"Ref": "Plan"}},
+        "Properties": {"KeyId": {"Ref": key}, "KeyType": "API_KEY", "UsagePlanId": {"Ref": plan}},
     }
+
+
+BURST_KEY = "burst-key-0123456789abcdefghijklmnopqrst"
+QUOTA_KEY = "quota-key-0123456789abcdefghijklmnopqrst"
 
 
 TEMPLATE = {
@@ -120,6 +124,25 @@ TEMPLATE = {
         "GivenInPlan": _plan_key("GivenKey"),
         "GeneratedInPlan": _plan_key("GeneratedKey"),
         "DisabledInPlan": _plan_key("DisabledKey"),
+        # Usage plans that limit their keys: a bucket of 2 refilled once an hour; 2 requests a day.
+        "BurstPlan": {
+            "Type": "AWS::ApiGateway::UsagePlan",
+            "Properties": {
+                "ApiStages": [{"ApiId": {"Ref": "Api"}, "Stage": {"Ref": "Stage"}}],
+                "Throttle": {"RateLimit": 1 / 3600, "BurstLimit": 2},
+            },
+        },
+        "QuotaPlan": {
+            "Type": "AWS::ApiGateway::UsagePlan",
+            "Properties": {
+                "ApiStages": [{"ApiId": {"Ref": "Api"}, "Stage": {"Ref": "Stage"}}],
+                "Quota": {"Limit": 2, "Period": "DAY"},
+            },
+        },
+        "BurstKey": _key(True, BURST_KEY),
+        "QuotaKey": _key(True, QUOTA_KEY),
+        "BurstInPlan": _plan_key("BurstKey", "BurstPlan"),
+        "QuotaInPlan": _plan_key("QuotaKey", "QuotaPlan"),
         "Permission": api_permission("Echo", "*/*/*"),
     }
 }
@@ -160,6 +183,23 @@ def test_the_method_needs_an_enabled_key_from_a_usage_plan_of_the_stage(runtime:
     generated = re.search(r"GeneratedKey=(\w+)", printed)
     assert generated is not None and len(generated.group(1)) == 40
     assert _post(runtime, GOOD, key=generated.group(1)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("key", "message", "error_type"),
+    [
+        (BURST_KEY, "Too Many Requests", "TooManyRequestsException"),
+        (QUOTA_KEY, "Limit Exceeded", "LimitExceededException"),
+    ],
+)
+def test_a_usage_plan_s_throttle_and_quota_answer_429_beyond_their_limits(
+    runtime: Runtime, key: str, message: str, error_type: str
+) -> None:
+    assert [_post(runtime, GOOD, key=key).status_code for _ in range(2)] == [200, 200]
+    refused = _post(runtime, GOOD, key=key)
+    assert (refused.status_code, refused.json()) == (429, {"message": message})
+    assert refused.headers["x-amzn-ErrorType"] == error_type
+    assert _post(runtime, GOOD).status_code == 200  # another plan's key is not limited by it
 
 
 def test_required_parameters_must_be_present_and_not_blank(runtime: Runtime) -> None:

@@ -149,3 +149,31 @@ def test_event_source_mapping_needs_the_roles_sqs_grants(tmp_path: Path) -> None
     ):
         runtime.start()
     runtime.stop()
+
+
+def test_usage_meter_refills_buckets_counts_quotas_per_period_and_honours_method_throttles() -> None:
+    from local_runtime.api_keys import ApiKey, Quota, Throttle, UsageMeter, UsagePlan
+
+    now = [1_700_000_000.0]  # 2023-11-14T22:13:20Z, a Tuesday
+    meter = UsageMeter(clock=lambda: now[0])
+    plan = UsagePlan(
+        "p",
+        throttle=Throttle(rate=2, burst=3),
+        quota=Quota(limit=8, period="DAY", offset=2),
+        method_throttles={"v1": {"/items/POST": Throttle(rate=1, burst=1)}},
+    )
+    key = ApiKey("k", "value", plan)
+
+    def admit(path: str = "/items", method: str = "GET") -> str | None:
+        return meter.admit(key, "v1", path, method)
+
+    assert [admit() for _ in range(4)] == [None, None, None, "THROTTLED"]  # a bucket of 3
+    now[0] += 0.5  # refilled by one token at 2 per second
+    assert [admit(), admit()] == [None, "THROTTLED"]
+    assert [admit("/items", "POST"), admit("/items", "POST")] == [None, "THROTTLED"]  # its own bucket
+    now[0] += 10
+    # 5 admitted so far; the first day allows 8 - Offset 2 = 6.
+    assert [admit(), admit()] == [None, "QUOTA_EXCEEDED"]
+    now[0] += 2 * 3600  # the next UTC day: the full limit of 8
+    assert [admit() for _ in range(3)] == [None, None, None]
+    assert ApiKey("free", "v").plan is None and meter.admit(ApiKey("free", "v"), "v1", "/", "GET") is None
