@@ -188,6 +188,7 @@ SHARED_MODULE_FIXTURE_FILES = {
     "tests/local_runtime/test_sns.py",
     "tests/local_runtime/test_step_functions.py",
     "tests/local_runtime/test_tag_conditions.py",
+    "tests/local_runtime/test_websocket_api.py",
     "tests/local_runtime/test_streams.py",
     "tests/stacks/test_physical_names.py",
     "tests/test_openapi.py",

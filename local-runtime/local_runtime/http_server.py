@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import sys
 import threading
 from collections.abc import Callable
@@ -17,7 +18,14 @@ SHUTDOWN_POLL_S = 0.05
 
 
 class LocalServer:
-    def __init__(self, handle: Callable[[BaseHTTPRequestHandler], None], *, port: int, name: str) -> None:
+    def __init__(
+        self,
+        handle: Callable[[BaseHTTPRequestHandler], None],
+        *,
+        port: int,
+        name: str,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # header and body writes must not wait for delayed ACKs
@@ -54,6 +62,10 @@ class LocalServer:
 
         self.stopping = False
         self.server = Server(("127.0.0.1", port), Handler)
+        if tls is not None:  # HTTPS: the handshake runs in the request's thread, on its first read
+            self.server.socket = tls.wrap_socket(
+                self.server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self.server.daemon_threads = True
         self.port: int = self.server.server_address[1]
         self._thread = threading.Thread(

@@ -25,7 +25,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local_runtime import deploy_rules, model, moto_forks, provision
+from local_runtime import deploy_rules, model, moto_forks, provision, tls
 from local_runtime.api import ApiServer, RestApi, rest_apis
 from local_runtime.async_invoke import DEFAULT_RETRY_DELAYS, AsyncInvoker
 from local_runtime.authorizer import Verifier
@@ -55,6 +55,7 @@ from local_runtime.stream_source import StreamMapping, StreamPoller
 from local_runtime.swagger import Swagger, find_dist
 from local_runtime.tags import Tags
 from local_runtime.templates import App, Names, TemplateError
+from local_runtime.websocket_api import WebSocketApi, WebSocketServer, websocket_apis
 from local_runtime.workers import BOOTSTRAP, FunctionPools, FunctionSpec, Invocation, Pool, die_with_parent
 
 log = logging.getLogger("local_runtime")
@@ -99,6 +100,9 @@ class Runtime:
         self.specs: list[FunctionSpec] = []
         self.policies: dict[str, Policy] = {}
         self.api_servers: list[ApiServer | HttpApiServer] = []
+        self.websocket_servers: list[WebSocketServer] = []
+        self._websocket_apis: list[WebSocketApi] = []
+        self._certificate: tuple[Path, Path] | None = None  # for local HTTPS endpoints (tls.py)
         self.pollers: list[SqsPoller | StreamPoller] = []
         self.pattern_rules: PatternRules | None = None
         self.sns: SnsDelivery | None = None
@@ -233,6 +237,9 @@ class Runtime:
         trust = model.role_trust_policies(app)
         self.service_calls.update(policies, trust)
         machine_roles = state_machine_roles(app, trust)
+        self._websocket_apis = websocket_apis(app)
+        if self._websocket_apis and self._certificate is None:
+            self._certificate = tls.local_certificate(opts.state_dir / "tls")
         new_pools = self._start_functions(specs, policies)
         if machine_roles:
             assert self.gateway is not None
@@ -366,6 +373,27 @@ class Runtime:
             self.api_servers.append(server)
         for server in servers.values():
             server.stop()
+        self._serve_websocket_apis()
+
+    def _serve_websocket_apis(self) -> None:
+        """One WebSocket server per WebSocket API; a redeploy replaces them (their clients reconnect)."""
+        assert self.gateway is not None
+        for old in self.websocket_servers:
+            old.stop()
+        self.websocket_servers = []
+        for api in self._websocket_apis:
+            assert self._certificate is not None
+            server = WebSocketServer(
+                api,
+                self.invoke,
+                lambda function, source: self._may_invoke(function, "apigateway.amazonaws.com", source),
+                IamAuthorizer(self.gateway, self.options.region, "123456789012"),
+                self._certificate,
+                self.options.region,
+                "123456789012",
+            )
+            server.start()
+            self.websocket_servers.append(server)
 
     def _api_server(self, api: RestApi | HttpApi, port: int) -> ApiServer | HttpApiServer:
         assert self.gateway is not None
@@ -408,6 +436,7 @@ class Runtime:
         self.summary = {
             "pid": os.getpid(),
             "api": {s.api.name: s.base_url for s in self.api_servers},
+            "websocket": {s.api.name: s.url for s in self.websocket_servers},
             "swagger": {s.api.name: s.swagger_url for s in self.api_servers},
             "console": f"http://127.0.0.1:{self.control_port}/",
             "aws_endpoint": self.gateway.url,
@@ -603,6 +632,12 @@ class Runtime:
             "AWS_ENDPOINT_URL": self.gateway.url,
             "AWS_CONFIG_FILE": str(self._aws_config_file()),
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            # The local HTTPS endpoints (WebSocket APIs' @connections) have the runtime's certificate.
+            **(
+                {"AWS_CA_BUNDLE": str(self._certificate[0]), "NODE_EXTRA_CA_CERTS": str(self._certificate[0])}
+                if self._certificate
+                else {}
+            ),
             "AWS_LAMBDA_FUNCTION_NAME": spec.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -988,6 +1023,9 @@ class Runtime:
                 echo(f"Swagger UI: {server.swagger_url}")
             elif isinstance(server, ApiServer):
                 echo("  (Swagger UI: not served: the npm package swagger-ui-dist is not installed)")
+        for websocket in self.websocket_servers:
+            echo(f"WebSocket API {websocket.api.name}: {websocket.url}")
+            echo(f"  @connections (functions: requestContext.domainName): {websocket.connections_url}")
         self._print_reload_banner()
         assert self.gateway is not None
         echo(f"AWS endpoint (S3 host must be localhost): {self.gateway.url}  region {self.options.region}")
@@ -1018,6 +1056,8 @@ class Runtime:
             self._infra_pending.set()  # ends the re-synth thread
         for server in self.api_servers:
             server.stop()
+        for websocket in self.websocket_servers:
+            websocket.stop()
         if self.control:
             self.control.shutdown()
             self.control.server_close()
