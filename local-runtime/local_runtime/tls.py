@@ -18,6 +18,7 @@ def local_certificate(directory: Path) -> tuple[Path, Path]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
+    directory = directory.resolve()  # workers read it from their own working directory
     cert_path, key_path = directory / "localhost.pem", directory / "localhost-key.pem"
     now = datetime.datetime.now(datetime.UTC)
     if cert_path.exists() and key_path.exists():

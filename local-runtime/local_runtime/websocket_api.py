@@ -157,6 +157,7 @@ class WebSocketServer:
         self._arn_prefix = f"arn:aws:execute-api:{region}:{account}:{api.api_id}"
         self.clients: dict[str, Client] = {}
         self._lock = threading.Lock()
+        self._stopping = False
         self._server = serve(
             self._serve_client,
             "127.0.0.1",
@@ -184,6 +185,7 @@ class WebSocketServer:
         self._management.start()
 
     def stop(self) -> None:
+        self._stopping = True  # the clients it closes are not disconnects to report to $disconnect
         self._server.shutdown()
         for client in list(self.clients.values()):
             client.socket.close(1001, "Going away")
@@ -257,7 +259,7 @@ class WebSocketServer:
 
     def _disconnect(self, socket: ServerConnection, code: int, reason: str) -> None:
         route = self.api.routes.get("$disconnect")
-        if route is None:
+        if route is None or self._stopping:
             return
         context = self._context(socket, "$disconnect", "DISCONNECT", "")
         context.update(disconnectStatusCode=code, disconnectReason=reason)

@@ -177,3 +177,31 @@ def test_usage_meter_refills_buckets_counts_quotas_per_period_and_honours_method
     now[0] += 2 * 3600  # the next UTC day: the full limit of 8
     assert [admit() for _ in range(3)] == [None, None, None]
     assert ApiKey("free", "v").plan is None and meter.admit(ApiKey("free", "v"), "v1", "/", "GET") is None
+
+
+def test_the_local_certificate_is_found_from_any_directory_and_serves_localhost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers run in their code's folder: AWS_CA_BUNDLE must not be relative to the runtime's."""
+    import contextlib
+    import ssl
+
+    from local_runtime import tls
+
+    monkeypatch.chdir(tmp_path)
+    cert, key = tls.local_certificate(Path("state") / "tls")
+    assert cert.is_absolute() and key.is_absolute() and oct(key.stat().st_mode)[-3:] == "600"
+    assert tls.local_certificate(Path("state") / "tls") == (cert, key)  # made once
+    client = ssl.create_default_context(cafile=str(cert))
+    server = tls.server_context(cert, key)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    server_in, server_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client_side = client.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    server_side = server.wrap_bio(server_in, server_out, server_side=True)
+    for _ in range(10):  # the handshake, bytes passed by hand: verifies the chain and the host name
+        for side in (client_side, server_side):
+            with contextlib.suppress(ssl.SSLWantReadError):
+                side.do_handshake()
+        server_in.write(outgoing.read())
+        incoming.write(server_out.read())
+    assert client_side.version() is not None and client_side.getpeercert()["subject"][0][0][1] == "localhost"
