@@ -123,12 +123,7 @@ def http_apis(app: App) -> list[HttpApi]:
         api_id = str(app.ref(stack, logical_id))
 
         def of_api(rtype: str, stack: Any = stack, api_id: str = api_id) -> list[tuple[str, dict[str, Any]]]:
-            found = []
-            for other, lid, resource in app.all_resources(rtype):
-                props = app.resolve(other, resource.get("Properties", {}))
-                if other is stack and str(props.get("ApiId")) == api_id:
-                    found.append((lid, props))
-            return found
+            return api_parts(app, stack, api_id, rtype)
 
         integrations = {str(app.ref(stack, lid)): p for lid, p in of_api("AWS::ApiGatewayV2::Integration")}
         authorizers = {
@@ -168,6 +163,17 @@ def http_apis(app: App) -> list[HttpApi]:
             )
         )
     return apis
+
+
+def api_parts(app: App, stack: Any, api_id: str, rtype: str) -> list[tuple[str, dict[str, Any]]]:
+    """(logical id, resolved properties) of the `rtype` resources (routes, integrations, stages...) of
+    the API Gateway v2 API `api_id` in `stack`."""
+    found = []
+    for other, lid, resource in app.all_resources(rtype):
+        props = app.resolve(other, resource.get("Properties", {}))
+        if other is stack and str(props.get("ApiId")) == api_id:
+            found.append((lid, props))
+    return found
 
 
 def function_urls(app: App) -> list[HttpApi]:

@@ -37,6 +37,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
 
 from local_runtime import tls
+from local_runtime.http_api import api_parts
 from local_runtime.http_server import LocalServer, respond
 from local_runtime.iam import AwsRequest
 from local_runtime.iam_auth import IamAuthorizer
@@ -68,11 +69,11 @@ class WebSocketApi:
 
     def route_for(self, message: str | bytes) -> WsRoute | None:
         """The route a message selects: its route key's, else $default (binary messages: $default)."""
-        path = self.selection.strip("${}").removeprefix("request.body.")
-        if isinstance(message, str) and self.selection.replace("${", "$").startswith("$request.body."):
+        expression = self.selection.replace("${", "$").replace("}", "")  # ${request.body.x} too
+        if isinstance(message, str) and expression.startswith("$request.body."):
             try:
                 value: Any = json.loads(message)
-                for part in path.split("."):
+                for part in expression.removeprefix("$request.body.").split("."):
                     value = value.get(part) if isinstance(value, dict) else None
             except ValueError:
                 value = None
@@ -89,18 +90,13 @@ def websocket_apis(app: App) -> list[WebSocketApi]:
         if str(props.get("ProtocolType", "HTTP")).upper() != "WEBSOCKET":
             continue
         api_id = str(app.ref(stack, logical_id))
-
-        def of_api(rtype: str, stack: Any = stack, api_id: str = api_id) -> list[tuple[str, dict[str, Any]]]:
-            return [
-                (lid, props)
-                for other, lid, res in app.all_resources(rtype)
-                if other is stack
-                and str((props := app.resolve(other, res.get("Properties", {}))).get("ApiId")) == api_id
-            ]
-
-        integrations = {str(app.ref(stack, lid)): p for lid, p in of_api("AWS::ApiGatewayV2::Integration")}
-        two_way = {str(p.get("RouteId")) for _lid, p in of_api("AWS::ApiGatewayV2::RouteResponse")}
-        stages = [str(p.get("StageName")) for _lid, p in of_api("AWS::ApiGatewayV2::Stage")]
+        parts = {
+            kind: api_parts(app, stack, api_id, f"AWS::ApiGatewayV2::{kind}")
+            for kind in ("Integration", "RouteResponse", "Stage", "Route")
+        }
+        integrations = {str(app.ref(stack, lid)): p for lid, p in parts["Integration"]}
+        two_way = {str(p.get("RouteId")) for _lid, p in parts["RouteResponse"]}
+        stages = [str(p.get("StageName")) for _lid, p in parts["Stage"]]
         api = WebSocketApi(
             logical_id,
             stack.name,
@@ -109,7 +105,7 @@ def websocket_apis(app: App) -> list[WebSocketApi]:
             stages[0] if stages else "production",
             str(props.get("RouteSelectionExpression", "$request.body.action")),
         )
-        for lid, p in of_api("AWS::ApiGatewayV2::Route"):
+        for lid, p in parts["Route"]:
             key = str(p["RouteKey"])
             where = f"{stack.name}/{lid} ({key})"
             if str(p.get("AuthorizationType", "NONE")).upper() != "NONE":
