@@ -30,11 +30,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
-
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.server import ServerConnection, serve
 
 from local_runtime import tls
 from local_runtime.http_api import api_parts
@@ -44,6 +41,9 @@ from local_runtime.iam_auth import IamAuthorizer
 from local_runtime.lambda_authorizer import AuthorizerDeniedError
 from local_runtime.templates import App, TemplateError
 from local_runtime.workers import Invocation
+
+if TYPE_CHECKING:  # imported when an app has a WebSocket API (~60 ms): not at every runtime start
+    from websockets.sync.server import ServerConnection
 
 log = logging.getLogger("local_runtime.websocket")
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message size (frames of 32 KB make it up)
@@ -154,6 +154,10 @@ class WebSocketServer:
         self.clients: dict[str, Client] = {}
         self._lock = threading.Lock()
         self._stopping = False
+        from websockets.exceptions import ConnectionClosed
+        from websockets.sync.server import serve
+
+        self._closed = ConnectionClosed
         self._server = serve(
             self._serve_client,
             "127.0.0.1",
@@ -227,7 +231,7 @@ class WebSocketServer:
             for message in socket:
                 self.clients[connection_id].last_active = datetime.now(UTC)
                 self._message(socket, message)
-        except ConnectionClosed:
+        except self._closed:
             pass
         finally:
             with self._lock:
@@ -305,9 +309,8 @@ class WebSocketServer:
             "apiId": self.api.api_id,
         }
 
-    @staticmethod
-    def _reply(socket: ServerConnection, payload: Any) -> None:
-        with contextlib.suppress(ConnectionClosed):
+    def _reply(self, socket: ServerConnection, payload: Any) -> None:
+        with contextlib.suppress(self._closed):
             socket.send(payload if isinstance(payload, str) else json.dumps(payload))
 
     # ------------------------------------------------------------------ @connections
@@ -346,7 +349,7 @@ class WebSocketServer:
                 client.socket.send(body.decode("utf-8"))
             except UnicodeDecodeError:
                 client.socket.send(body)
-            except ConnectionClosed:
+            except self._closed:
                 respond(handler, 410, {"x-amzn-ErrorType": "GoneException"}, {"message": None})
                 return
             respond(handler, 200, {}, None)
