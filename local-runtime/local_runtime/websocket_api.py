@@ -1,7 +1,8 @@
 """API Gateway WebSocket APIs (AWS::ApiGatewayV2::Api with ProtocolType WEBSOCKET), each on a local port.
 
 - Clients connect to `ws://localhost:<port>/<stage>`. `$connect` runs before the handshake completes:
-  an error, or a result whose `statusCode` is not 2xx, refuses the connection with that status.
+  an error, or a result whose `statusCode` is not 2xx, refuses the connection with that status. Its
+  Lambda REQUEST authorizer, if it has one, runs before it (401/403 as API Gateway answers).
 - Each message is routed by the API's RouteSelectionExpression (`$request.body.<path>` of a JSON
   message), to `$default` when no route key matches; with no route either, the client gets
   `{"message": "Forbidden", ...}`. A route with a route response (`$default`) sends the function's
@@ -38,7 +39,7 @@ from local_runtime.http_api import api_parts
 from local_runtime.http_server import LocalServer, respond
 from local_runtime.iam import AwsRequest
 from local_runtime.iam_auth import IamAuthorizer
-from local_runtime.lambda_authorizer import AuthorizerDeniedError
+from local_runtime.lambda_authorizer import AuthorizerDeniedError, LambdaAuthorizer
 from local_runtime.templates import App, TemplateError
 from local_runtime.workers import Invocation
 
@@ -55,6 +56,7 @@ class WsRoute:
     route_key: str
     function_arn: str
     two_way: bool = False
+    authorizer: LambdaAuthorizer | None = None  # $connect only, as API Gateway allows
 
 
 @dataclass
@@ -83,7 +85,7 @@ class WebSocketApi:
 
 
 def websocket_apis(app: App) -> list[WebSocketApi]:
-    """The app's WebSocket APIs; refuses what is not emulated (non-proxy integrations, $connect auth)."""
+    """The app's WebSocket APIs; refuses what is not emulated (non-proxy integrations, AWS_IAM routes)."""
     apis = []
     for stack, logical_id, resource in app.all_resources("AWS::ApiGatewayV2::Api"):
         props = app.resolve(stack, resource.get("Properties", {}))
@@ -92,7 +94,11 @@ def websocket_apis(app: App) -> list[WebSocketApi]:
         api_id = str(app.ref(stack, logical_id))
         parts = {
             kind: api_parts(app, stack, api_id, f"AWS::ApiGatewayV2::{kind}")
-            for kind in ("Integration", "RouteResponse", "Stage", "Route")
+            for kind in ("Integration", "RouteResponse", "Stage", "Route", "Authorizer")
+        }
+        authorizers = {
+            str(app.ref(stack, lid)): _authorizer(f"{stack.name}/{lid}", lid, str(app.ref(stack, lid)), p)
+            for lid, p in parts["Authorizer"]
         }
         integrations = {str(app.ref(stack, lid)): p for lid, p in parts["Integration"]}
         two_way = {str(p.get("RouteId")) for _lid, p in parts["RouteResponse"]}
@@ -108,16 +114,39 @@ def websocket_apis(app: App) -> list[WebSocketApi]:
         for lid, p in parts["Route"]:
             key = str(p["RouteKey"])
             where = f"{stack.name}/{lid} ({key})"
-            if str(p.get("AuthorizationType", "NONE")).upper() != "NONE":
-                raise TemplateError(f"{where}: WebSocket route authorization is not emulated locally")
+            authorization = str(p.get("AuthorizationType", "NONE")).upper()
+            authorizer = authorizers.get(str(p.get("AuthorizerId"))) if authorization == "CUSTOM" else None
+            if authorization not in ("NONE", "CUSTOM") or (authorization == "CUSTOM" and authorizer is None):
+                raise TemplateError(f"{where}: authorization {authorization} is not emulated locally")
             integration = integrations.get(str(p.get("Target", "")).removeprefix("integrations/"))
             if integration is None or str(integration.get("IntegrationType")).upper() != "AWS_PROXY":
                 raise TemplateError(f"{where}: only Lambda proxy (AWS_PROXY) integrations are emulated")
             uri = str(integration.get("IntegrationUri", ""))
             function = uri.split(_FUNCTION_ARN_PREFIX, 1)[-1].removesuffix("/invocations")
-            api.routes[key] = WsRoute(key, function, two_way=str(app.ref(stack, lid)) in two_way)
+            api.routes[key] = WsRoute(key, function, str(app.ref(stack, lid)) in two_way, authorizer)
         apis.append(api)
     return apis
+
+
+def _authorizer(where: str, logical_id: str, authorizer_id: str, props: dict[str, Any]) -> LambdaAuthorizer:
+    """A Lambda REQUEST authorizer of $connect: its identity sources (`route.request.header.X`,
+    `route.request.querystring.y`) must be present, then its IAM policy must allow execute-api:Invoke
+    on the $connect route. WebSocket APIs do not cache its answer."""
+    if str(props.get("AuthorizerType", "REQUEST")).upper() != "REQUEST":
+        raise TemplateError(f"{where}: only Lambda REQUEST authorizers exist for WebSocket APIs")
+    uri = str(props.get("AuthorizerUri", ""))
+    sources = [
+        str(s).replace("route.request.", "method.request.", 1) for s in props.get("IdentitySource", [])
+    ]
+    return LambdaAuthorizer(
+        logical_id,
+        authorizer_id,
+        str(props.get("Name", logical_id)),
+        "REQUEST",
+        sources,
+        uri.split(_FUNCTION_ARN_PREFIX, 1)[-1].removesuffix("/invocations"),
+        ttl_s=0,
+    )
 
 
 @dataclass
@@ -206,19 +235,44 @@ class WebSocketServer:
             return None
         headers = {k: v for k, v in request.headers.raw_items()}
         query = parse_qsl(parts.query, keep_blank_values=True)
-        event = {
+        context = self._context(socket, "$connect", "CONNECT", headers.get("User-Agent", ""))
+        event: dict[str, Any] = {
             "headers": headers,
             "multiValueHeaders": {k: request.headers.get_all(k) for k in headers},
             "queryStringParameters": dict(query) or None,
             "multiValueQueryStringParameters": _multi(query) or None,
-            "requestContext": self._context(socket, "$connect", "CONNECT", headers.get("User-Agent", "")),
+            "requestContext": context,
             "isBase64Encoded": False,
         }
+        if route.authorizer is not None:
+            try:
+                context["authorizer"] = self._authorize(route.authorizer, headers, dict(query), event)
+            except AuthorizerDeniedError as denied:
+                status = _DENIED_STATUS.get(denied.response_type, 500)
+                log.warning("%s: $connect authorizer refused (%s): %s", self.api.name, status, denied.reason)
+                return socket.respond(status, f"{denied.message}\n")
         status, _body = self._run(route, event)
         if not 200 <= status < 300:
             log.warning("%s: $connect refused the connection (%s)", self.api.name, status)
             return socket.respond(status, "Forbidden\n" if status == 403 else f"{status}\n")
         return None
+
+    def _authorize(
+        self,
+        authorizer: LambdaAuthorizer,
+        headers: dict[str, str],
+        query: dict[str, str],
+        event: dict[str, Any],
+    ) -> dict[str, Any]:
+        source = f"{self._arn_prefix}/authorizers/{authorizer.authorizer_id}"
+        return authorizer.authorize(
+            f"{self._arn_prefix}/{self.api.stage}/$connect",
+            headers,
+            query,
+            lambda: event,
+            self._invoke,
+            lambda function: self._may_invoke(function, source),
+        )
 
     def _serve_client(self, socket: ServerConnection) -> None:
         connection_id: str = socket.local_runtime_id  # type: ignore[attr-defined]
@@ -369,6 +423,10 @@ class WebSocketServer:
             respond(handler, 204, {}, None)
         else:
             respond(handler, 403, {"x-amzn-ErrorType": "ForbiddenException"}, {"message": "Forbidden"})
+
+
+# A refused $connect: the handshake's HTTP status per gateway response type.
+_DENIED_STATUS = {"UNAUTHORIZED": 401, "ACCESS_DENIED": 403}
 
 
 def _ids(context: dict[str, Any]) -> dict[str, str]:

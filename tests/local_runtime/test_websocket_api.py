@@ -24,10 +24,20 @@ import os, boto3
 def handler(event, context):
     if (event.get("queryStringParameters") or {}).get("token") == "bad":
         return {"statusCode": 401}
-    boto3.client("dynamodb").put_item(
-        TableName=os.environ["TABLE"], Item={"id": {"S": event["requestContext"]["connectionId"]}}
-    )
+    request = event["requestContext"]
+    item = {"id": {"S": request["connectionId"]}, "user": {"S": request["authorizer"]["principalId"]}}
+    boto3.client("dynamodb").put_item(TableName=os.environ["TABLE"], Item=item)
     return {"statusCode": 200}
+"""
+AUTHORIZER = """
+def handler(event, context):
+    token = event["queryStringParameters"]["token"]
+    if token == "boom":
+        raise Exception("Unauthorized")
+    statement = {"Action": "execute-api:Invoke", "Effect": "Deny" if token == "deny" else "Allow",
+                 "Resource": event["methodArn"]}
+    policy = {"Version": "2012-10-17", "Statement": [statement]}
+    return {"principalId": "user-" + token, "policyDocument": policy}
 """
 DISCONNECT = """
 import os, boto3
@@ -85,7 +95,7 @@ TABLE_RW = {
 }
 
 
-def _route(key: str, function: str, two_way: bool = False) -> dict[str, dict[str, Any]]:
+def _route(key: str, function: str, two_way: bool = False, authorizer: str = "") -> dict[str, dict[str, Any]]:
     integration = {
         "Type": "AWS::ApiGatewayV2::Integration",
         "Properties": {
@@ -102,7 +112,8 @@ def _route(key: str, function: str, two_way: bool = False) -> dict[str, dict[str
         "Properties": {
             "ApiId": {"Ref": "Chat"},
             "RouteKey": key,
-            "AuthorizationType": "NONE",
+            "AuthorizationType": "CUSTOM" if authorizer else "NONE",
+            **({"AuthorizerId": {"Ref": authorizer}} if authorizer else {}),
             "Target": {"Fn::Join": ["", ["integrations/", {"Ref": f"{function}Integration"}]]},
         },
     }
@@ -167,7 +178,33 @@ TEMPLATE = {
         "Broadcast": _function("asset.broadcast", "ChatRole"),
         "Echo": _function("asset.echo", "ChatRole"),
         "Peek": _function("asset.peek", "ReadOnlyRole"),
-        **_route("$connect", "OnConnect"),
+        "CheckToken": _function("asset.authorizer", "ChatRole"),
+        "TokenAuthorizer": {
+            "Type": "AWS::ApiGatewayV2::Authorizer",
+            "Properties": {
+                "ApiId": {"Ref": "Chat"},
+                "Name": "token",
+                "AuthorizerType": "REQUEST",
+                "AuthorizerUri": {
+                    "Fn::Sub": "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/"
+                    "${CheckToken.Arn}/invocations"
+                },
+                "IdentitySource": ["route.request.querystring.token"],
+            },
+        },
+        "CheckTokenPermission": {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": {"Fn::GetAtt": ["CheckToken", "Arn"]},
+                "Principal": "apigateway.amazonaws.com",
+                "SourceArn": {
+                    "Fn::Sub": "arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${Chat}/authorizers/"
+                    "${TokenAuthorizer}"
+                },
+            },
+        },
+        **_route("$connect", "OnConnect", authorizer="TokenAuthorizer"),
         **_route("$disconnect", "OnDisconnect"),
         **_route("sendmessage", "Broadcast"),
         **_route("$default", "Echo", two_way=True),
@@ -176,6 +213,7 @@ TEMPLATE = {
 }
 ASSETS = {
     "asset.connect": CONNECT,
+    "asset.authorizer": AUTHORIZER,
     "asset.disconnect": DISCONNECT,
     "asset.broadcast": BROADCAST,
     "asset.echo": ECHO,
@@ -189,13 +227,17 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
         yield started
 
 
-def _url(runtime: Runtime, query: str = "") -> str:
+def _url(runtime: Runtime, query: str = "?token=alice") -> str:
     return runtime.websocket_servers[0].url + query
 
 
-def _connections(runtime: Runtime) -> set[str]:
+def _items(runtime: Runtime) -> list[dict[str, Any]]:
     table = runtime.client("dynamodb").list_tables()["TableNames"][0]
-    return {i["id"]["S"] for i in runtime.client("dynamodb").scan(TableName=table)["Items"]}
+    return runtime.client("dynamodb").scan(TableName=table)["Items"]
+
+
+def _connections(runtime: Runtime) -> set[str]:
+    return {i["id"]["S"] for i in _items(runtime)}
 
 
 def test_connect_runs_first_and_a_non_2xx_result_refuses_the_handshake(runtime: Runtime) -> None:
@@ -203,11 +245,34 @@ def test_connect_runs_first_and_a_non_2xx_result_refuses_the_handshake(runtime: 
     with connect(_url(runtime)):
         eventually(lambda: len(_connections(runtime)) == len(before) + 1, timeout_s=20, what="$connect")
     with pytest.raises(InvalidStatus) as refused:
-        connect(_url(runtime, "?token=bad"))
+        connect(_url(runtime, "?token=bad"))  # the authorizer allows it; the $connect function does not
     assert refused.value.response.status_code == 401
     with pytest.raises(InvalidStatus) as wrong_stage:
         connect(runtime.websocket_servers[0].url.replace("/production", "/dev"))
     assert wrong_stage.value.response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [("", 401), ("?token=deny", 403), ("?token=boom", 401)],  # missing source; explicit Deny; Unauthorized
+)
+def test_the_connect_authorizer_refuses_before_connect_runs(
+    runtime: Runtime, query: str, status: int
+) -> None:
+    before = _connections(runtime)
+    with pytest.raises(InvalidStatus) as refused:
+        connect(_url(runtime, query))
+    assert refused.value.response.status_code == status
+    assert _connections(runtime) == before
+
+
+def test_the_authorizer_s_principal_reaches_connect(runtime: Runtime) -> None:
+    with connect(_url(runtime, "?token=carol")):
+        eventually(
+            lambda: any(i.get("user", {}).get("S") == "user-carol" for i in _items(runtime)),
+            timeout_s=20,
+            what="$connect with the authorizer's principalId",
+        )
 
 
 def test_messages_are_routed_by_their_action_broadcast_through_connections_and_echoed(
