@@ -151,8 +151,10 @@ def _authorizer(where: str, logical_id: str, authorizer_id: str, props: dict[str
 
 @dataclass
 class Client:
-    """An open connection, as GetConnection describes it."""
+    """A connection, from its handshake on (GetConnection describes it). Its peer address is kept: a
+    closed socket has none, and $disconnect still reports it."""
 
+    connection_id: str
     socket: ServerConnection
     connected_at: datetime
     source_ip: str
@@ -226,16 +228,22 @@ class WebSocketServer:
         parts = urlsplit(request.path)
         if unquote(parts.path).rstrip("/") != f"/{self.api.stage}":
             return socket.respond(403, "Forbidden\n")
-        connection_id = base64.b64encode(secrets.token_bytes(10)).decode()  # AWS's look: 16 characters
-        socket.local_runtime_id = connection_id  # type: ignore[attr-defined]
-        socket.local_runtime_connected = datetime.now(UTC)  # type: ignore[attr-defined]
-        socket.local_runtime_ip = str(socket.remote_address[0])  # type: ignore[attr-defined]
+        now = datetime.now(UTC)
+        client = Client(
+            base64.b64encode(secrets.token_bytes(10)).decode(),  # AWS's look: 16 characters
+            socket,
+            now,
+            str(socket.remote_address[0]),
+            request.headers.get("User-Agent", ""),
+            now,
+        )
+        socket.local_runtime_client = client  # type: ignore[attr-defined]  # for _serve_client
         route = self.api.routes.get("$connect")
         if route is None:
             return None
         headers = {k: v for k, v in request.headers.raw_items()}
         query = parse_qsl(parts.query, keep_blank_values=True)
-        context = self._context(socket, "$connect", "CONNECT", headers.get("User-Agent", ""))
+        context = self._context(client, "$connect", "CONNECT")
         event: dict[str, Any] = {
             "headers": headers,
             "multiValueHeaders": {k: request.headers.get_all(k) for k in headers},
@@ -275,30 +283,28 @@ class WebSocketServer:
         )
 
     def _serve_client(self, socket: ServerConnection) -> None:
-        connection_id: str = socket.local_runtime_id  # type: ignore[attr-defined]
-        connected: datetime = socket.local_runtime_connected  # type: ignore[attr-defined]
-        agent = socket.request.headers.get("User-Agent", "") if socket.request else ""
+        client: Client = socket.local_runtime_client  # type: ignore[attr-defined]
         with self._lock:
-            self.clients[connection_id] = Client(socket, connected, _source_ip(socket), agent, connected)
+            self.clients[client.connection_id] = client
         code, reason = 1000, ""
         try:
             for message in socket:
-                self.clients[connection_id].last_active = datetime.now(UTC)
-                self._message(socket, message)
+                client.last_active = datetime.now(UTC)
+                self._message(client, message)
         except self._closed:
             pass
         finally:
             with self._lock:
-                self.clients.pop(connection_id, None)
+                self.clients.pop(client.connection_id, None)
             if socket.close_code is not None:
                 code, reason = socket.close_code, socket.close_reason or ""
-            self._disconnect(socket, code, reason)
+            self._disconnect(client, code, reason)
 
-    def _message(self, socket: ServerConnection, message: str | bytes) -> None:
+    def _message(self, client: Client, message: str | bytes) -> None:
         route = self.api.route_for(message)
-        context = self._context(socket, route.route_key if route else "$default", "MESSAGE", "")
+        context = self._context(client, route.route_key if route else "$default", "MESSAGE")
         if route is None:
-            self._reply(socket, {"message": "Forbidden", **_ids(context)})
+            self._reply(client.socket, {"message": "Forbidden", **_ids(context)})
             return
         event = {
             "requestContext": {**context, "messageId": base64.b64encode(secrets.token_bytes(10)).decode()},
@@ -307,15 +313,15 @@ class WebSocketServer:
         }
         status, body = self._run(route, event)
         if status >= 500:
-            self._reply(socket, {"message": "Internal server error", **_ids(context)})
+            self._reply(client.socket, {"message": "Internal server error", **_ids(context)})
         elif route.two_way and body is not None:
-            self._reply(socket, body)
+            self._reply(client.socket, body)
 
-    def _disconnect(self, socket: ServerConnection, code: int, reason: str) -> None:
+    def _disconnect(self, client: Client, code: int, reason: str) -> None:
         route = self.api.routes.get("$disconnect")
         if route is None or self._stopping:
             return
-        context = self._context(socket, "$disconnect", "DISCONNECT", "")
+        context = self._context(client, "$disconnect", "DISCONNECT")
         context.update(disconnectStatusCode=code, disconnectReason=reason)
         self._run(route, {"headers": {}, "requestContext": context, "isBase64Encoded": False})
 
@@ -337,15 +343,13 @@ class WebSocketServer:
         if not isinstance(answer, dict):
             return 200, None if answer is None else json.dumps(answer)
         body = answer.get("body")
-        return int(answer.get("statusCode", 200)), body if body is None or isinstance(
-            body, str
-        ) else json.dumps(body)
+        if body is not None and not isinstance(body, str):
+            body = json.dumps(body)
+        return int(answer.get("statusCode", 200)), body
 
-    def _context(
-        self, socket: ServerConnection, route_key: str, event_type: str, agent: str
-    ) -> dict[str, Any]:
+    def _context(self, client: Client, route_key: str, event_type: str) -> dict[str, Any]:
         now = datetime.now(UTC)
-        connected: datetime = socket.local_runtime_connected  # type: ignore[attr-defined]
+        agent = client.user_agent if event_type == "CONNECT" else ""
         request_id = base64.b64encode(secrets.token_bytes(12)).decode()
         return {
             "routeKey": route_key,
@@ -354,12 +358,12 @@ class WebSocketServer:
             "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "messageDirection": "IN",
             "stage": self.api.stage,
-            "connectedAt": int(connected.timestamp() * 1000),
+            "connectedAt": int(client.connected_at.timestamp() * 1000),
             "requestTimeEpoch": int(now.timestamp() * 1000),
-            "identity": {"sourceIp": _source_ip(socket), **({"userAgent": agent} if agent else {})},
+            "identity": {"sourceIp": client.source_ip, **({"userAgent": agent} if agent else {})},
             "requestId": request_id,
             "domainName": self.domain_name,
-            "connectionId": socket.local_runtime_id,  # type: ignore[attr-defined]
+            "connectionId": client.connection_id,
             "apiId": self.api.api_id,
         }
 
@@ -400,9 +404,11 @@ class WebSocketServer:
                 )
                 return
             try:
-                client.socket.send(body.decode("utf-8"))
+                data: str | bytes = body.decode("utf-8")  # text frames; anything else as binary
             except UnicodeDecodeError:
-                client.socket.send(body)
+                data = body
+            try:
+                client.socket.send(data)
             except self._closed:
                 respond(handler, 410, {"x-amzn-ErrorType": "GoneException"}, {"message": None})
                 return
@@ -438,10 +444,6 @@ def _multi(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     for key, value in pairs:
         out.setdefault(key, []).append(value)
     return out
-
-
-def _source_ip(socket: ServerConnection) -> str:
-    return str(socket.local_runtime_ip)  # type: ignore[attr-defined]  # kept: a closed socket has no peer
 
 
 def _iso(moment: datetime) -> str:
