@@ -128,17 +128,18 @@ class UsageMeter:
         method = f"{resource_path}/{http_method}"  # as ApiStages' Throttle names it: /pets/GET
         own = plan.method_throttles.get(stage, {}).get(method)
         now = self._clock()
+        throttle, scope = (
+            (own, method) if own is not None else (plan.throttle, "*")
+        )  # own bucket, or the plan's
+        holder = (plan.plan_id, key.value)
         with self._lock:
-            if own is not None and not self._take(key, method, own, now):
+            if throttle is not None and not self._take((*holder, scope), throttle, now):
                 return "THROTTLED"
-            if own is None and plan.throttle is not None and not self._take(key, "*", plan.throttle, now):
-                return "THROTTLED"
-            if plan.quota is not None and not self._count(key, plan.quota, now):
+            if plan.quota is not None and not self._count(holder, plan.quota, now):
                 return "QUOTA_EXCEEDED"
         return None
 
-    def _take(self, key: ApiKey, scope: str, throttle: Throttle, now: float) -> bool:
-        bucket = (key.plan.plan_id if key.plan else "", key.value, scope)
+    def _take(self, bucket: tuple[str, str, str], throttle: Throttle, now: float) -> bool:
         tokens, at = self._buckets.get(bucket, (float(throttle.burst), now))
         tokens = min(float(throttle.burst), tokens + (now - at) * throttle.rate)
         if tokens < 1:
@@ -147,8 +148,7 @@ class UsageMeter:
         self._buckets[bucket] = (tokens - 1, now)
         return True
 
-    def _count(self, key: ApiKey, quota: Quota, now: float) -> bool:
-        holder = (key.plan.plan_id if key.plan else "", key.value)
+    def _count(self, holder: tuple[str, str], quota: Quota, now: float) -> bool:
         period = _period(quota.period, now)
         first = self._first_period.setdefault(holder, period)
         seen_period, used = self._counts.get(holder, (period, 0))
