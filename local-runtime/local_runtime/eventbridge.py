@@ -165,10 +165,7 @@ class Deliverer:
                         break
                     self._invoke_async(arn, payload, trigger)
                 elif ":firehose:" in target.arn and self.firehose is not None:
-                    allowed = self._role_allows is not None and target.role_arn is not None
-                    if not (
-                        allowed and self._role_allows(str(target.role_arn), "firehose:PutRecord", target.arn)
-                    ):
+                    if not self._target_role_may(target, "firehose:PutRecord"):
                         error, code = (
                             f"the target's role may not firehose:PutRecord on {target.arn}",
                             "NO_PERMISSIONS",
@@ -176,13 +173,9 @@ class Deliverer:
                         break
                     self.firehose.put(target.arn, json.dumps(payload).encode())
                 elif ":states:" in target.arn and self._start_execution is not None:
-                    # EventBridge starts the execution with the target's role (eb-use-resource-based.html).
-                    role_allows, role = self._role_allows, target.role_arn
-                    if not (role_allows and role and role_allows(role, "states:StartExecution", target.arn)):
-                        error, code = (
-                            f"the target's role may not states:StartExecution on {target.arn}",
-                            "NO_PERMISSIONS",
-                        )
+                    if not self._target_role_may(target, "states:StartExecution"):
+                        error = f"the target's role may not states:StartExecution on {target.arn}"
+                        code = "NO_PERMISSIONS"
                         break
                     self._start_execution(target.arn, json.dumps(payload))
                 elif ":sqs:" in target.arn:
@@ -224,6 +217,12 @@ class Deliverer:
             }
             self._send(target.dead_letter_arn, json.dumps(event), attributes)
         return False
+
+    def _target_role_may(self, target: RuleTarget, action: str) -> bool:
+        """EventBridge calls Firehose and Step Functions targets with the target's role
+        (eb-use-resource-based.html): it needs one, and its policy must allow `action` on the target."""
+        role_allows, role = self._role_allows, target.role_arn
+        return bool(role_allows and role and role_allows(role, action, target.arn))
 
     def _send(self, queue_arn: str, body: str, attributes: dict[str, Any]) -> None:
         sqs = self._sqs()
