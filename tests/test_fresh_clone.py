@@ -4,7 +4,10 @@ Each target runs in its own fresh clone of this repository (HEAD, plus the worki
 changes to tracked files so a change is checked before it is committed): no `.cache`, `cdk.out`,
 `.local-runtime` or `docs/` output from an earlier command. To keep this fast the clone reuses the
 installed `.venv` and `node_modules` through symlinks, and `make -o` stops make from reinstalling into
-them; installing itself is proven by CI, whose `.ci/run` is `make test` on a fresh clone.
+them; installing itself is proven by CI, whose `.ci/run` is `make test` on a fresh clone. Every target but
+`make synth` also reuses the built dependency layers (.cache/dependency-layer, keyed by the lock's hash):
+`make synth` builds one from nothing. Only `make synth` runs CDK's built-in template validation (the
+templates are the same for every target).
 
 Targets not run here are listed in NOT_RUN_HERE with the reason; a new target must be put in one list.
 """
@@ -69,6 +72,14 @@ class Clone:
         # CDK's built-in CloudFormation validation of the templates (~2.5 s of CPU per synth) runs in
         # check_synth, on the same templates as every other target's synth: the others skip it.
         return {**env, "CDK_VALIDATION": "false", **extra}
+
+    def share_dependency_layer_cache(self) -> None:
+        """Use the checkout's built dependency layers (a cache keyed by the lock's hash, like the shared
+        venv): building one from nothing on a fresh clone is check_synth's to prove."""
+        shared = PROJECT_ROOT / ".cache" / "dependency-layer"
+        shared.mkdir(parents=True, exist_ok=True)
+        (self.root / ".cache").mkdir()
+        (self.root / ".cache" / "dependency-layer").symlink_to(shared, target_is_directory=True)
 
     def make_argv(self, target: str, *variables: str) -> list[str]:
         # -o: the symlinked installs count as up to date (the clone's requirement files are newer).
@@ -258,4 +269,6 @@ def test_every_target_that_uses_the_venv_sets_it_up_first():
 
 @pytest.mark.parametrize("target", sorted(CHECKS))
 def test_target_works_as_the_first_command_of_a_fresh_clone(target: str, clone: Clone) -> None:
+    if target != "synth":
+        clone.share_dependency_layer_cache()
     CHECKS[target](clone)
