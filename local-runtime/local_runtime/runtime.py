@@ -137,7 +137,7 @@ class Runtime:
         """A boto3 client straight to moto (the Lambda service's own calls; not IAM-checked)."""
         cache = self._local.__dict__.setdefault("clients", {})
         if service not in cache:
-            cache[service] = boto3.session.Session().client(
+            cache[service] = _new_client(
                 service,
                 endpoint_url=f"http://localhost:{self.moto_port}",
                 region_name=self.options.region,
@@ -1197,6 +1197,20 @@ def _check_notification_permissions(
                     f"bucket {bucket}: Unable to validate the following destination configurations: {why} "
                     f"from {source} (S3 checks this when the deploy puts the notification)"
                 )
+
+
+# One boto3 session makes the runtime's clients (each thread has its own set): a session reads the SDK's
+# data files (endpoints, service models) once and keeps them, where a session per client read them again,
+# about half of a start-up's CPU. Making clients of one session is not thread-safe: one at a time.
+_SESSION_LOCK = threading.Lock()
+_SESSION: boto3.session.Session | None = None
+
+
+def _new_client(service: str, **settings: Any) -> Any:
+    global _SESSION
+    with _SESSION_LOCK:
+        _SESSION = _SESSION or boto3.session.Session()
+        return _SESSION.client(service, **settings)  # type: ignore[call-overload]
 
 
 def _pool_key(pool: Any, pools: list[Any]) -> str:
