@@ -21,7 +21,9 @@ AWS semantics but on bookkeeping that grows with the queue:
   shared (moto copies it before use), a condition's is kept per text, attribute names and value types
   and each call gets a copy with its own values filled in (a pickle round trip, ~7x cheaper than
   parsing);
-- every request lists its response class's methods (`inspect.getmembers`, ~4 %) to look its action up.
+- every request lists its response class's methods (`inspect.getmembers`, ~4 %) to look its action up;
+- each service's botocore model is read with a new loader, which lists the SDK's data folders again
+  (~15 ms per service, in every server's start-up).
 
 One fix is about behaviour: DynamoDB applies each request atomically (a condition is checked and the
 write applied as one step), while moto's backend reads, checks and writes items without a lock, so
@@ -30,11 +32,10 @@ increment was lost (the projection's orderCount went wrong with more than two pr
 `apply()` runs DynamoDB requests one at a time: moto's work is Python under one GIL anyway.
 
 The other replacements return exactly what the originals return (`time.time()` is the same epoch seconds;
-the retention period is the same attribute the full attribute dict reads; the module list and a
-class's methods cannot change while the server runs; a parsed JSONPath or DynamoDB expression is the
-same tree for the same text). moto is pinned
-(requirements-dev.txt): `apply()` checks that each function it replaces is the one it expects, so an
-upgrade that moves them fails loudly here.
+the retention period is the same attribute the full attribute dict reads; the module list, the SDK's data
+files and a class's methods cannot change while the server runs; a parsed JSONPath or DynamoDB expression
+is the same tree for the same text). moto is pinned (requirements-dev.txt): `apply()` checks that each
+function it replaces is the one it expects, so an upgrade that moves them fails loudly here.
 
 `--fork-server` (moto_forks.py) imports all this once and forks a fresh server per runtime, for a process
 that starts many runtimes.
@@ -180,6 +181,7 @@ def apply() -> None:
             ConditionExpressionParser.parse,
             "self.expr_attr_values_found.extend(self._find_expr_attr_values(node))",
         ),
+        "moto.core.utils._load_service_model": (utils._load_service_model, "loader = create_loader()"),
     }
     for name, (function, marker) in expected.items():
         if marker not in inspect.getsource(function):
@@ -208,6 +210,9 @@ def apply() -> None:
         return bool(retention_period + message.sent_timestamp / 1000 > time.time())
 
     responses.method_names_from_class = functools.cache(responses.method_names_from_class)
+    # One botocore loader for every service model moto reads (a loader lists the SDK's data folders once).
+    loader = functools.cache(utils.create_loader)
+    utils._load_service_model = lambda service, model: loader().load_service_model(service, model)
     _cache_expression_parsers(UpdateExpressionParser, ConditionExpressionParser)
 
     backend = sqs_models.SQSBackend
@@ -299,7 +304,8 @@ def _exit_now(*_: Any) -> None:
 
 
 # The services a runtime provisions and its functions call: a fork server imports them and builds their
-# Flask apps once, so a forked server answers its first call to each without importing anything.
+# Flask apps and botocore models once, so a forked server answers its first call to each without
+# importing or reading anything.
 PRELOADED_SERVICES = (
     "cognito-idp",
     "dynamodb",
@@ -342,11 +348,13 @@ def fork_server(host: str) -> None:
 
     A process that starts many runtimes (a test suite: ~50) saves each one moto's start-up, about 1.5 s
     of CPU. The servers die with this process, which ends when its stdin closes (its parent is gone)."""
+    from moto.core.utils import get_service_model
     from moto.moto_api._internal import mock_random
 
     app = _app()
     for service in PRELOADED_SERVICES:
         app.app_instances[service] = app.create_app(service)
+        get_service_model(service)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the servers; runtimes watch a pidfd
     for line in sys.stdin:
         port, log_path = line.rstrip("\n").split(" ", 1)
