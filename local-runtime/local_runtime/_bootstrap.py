@@ -176,6 +176,8 @@ def main() -> None:
         sys.stdout = _LevelFilter(sys.stdout, levels["application"])
         sys.stderr = _LevelFilter(sys.stderr, levels["application"])
     sys.path[:0] = config["paths"]
+    if config["pycache_prefix"]:  # not PYTHONPYCACHEPREFIX: isolated (-I), and the environment is Lambda's
+        sys.pycache_prefix = config["pycache_prefix"]
     _root_logging(os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON")
     module_name, _, function_name = config["handler"].rpartition(".")
     started = time.perf_counter()

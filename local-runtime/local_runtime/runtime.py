@@ -508,7 +508,7 @@ class Runtime:
         with self._redeploy:
             functions: list[str] = []
             for folder in changed:
-                clear_bytecode(folder)
+                clear_bytecode(folder, self._bytecode_dir())
             for pool in self.pools.values():
                 spec = pool.spec
                 used = [spec.code_dir, *spec.layer_dirs]
@@ -597,7 +597,11 @@ class Runtime:
             for layer, problem in spec.skipped_layers:
                 skipped.setdefault((layer.parent.name, problem), []).append(spec.display)
             pools[spec.arn] = Pool(
-                spec, self._lambda_env(spec), opts.state_dir / "logs", on_invocation=self._log_invocation
+                spec,
+                self._lambda_env(spec),
+                opts.state_dir / "logs",
+                on_invocation=self._log_invocation,
+                bytecode_dir=self._bytecode_dir(),
             )
         for (layer, problem), functions in skipped.items():
             self._note(
@@ -653,6 +657,11 @@ class Runtime:
             # Lambda tells the code its application log level (Powertools' Logger follows it).
             **({"AWS_LAMBDA_LOG_LEVEL": spec.application_log_level} if spec.application_log_level else {}),
         }
+
+    def _bytecode_dir(self) -> Path:
+        """Where the workers cache bytecode: not in the code's folders, which `cdk deploy` zips as they are
+        in cdk.out (and Lambda's code folders are read-only: no cache is written there)."""
+        return (self.options.state_dir / "bytecode").resolve()
 
     def _start_sqs_mappings(self, app: App) -> None:
         for stack, logical_id, resource in app.all_resources("AWS::Lambda::EventSourceMapping"):

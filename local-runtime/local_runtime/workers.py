@@ -118,7 +118,14 @@ def die_with_parent() -> None:
 
 
 class Worker:
-    def __init__(self, spec: FunctionSpec, env: dict[str, str], log_path: Path, generation: int = 0) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        env: dict[str, str],
+        log_path: Path,
+        generation: int = 0,
+        bytecode_dir: Path | None = None,
+    ) -> None:
         self.spec = spec
         self.generation = generation  # the pool's code generation this worker imported
         self.invoked = False
@@ -134,6 +141,7 @@ class Worker:
             "log_group": spec.log_group,
             "log_stream": f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}",
             "log_levels": _log_levels(spec),
+            "pycache_prefix": str(bytecode_dir) if bytecode_dir else None,
         }
         self._log = log_path.open("ab")
         command, env = _interpreter(spec, env)
@@ -251,6 +259,7 @@ class Pool:
     log_dir: Path
     max_workers: int = 10
     on_invocation: Callable[[FunctionSpec, str, Invocation], None] | None = None
+    bytecode_dir: Path | None = None  # the workers' sys.pycache_prefix (None: next to the sources)
     _idle: list[Worker] = field(default_factory=list)
     _all: set[Worker] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -270,7 +279,7 @@ class Pool:
         return {**self.base_env, **self.spec.environment}
 
     def _spawn(self) -> Worker:
-        worker = Worker(self.spec, self.environment(), self.log_path, self._generation)
+        worker = Worker(self.spec, self.environment(), self.log_path, self._generation, self.bytecode_dir)
         with self._lock:
             self._all.add(worker)
         return worker

@@ -135,15 +135,18 @@ def test_recycle_runs_new_code_next_while_the_invocation_in_flight_finishes_on_t
     code = tmp_path / "code"
     code.mkdir()
     (code / "handler.py").write_text(HANDLER.format(version="v1"))
-    pool = Pool(_spec(code), {"PATH": os.environ["PATH"]}, tmp_path)
+    bytecode = tmp_path / "bytecode"  # the workers' cache, as the runtime sets it (its state dir)
+    pool = Pool(_spec(code), {"PATH": os.environ["PATH"]}, tmp_path, bytecode_dir=bytecode)
     try:
         assert pool.invoke({}).result == {"version": "v1"}  # a warm worker on v1
         in_flight: list[object] = []
         slow = threading.Thread(target=lambda: in_flight.append(pool.invoke({"sleep": 1.5})))
         slow.start()
         time.sleep(0.5)  # the slow invocation runs on the warm v1 worker
+        saved = (code / "handler.py").stat()
         (code / "handler.py").write_text(HANDLER.format(version="v2"))
-        clear_bytecode(code)  # as the runtime does: same size within the same second reads a stale .pyc
+        os.utime(code / "handler.py", ns=(saved.st_atime_ns, saved.st_mtime_ns))  # saved within one second
+        clear_bytecode(code, bytecode)  # as the runtime does: same size within a second reads a stale .pyc
         pool.recycle()
         fresh = pool.invoke({})
         slow.join(10)

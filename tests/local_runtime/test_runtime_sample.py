@@ -94,6 +94,16 @@ def test_worker_sees_only_its_code_layers_env_and_a_lambda_context(sample_runtim
     assert body["event"] == {"hello": "world"}
 
 
+def test_a_functions_asset_folders_get_no_bytecode_cache(sample_runtime: Runtime) -> None:
+    """`cdk deploy` zips an asset's folder in cdk.out as it is: the workers cache their bytecode in the
+    runtime's state dir instead (Lambda's own code folders are read-only)."""
+    assert echo(sample_runtime, {"hello": "bytecode"}).ok
+    spec = sample_runtime.find_function("Echo")
+    assert [cache for folder in (spec.code_dir, *spec.layer_dirs) for cache in folder.rglob("*.pyc")] == []
+    cached = sample_runtime.options.state_dir.resolve() / "bytecode"
+    assert list(cached.rglob("*.pyc")), "the workers cache bytecode in the state dir"
+
+
 def test_warm_reuse_then_timeout_kill_and_cold_restart(sample_runtime: Runtime) -> None:
     first, second = echo(sample_runtime, {}), echo(sample_runtime, {})
     assert second.result["pid"] == first.result["pid"] and not second.cold
