@@ -427,6 +427,11 @@ class Pool:
         with self._lock:
             return len(self._idle)
 
+    def busy_count(self) -> int:
+        """Workers running an invocation now."""
+        with self._lock:
+            return len(self._all) - len(self._idle)
+
     def recycle(self) -> int:
         """Hot reload: the next invocation starts a worker on the current code. Idle workers stop now;
         busy ones finish their invocation on the code they loaded, then stop. Returns how many stopped."""

@@ -1,4 +1,5 @@
-"""A stopped pool starts no worker for the invocations that were waiting for a slot (reserved concurrency)."""
+"""A stopped pool starts no worker for the invocations that were waiting for a slot (reserved concurrency);
+the pool counts its busy workers."""
 
 from __future__ import annotations
 
@@ -52,3 +53,23 @@ def test_invocations_waiting_for_a_slot_fail_at_stop_without_a_cold_start(tmp_pa
     assert len(stopping) == 2 and all("runtime is stopping" in str(o) for o in stopping)
     first = [o for o in outcomes if not isinstance(o, RuntimeError)]
     assert len(first) == 1 and not first[0].ok  # type: ignore[attr-defined]
+
+
+def test_busy_count_is_the_workers_running_an_invocation(tmp_path: Path) -> None:
+    """What `make bench` waits on between rounds (benchmarks/warm_path.py until_quiet)."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "handler.py").write_text(HANDLER)
+    pool = Pool(function_spec(code), {"PATH": os.environ["PATH"]}, tmp_path)
+    try:
+        assert pool.invoke({"sleep": 0}).ok and pool.busy_count() == 0  # one warm, idle worker
+        running = threading.Thread(target=pool.invoke, args=({"sleep": 1.5},))
+        running.start()
+        deadline = time.monotonic() + 10
+        while pool.busy_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert pool.busy_count() == 1
+        running.join(10)
+        assert pool.busy_count() == 0 and pool.warm_count() == 1
+    finally:
+        pool.stop()
