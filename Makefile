@@ -10,6 +10,9 @@ BIN := $(abspath $(VENV)/bin)
 export PATH := $(BIN):$(abspath node_modules/.bin):$(PATH)
 # This checkout's local runtime (local-runtime/), also when the venv's editable install is another's.
 export PYTHONPATH := $(abspath local-runtime)$(if $(PYTHONPATH),:$(PYTHONPATH))
+# Prerequisites are made side by side (recipes stay sequential): on a fresh clone the checkov venv installs
+# beside the project's venv, `make setup` ~100 → ~60 s on 2 cores.
+MAKEFLAGS += --jobs=3
 # Python's bytecode caches stay on where the environment turns them off (PYTHONDONTWRITEBYTECODE=1 on some
 # images): without them every process (each test worker, runtime and function worker, the CDK app) compiles
 # the same sources again, and pytest rewrites every test module and plugin again (~4 s per test worker).
