@@ -33,11 +33,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt local-runtime/pyprojec
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-# checkov pins boto3 and packaging below requirements-dev.txt's pins: it gets a venv of its own.
+# checkov pins boto3 and packaging below requirements-dev.txt's pins: it gets a venv of its own (without
+# PYTHONPATH, whose local-runtime/ pip would take for a package installed there).
 CHECKOV_VENV := .venv-checkov
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	env -u PYTHONPATH $(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json $(VENV)/.installed

@@ -302,9 +302,10 @@ def test_a_role_without_manage_connections_gets_forbidden(runtime: Runtime) -> N
 
 def test_closing_runs_disconnect_and_the_connection_is_gone_for_the_connections_api(runtime: Runtime) -> None:
     client: ClientConnection = connect(_url(runtime))
-    eventually(lambda: len(_connections(runtime)) >= 1, timeout_s=20, what="connected")
     server = runtime.websocket_servers[0]
-    (connection_id,) = set(server.clients)
+    # The server registers the connection as its handler starts, just after the handshake's answer.
+    (connection_id,) = eventually(lambda: set(server.clients), timeout_s=20, what="connected")
+    assert connection_id in _connections(runtime)  # stored by $connect
     manager = boto3.client(
         "apigatewaymanagementapi",
         endpoint_url=server.connections_url,
