@@ -113,9 +113,9 @@ class _LocalPipBundling:
 
 
 def _link(source: str, target: str) -> None:
-    """Hard-link a built file into the asset (~0.3 s less per synth into a fresh cdk.out than copying the
-    layer's ~850 files); a copy where the cache and cdk.out are on different file systems. Nothing writes
-    to an asset's files: the deploy zips them, the local runtime reads them."""
+    """Hard-link a built file into the asset (0.08 s instead of 0.6 s to copy the layer's ~850 files into a
+    fresh cdk.out); a copy where the cache and cdk.out are on different file systems. Nothing writes to
+    an asset's files: the deploy zips them, the local runtime reads them, the cache only adds builds."""
     try:
         os.link(source, target)
     except OSError:
