@@ -223,7 +223,8 @@ def clear_bytecode(folder: Path, prefix: Path) -> None:
     """Python checks a cached .pyc by the source's mtime in whole seconds and its size: two saves within
     one second with the same size would import the stale one. The workers cache under `prefix` (their
     sys.pycache_prefix: a tree mirroring the source's absolute path); other processes in its __pycache__."""
-    shutil.rmtree(prefix / folder.resolve().relative_to(folder.resolve().anchor), ignore_errors=True)
+    source = folder.resolve()
+    shutil.rmtree(prefix / source.relative_to(source.anchor), ignore_errors=True)
     for cache in folder.rglob("__pycache__"):
         shutil.rmtree(cache, ignore_errors=True)
 

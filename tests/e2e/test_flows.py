@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 import boto3
@@ -93,18 +94,25 @@ def test_an_order_before_the_profile_exists_is_stored_and_its_projection_dead_le
     )
 
 
+def refused_by_the_table(order: dict[str, Any]) -> dict[str, Any]:
+    """A well-formed order that OrdersTable refuses (an empty byOrderDate index key): it fails in processing
+    after its idempotency record was written, and that record is deleted (dynamodb:DeleteItem) so that the
+    retries run again."""
+    return {**order, "createdAt": ""}
+
+
 NOT_AN_ORDER = '{"orderId": "poison-1", "items": "not a list"}'
-# Well-formed, but OrdersTable refuses it (an empty byOrderDate index key): it fails after its idempotency
-# record was written, and that record is deleted (dynamodb:DeleteItem) so that the retries run again.
 REFUSED_ORDER = json.dumps(
-    {
-        "orderId": "poison-2",
-        "userId": "poison-user",
-        "items": [{"sku": "SKU-1", "quantity": 1, "unitPriceCents": 100}],
-        "totalCents": 100,
-        "status": "ACCEPTED",
-        "createdAt": "",
-    }
+    refused_by_the_table(
+        {
+            "orderId": "poison-2",
+            "userId": "poison-user",
+            "items": [{"sku": "SKU-1", "quantity": 1, "unitPriceCents": 100}],
+            "totalCents": 100,
+            "status": "ACCEPTED",
+            "createdAt": "2026-01-01T00:00:00+00:00",
+        }
+    )
 )
 
 

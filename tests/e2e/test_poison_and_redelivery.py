@@ -28,7 +28,7 @@ import requests
 
 from local_runtime.runtime import Runtime
 from tests.e2e.conftest import LOCAL_ONLY, REMOTE, sign_up, start_runtime
-from tests.e2e.test_flows import aws_client, env_of, queue_url
+from tests.e2e.test_flows import aws_client, env_of, queue_url, refused_by_the_table
 from tests.helpers import eventually
 
 USERS = 10
@@ -87,9 +87,7 @@ def _poison(run: str, number: int) -> str:
         return f"not json {run} #{number}"
     if kind == 1:  # JSON, but not an order
         return json.dumps({"orderId": f"{run}-poison-{number}", "items": "not a list"})
-    # a well-formed order that OrdersTable refuses (an empty byOrderDate index key): it fails in
-    # processing, after its idempotency record was written (which is then deleted for the retry)
-    return json.dumps({**_order(f"{run}-refused-{number}", f"{run}-poison-user", number), "createdAt": ""})
+    return json.dumps(refused_by_the_table(_order(f"{run}-refused-{number}", f"{run}-poison-user", number)))
 
 
 def _send_batch(sqs: Any, url: str, bodies: list[str]) -> None:
