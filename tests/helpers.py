@@ -3,7 +3,9 @@ assembly from a hand-written template, and polling for what happens asynchronous
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -139,3 +141,22 @@ def aws_client(runtime: Runtime, service: str, **config: Any) -> Any:
         aws_secret_access_key="developer",
         config=Config(**config) if config else None,
     )
+
+
+def put_expecting_continue(
+    port: int, path: str, headers: dict[str, str], body: bytes
+) -> tuple[bytes, int, bytes]:
+    """A PUT that sends its body only after the server's interim `100 Continue`, as botocore does for S3
+    uploads: returns that interim status line, then the final status and body. A server that held its
+    interim answer back (in a buffer) would leave this waiting until the socket's timeout fails it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        head = [f"PUT {path} HTTP/1.1", f"Host: localhost:{port}", f"Content-Length: {len(body)}"]
+        head += ["Expect: 100-continue", *(f"{k}: {v}" for k, v in headers.items())]
+        connection.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        interim = b""
+        while not interim.endswith(b"\r\n\r\n"):
+            interim += connection.recv(1)
+        connection.sendall(body)
+        final = http.client.HTTPResponse(connection)
+        final.begin()
+        return interim.split(b"\r\n", 1)[0], final.status, final.read()

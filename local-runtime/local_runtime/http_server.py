@@ -29,6 +29,14 @@ class LocalServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # header and body writes must not wait for delayed ACKs
+            # A response's headers and body leave in one send, flushed after each request (http.server
+            # does): two sends woke the client twice per response.
+            wbufsize = -1
+
+            def handle_expect_100(self) -> bool:
+                super().handle_expect_100()
+                self.wfile.flush()  # the client waits for this interim answer before sending the body
+                return True
 
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug(format, *args)

@@ -85,6 +85,7 @@ class KeepAliveHandler(MotoRequestHandler):
     """
 
     disable_nagle_algorithm = True  # header and body writes must not wait for delayed ACKs
+    wbufsize = -1  # headers and body in one send, flushed after each request (http.server does)
 
     def make_environ(self) -> dict[str, Any]:
         environ = super().make_environ()
@@ -99,6 +100,7 @@ class KeepAliveHandler(MotoRequestHandler):
     def run_wsgi(self) -> None:
         if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
         if self.command == "POST" and self.path == moto_states.CONFIG_PATH:
             self._configure_state_machines()
             return

@@ -18,6 +18,7 @@ import pytest
 
 from local_runtime.runtime import free_port, start_moto
 from tests.conftest import PROJECT_ROOT
+from tests.helpers import put_expecting_continue
 
 SCRIPT = textwrap.dedent(
     """
@@ -232,6 +233,24 @@ def test_the_server_keeps_a_connection_across_requests_of_every_shape(server_por
     response, body = call("GET", "/bucket/missing")
     assert response.status == 404 and b"NoSuchKey" in body
     assert connection.sock is first_socket and not response.will_close
+
+
+def test_an_upload_waiting_for_100_continue_gets_it_before_sending_its_body(server_port: int) -> None:
+    signed = {
+        "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDLOCAL/20260101/us-east-1/s3/aws4_request, "
+        "SignedHeaders=host, Signature=0"
+    }
+
+    def call(method: str, path: str) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", server_port, timeout=10)
+        connection.request(method, path, headers={"Host": f"localhost:{server_port}", **signed})
+        response = connection.getresponse()
+        return response.status, response.read()
+
+    assert call("PUT", "/continued")[0] == 200
+    interim, status, _ = put_expecting_continue(server_port, "/continued/key", signed, b"uploaded")
+    assert (interim, status) == (b"HTTP/1.1 100 Continue", 200)
+    assert call("GET", "/continued/key") == (200, b"uploaded")
 
 
 def _client(port: int, service: str) -> Any:
