@@ -17,6 +17,7 @@ import botocore.session
 import pytest
 
 from local_runtime import moto_forks
+from local_runtime.runtime import BYTECODE_DIR_VARIABLE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS_DIR = PROJECT_ROOT / "functions"
@@ -125,15 +126,27 @@ class SharedSynth(Mapping[str, Any]):
         return len(list(iter(self)))
 
 
+def _run_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder of this test run, the same for all its parallel workers."""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent / f"{name}-{run_id}" if run_id else base / name
+    shared.mkdir(parents=True, exist_ok=True)
+    return shared
+
+
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SharedSynth:
     """The app of each stage, synthesized once per test run (synth is the slow part) and shared, also
     between parallel workers."""
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent / f"synth-{run_id}" if run_id else base / "synth"
-    shared.mkdir(parents=True, exist_ok=True)
-    return SharedSynth(shared)
+    return SharedSynth(_run_dir(tmp_path_factory, "synth"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_bytecode_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The runtimes of this run (in-process, and `local-runtime up` subprocesses) share one bytecode cache
+    for their functions: each compiled the dependency layer again (~0.9 s of CPU per runtime)."""
+    os.environ[BYTECODE_DIR_VARIABLE] = str(_run_dir(tmp_path_factory, "bytecode"))
 
 
 # Test files sharing one running runtime run in one parallel worker (pytest-xdist), in their collection

@@ -60,6 +60,9 @@ from local_runtime.workers import BOOTSTRAP, FunctionPools, FunctionSpec, Invoca
 
 log = logging.getLogger("local_runtime")
 ADMIN_KEY = "LOCALRUNTIMEADMIN"
+# Where function workers cache bytecode, if not in <state dir>/bytecode: runtimes that run the same files
+# can share one cache, so each does not compile the dependency layer again (the test suite shares one).
+BYTECODE_DIR_VARIABLE = "LOCAL_RUNTIME_BYTECODE_DIR"
 
 
 def free_port() -> int:
@@ -660,8 +663,10 @@ class Runtime:
 
     def _bytecode_dir(self) -> Path:
         """Where the workers cache bytecode: not in the code's folders, which `cdk deploy` zips as they are
-        in cdk.out (and Lambda's code folders are read-only: no cache is written there)."""
-        return (self.options.state_dir / "bytecode").resolve()
+        in cdk.out (and Lambda's code folders are read-only: no cache is written there). The cache mirrors
+        each source's absolute path and is checked against the source, as __pycache__ is: sharable."""
+        shared = os.environ.get(BYTECODE_DIR_VARIABLE)
+        return Path(shared).resolve() if shared else (self.options.state_dir / "bytecode").resolve()
 
     def _start_sqs_mappings(self, app: App) -> None:
         for stack, logical_id, resource in app.all_resources("AWS::Lambda::EventSourceMapping"):

@@ -8,12 +8,14 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from local_runtime.__main__ import grant_report, main
-from local_runtime.runtime import Runtime
+from local_runtime.runtime import BYTECODE_DIR_VARIABLE, Runtime
 
 TABLE = "Test-Data-Table"
 
@@ -96,12 +98,20 @@ def test_worker_sees_only_its_code_layers_env_and_a_lambda_context(sample_runtim
 
 def test_a_functions_asset_folders_get_no_bytecode_cache(sample_runtime: Runtime) -> None:
     """`cdk deploy` zips an asset's folder in cdk.out as it is: the workers cache their bytecode in the
-    runtime's state dir instead (Lambda's own code folders are read-only)."""
+    runtime's state dir instead (Lambda's own code folders are read-only), or in the cache that
+    LOCAL_RUNTIME_BYTECODE_DIR names (this suite's runtimes share one)."""
     assert echo(sample_runtime, {"hello": "bytecode"}).ok
     spec = sample_runtime.find_function("Echo")
     assert [cache for folder in (spec.code_dir, *spec.layer_dirs) for cache in folder.rglob("*.pyc")] == []
-    cached = sample_runtime.options.state_dir.resolve() / "bytecode"
-    assert list(cached.rglob("*.pyc")), "the workers cache bytecode in the state dir"
+    cached = Path(os.environ[BYTECODE_DIR_VARIABLE]) / spec.code_dir.resolve().relative_to("/")
+    assert list(cached.rglob("*.pyc")), "the workers cache the function's bytecode in the shared cache"
+
+
+def test_without_a_shared_bytecode_cache_a_runtime_keeps_its_own(
+    sample_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(BYTECODE_DIR_VARIABLE)
+    assert sample_runtime._bytecode_dir() == sample_runtime.options.state_dir.resolve() / "bytecode"
 
 
 def test_warm_reuse_then_timeout_kill_and_cold_restart(sample_runtime: Runtime) -> None:
