@@ -6,6 +6,7 @@ answers leave as JSON lines on a dedicated pipe; the handler's own stdout/stderr
 """
 
 import importlib
+import importlib.machinery
 import io
 import json
 import logging
@@ -168,6 +169,34 @@ class LambdaContext:
         return max(0, int(self._deadline_ms - time.time() * 1000))
 
 
+class _HostPackages:
+    """Finds the listed top-level modules and distributions in the host's site-packages, after the
+    function's own paths (as Lambda's /var/runtime comes after /var/task and /opt): the worker starts
+    without site-packages, so nothing else installed there can be imported."""
+
+    def __init__(self, modules: list[str], distributions: list[str], paths: list[str]) -> None:
+        self._modules = frozenset(modules)
+        self._distributions = frozenset(distributions)
+        self._paths = paths
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> object:
+        if path is not None or name not in self._modules:
+            return None  # a submodule is found on its package's own __path__
+        return importlib.machinery.PathFinder.find_spec(name, self._paths)
+
+    def find_distributions(self, context: object = None) -> object:
+        """importlib.metadata's lookups (e.g. pydantic asks for email-validator's version)."""
+        from importlib.metadata import DistributionFinder, MetadataPathFinder
+
+        name = getattr(context, "name", None)
+        found = MetadataPathFinder.find_distributions(DistributionFinder.Context(name=name, path=self._paths))
+        return (d for d in found if _distribution_key(d.metadata["Name"] or "") in self._distributions)
+
+
+def _distribution_key(name: str) -> str:
+    return name.replace("-", "_").replace(".", "_").lower()
+
+
 def main() -> None:
     config = json.loads(os.environ.pop("_LOCAL_RUNTIME_WORKER"))
     out = os.fdopen(config["fd"], "w", buffering=1, encoding="utf-8")
@@ -176,6 +205,7 @@ def main() -> None:
         sys.stdout = _LevelFilter(sys.stdout, levels["application"])
         sys.stderr = _LevelFilter(sys.stderr, levels["application"])
     sys.path[:0] = config["paths"]
+    sys.meta_path.append(_HostPackages(*config["host_packages"], config["host_paths"]))
     if config["pycache_prefix"]:  # not PYTHONPYCACHEPREFIX: isolated (-I), and the environment is Lambda's
         sys.pycache_prefix = config["pycache_prefix"]
     _root_logging(os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON")

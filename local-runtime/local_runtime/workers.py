@@ -10,6 +10,7 @@ import re
 import select
 import shutil
 import signal
+import site
 import subprocess
 import sys
 import threading
@@ -29,6 +30,10 @@ BOOTSTRAP = Path(__file__).with_name("_bootstrap.py")
 MAX_RESPONSE_BYTES = 6291556
 NODE_BOOTSTRAP = Path(__file__).with_name("_bootstrap.js")
 _ELF_MACHINES = {0x3E: "x86_64", 0xB7: "aarch64", 0x03: "i686"}
+# What Lambda's Python runtime provides besides the standard library: the SDK and its dependencies, after the
+# function's and its layers' paths. https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html
+RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
+RUNTIME_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python_dateutil", "six", "urllib3")
 
 
 @dataclass
@@ -83,6 +88,29 @@ class Invocation:
     @property
     def error_type(self) -> str | None:
         return None if self.error is None else self.error.get("errorType")
+
+
+def host_packages(spec: FunctionSpec) -> tuple[list[str], list[str]]:
+    """The top-level modules, and the distributions (metadata), that a Python worker may find in this
+    interpreter's site-packages: what Lambda's runtime provides, and what the layers that cannot load here
+    (layer_problem) hold. Anything else the function imports must be in its own folder or an importable
+    layer, or it fails as in AWS (Runtime.ImportModuleError): a package installed here, missing from the
+    layer, is not found."""
+    modules, distributions = set(RUNTIME_MODULES), set(RUNTIME_DISTRIBUTIONS)
+    for python_dir, _ in spec.skipped_layers:
+        for entry in python_dir.iterdir():
+            if entry.name.endswith(".dist-info"):
+                distributions.add(entry.name.split("-", 1)[0].lower())
+            elif entry.is_dir() and not entry.name.endswith("-stubs") and entry.name != "__pycache__":
+                modules.add(entry.name)
+            elif entry.suffix in (".py", ".so"):
+                modules.add(entry.name.split(".", 1)[0])
+    return sorted(modules), sorted(distributions)
+
+
+def _site_packages() -> list[str]:
+    """This interpreter's site-packages (the venv's, the user's) that it imports from."""
+    return [p for p in [*site.getsitepackages(), site.getusersitepackages()] if p in sys.path]
 
 
 def layer_problem(python_dir: Path) -> str | None:
@@ -142,6 +170,9 @@ class Worker:
             "log_stream": f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}",
             "log_levels": _log_levels(spec),
             "pycache_prefix": str(bytecode_dir) if bytecode_dir else None,
+            # The worker starts without site-packages (-S): only these come from here (host_packages).
+            "host_packages": host_packages(spec),
+            "host_paths": _site_packages(),
         }
         self._log = log_path.open("ab")
         command, env = _interpreter(spec, env)
@@ -471,7 +502,7 @@ def _interpreter(spec: FunctionSpec, env: dict[str, str]) -> tuple[list[str], di
             **env,
             "NODE_PATH": os.pathsep.join(str(d) for d in spec.layer_dirs),
         }
-    return [sys.executable, "-I", "-u", str(BOOTSTRAP)], env
+    return [sys.executable, "-I", "-S", "-u", str(BOOTSTRAP)], env
 
 
 def _log_levels(spec: FunctionSpec) -> dict[str, str] | None:
