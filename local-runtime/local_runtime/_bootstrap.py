@@ -185,12 +185,15 @@ class _HostPackages:
         return importlib.machinery.PathFinder.find_spec(name, self._paths)
 
     def find_distributions(self, context: object = None) -> object:
-        """importlib.metadata's lookups (e.g. pydantic asks for email-validator's version)."""
+        """importlib.metadata's lookups (e.g. pydantic asks for email-validator's version, and lists all
+        distributions for its plugins): each allowed one is looked up by name, as the finder does."""
         from importlib.metadata import DistributionFinder, MetadataPathFinder
 
         name = getattr(context, "name", None)
-        found = MetadataPathFinder.find_distributions(DistributionFinder.Context(name=name, path=self._paths))
-        return (d for d in found if _distribution_key(d.metadata["Name"] or "") in self._distributions)
+        for wanted in self._distributions if name is None else [name]:
+            if _distribution_key(wanted) in self._distributions:
+                lookup = DistributionFinder.Context(name=wanted, path=self._paths)
+                yield from MetadataPathFinder.find_distributions(lookup)
 
 
 def _distribution_key(name: str) -> str:
