@@ -144,7 +144,7 @@ def bare_spec(spec: FunctionSpec, folder: str) -> FunctionSpec:
 
 def cold_invoke(runtime: Runtime, spec: FunctionSpec, event: dict[str, Any]) -> dict[str, Any]:
     """One cold start on a fresh worker: wall time (spawn → reply), init and first-invocation time."""
-    logs, bytecode = runtime.options.state_dir / "logs", runtime._bytecode_dir()
+    logs, bytecode = runtime.options.state_dir / "logs", runtime.bytecode_dir
     pool = Pool(spec, runtime._lambda_env(spec), logs, bytecode_dir=bytecode)  # as the runtime's own pools
     try:
         started = time.perf_counter()

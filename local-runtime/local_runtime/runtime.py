@@ -122,6 +122,11 @@ class Runtime:
         self._moto: Any = None
         self._local = threading.local()
         self.startup_s = 0.0
+        # Where the workers cache bytecode: not in the code's folders, which `cdk deploy` zips as they are
+        # in cdk.out (and Lambda's code folders are read-only). The cache mirrors each source's absolute
+        # path and is checked against the source, as __pycache__ is: runtimes can share one.
+        shared = os.environ.get(BYTECODE_DIR_VARIABLE)
+        self.bytecode_dir = Path(shared).resolve() if shared else (options.state_dir / "bytecode").resolve()
         self.summary: dict[str, Any] = {}
         self.reloader: CodeSources | None = None
         self.watcher: Watcher | None = None
@@ -511,7 +516,7 @@ class Runtime:
         with self._redeploy:
             functions: list[str] = []
             for folder in changed:
-                clear_bytecode(folder, self._bytecode_dir())
+                clear_bytecode(folder, self.bytecode_dir)
             for pool in self.pools.values():
                 spec = pool.spec
                 used = [spec.code_dir, *spec.layer_dirs]
@@ -604,7 +609,7 @@ class Runtime:
                 self._lambda_env(spec),
                 opts.state_dir / "logs",
                 on_invocation=self._log_invocation,
-                bytecode_dir=self._bytecode_dir(),
+                bytecode_dir=self.bytecode_dir,
             )
         for (layer, problem), functions in skipped.items():
             self._note(
@@ -660,13 +665,6 @@ class Runtime:
             # Lambda tells the code its application log level (Powertools' Logger follows it).
             **({"AWS_LAMBDA_LOG_LEVEL": spec.application_log_level} if spec.application_log_level else {}),
         }
-
-    def _bytecode_dir(self) -> Path:
-        """Where the workers cache bytecode: not in the code's folders, which `cdk deploy` zips as they are
-        in cdk.out (and Lambda's code folders are read-only: no cache is written there). The cache mirrors
-        each source's absolute path and is checked against the source, as __pycache__ is: sharable."""
-        shared = os.environ.get(BYTECODE_DIR_VARIABLE)
-        return Path(shared).resolve() if shared else (self.options.state_dir / "bytecode").resolve()
 
     def _start_sqs_mappings(self, app: App) -> None:
         for stack, logical_id, resource in app.all_resources("AWS::Lambda::EventSourceMapping"):

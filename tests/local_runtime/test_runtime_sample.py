@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from local_runtime.__main__ import grant_report, main
-from local_runtime.runtime import BYTECODE_DIR_VARIABLE, Runtime
+from local_runtime.runtime import BYTECODE_DIR_VARIABLE, Options, Runtime
 
 TABLE = "Test-Data-Table"
 
@@ -108,10 +108,11 @@ def test_a_functions_asset_folders_get_no_bytecode_cache(sample_runtime: Runtime
 
 
 def test_without_a_shared_bytecode_cache_a_runtime_keeps_its_own(
-    sample_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    sample_assembly: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(BYTECODE_DIR_VARIABLE)
-    assert sample_runtime._bytecode_dir() == sample_runtime.options.state_dir.resolve() / "bytecode"
+    runtime = Runtime(Options(assembly_dir=sample_assembly, state_dir=tmp_path / "state"))
+    assert runtime.bytecode_dir == (tmp_path / "state" / "bytecode").resolve()
 
 
 def test_warm_reuse_then_timeout_kill_and_cold_restart(sample_runtime: Runtime) -> None:
