@@ -164,6 +164,7 @@ RUNTIME_GROUPS = {
     "sample-runtime": {  # the hand-written sample app's runtime (tests/local_runtime/conftest.py)
         "tests/local_runtime/test_authorizer.py",
         "tests/local_runtime/test_runtime_sample.py",
+        "tests/local_runtime/test_s3_cors.py",
     },
 }
 SESSION_FIXTURES = {

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from local_runtime import sigv4
+from local_runtime import s3_cors, sigv4
 from local_runtime.dynamodb_keys import PartitionKeys
 from local_runtime.http_server import LocalServer
 from local_runtime.iam import (
@@ -85,6 +85,9 @@ class Gateway:
         self.invoke_hook: Callable[[str, dict[str, str], bytes], tuple[int, dict[str, str], bytes]] | None = (
             None
         )
+        # bucket name -> its CORS rules ([] without any), None if there is no such bucket (the runtime's
+        # S3 client); unset, moto's own CORS headers pass through.
+        self.bucket_cors: Callable[[str], s3_cors.Rules | None] | None = None
         self.resource_policies = ResourcePolicies({})  # the running app's queue/bucket/topic policies
         self.keys = EncryptionKeys({}, {}, region, account)  # its customer managed KMS keys
         self.partition_keys = PartitionKeys({})  # its tables' partition keys (dynamodb:LeadingKeys)
@@ -122,8 +125,19 @@ class Gateway:
         request = AwsRequest(handler.command, handler.path, headers, body)
         described = describe_request(request, self.region, self.account)
         identity = self.identities.get(described.access_key or "")
+        cors_rules = self._page_to_bucket(described, headers)
+        if cors_rules is not None and handler.command == "OPTIONS":
+            self._answer_preflight(handler, described, headers, cors_rules)
+            return
+        cors = None
+        if cors_rules is not None:
+            cors = s3_cors.response_headers(cors_rules, headers["origin"], handler.command)
+
+        def respond(status: int, out_headers: dict[str, str], out_body: bytes) -> None:
+            self._respond(handler, status, out_headers, out_body, cors)
+
         # A CORS preflight carries no credentials, in AWS too (S3 answers it from the bucket's CORS rules).
-        if handler.command != "OPTIONS" and not self._authenticated(handler, request, described, identity):
+        if handler.command != "OPTIONS" and not self._authenticated(respond, request, described, identity):
             return
         if identity is not None and described.action not in ALWAYS_ALLOWED:
             for resource in described.resources:
@@ -150,23 +164,23 @@ class Gateway:
                     status, out_headers, out_body = access_denied(
                         described, identity.principal_arn, resource, decision == "ExplicitDeny"
                     )
-                    self._respond(handler, status, out_headers, out_body)
+                    respond(status, out_headers, out_body)
                     return
                 refused = self._key_refusal(identity, caller, described, resource, context)
                 if refused is not None:
-                    self._respond(handler, *refused)
+                    respond(*refused)
                     return
         if described.action == "lambda:InvokeFunction" and self.invoke_hook is not None:
             # Lambda is not moto's here: the function runs in the runtime's own workers.
             status, out_headers, out_body = self.invoke_hook(described.resources[0], request.headers, body)
-            self._respond(handler, status, out_headers, out_body)
+            respond(status, out_headers, out_body)
             return
         status, out_headers, out_body = self._forward(request)
         if identity is not None and status == 404 and _missing_key(described, request.method, out_body):
             status, out_headers, out_body = self._missing_key_answer(
                 identity, described, status, out_headers, out_body
             )
-        self._respond(handler, status, out_headers, out_body)
+        respond(status, out_headers, out_body)
         if 200 <= status < 300 and described.service == "s3" and described.s3.get("operation"):
             for hook in self.s3_hooks:
                 try:
@@ -176,7 +190,7 @@ class Gateway:
 
     def _authenticated(
         self,
-        handler: BaseHTTPRequestHandler,
+        respond: Callable[[int, dict[str, str], bytes], None],
         request: AwsRequest,
         described: Described,
         identity: Identity | None,
@@ -201,7 +215,7 @@ class Gateway:
                 self.recorder.record(
                     caller, described.action, resource, False, via=f"signature:{refusal.kind}"
                 )
-        self._respond(handler, *sigv4.error_response(refusal, described.service, described.protocol, request))
+        respond(*sigv4.error_response(refusal, described.service, described.protocol, request))
         return False
 
     def _key_refusal(
@@ -277,12 +291,47 @@ class Gateway:
         out = {k: v for k, v in response.getheaders() if k.lower() not in dropped}
         return response.status, out, data
 
+    def _page_to_bucket(self, described: Described, headers: dict[str, str]) -> s3_cors.Rules | None:
+        """The CORS rules of the bucket a page's request (it has an Origin) goes to; None for any other."""
+        bucket = described.s3.get("bucket") if described.service == "s3" else None
+        if not bucket or "origin" not in headers or self.bucket_cors is None:
+            return None
+        return self.bucket_cors(bucket)  # None: no such bucket, moto answers as for any request
+
+    def _answer_preflight(
+        self,
+        handler: BaseHTTPRequestHandler,
+        described: Described,
+        headers: dict[str, str],
+        rules: s3_cors.Rules,
+    ) -> None:
+        status, cors, refusal = s3_cors.preflight(rules, headers)
+        if refusal is not None:
+            method = headers.get("access-control-request-method", "")
+            log.warning("S3 CORS preflight refused (%s): %s", headers.get("origin"), refusal)
+            body = s3_cors.error_body(status, refusal, method, described.s3.get("key", ""))
+            self._respond(handler, status, {"Content-Type": "application/xml"}, body, cors)
+        else:
+            self._respond(handler, status, {}, b"", cors)
+
     @staticmethod
-    def _respond(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:
+    def _respond(
+        handler: BaseHTTPRequestHandler,
+        status: int,
+        headers: dict[str, str],
+        body: bytes,
+        cors: dict[str, str] | None = None,
+    ) -> None:
+        """`cors`: S3's CORS headers for a page's request to a bucket, in place of any moto added."""
         handler.send_response(status)
         for key, value in headers.items():
-            if key.lower() not in ("server", "date", "content-length"):
-                handler.send_header(key, value)
+            if key.lower() in ("server", "date", "content-length"):
+                continue
+            if cors is not None and key.lower().startswith("access-control-"):
+                continue
+            handler.send_header(key, value)
+        for key, value in (cors or {}).items():
+            handler.send_header(key, value)
         length = {k.lower(): v for k, v in headers.items()}.get("content-length")
         handler.send_header(
             "Content-Length", length if handler.command == "HEAD" and length else str(len(body))

@@ -25,7 +25,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local_runtime import deploy_rules, model, moto_forks, provision, tls
+from local_runtime import deploy_rules, model, moto_forks, provision, s3_cors, tls
 from local_runtime.api import ApiServer, RestApi, rest_apis
 from local_runtime.async_invoke import DEFAULT_RETRY_DELAYS, AsyncInvoker
 from local_runtime.authorizer import Verifier
@@ -177,6 +177,7 @@ class Runtime:
         self.gateway = Gateway(
             self.moto_port, opts.region, "123456789012", self.recorder, port=opts.gateway_port
         )
+        self.gateway.bucket_cors = lambda bucket: s3_cors.rules_of(self.client("s3"), bucket)
         self.gateway.start()
         self.service_calls = ServiceCalls(self.gateway, "123456789012", opts.region)
         self.asynchronous = AsyncInvoker(self.pools, self.client, self.service_call, opts.async_retry_delays)

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from local_runtime.runtime import Runtime
 from tests.e2e.conftest import ApiUser, sign_up, start_runtime
@@ -68,6 +69,15 @@ async function call(api, method, path, token, body) {
     };
   } catch (error) {
     // A response the browser may not read (CORS) rejects fetch with a TypeError, like a network error.
+    return {blocked: true, error: `${error.name}: ${error.message}`};
+  }
+}
+// What the front end does with an upload ticket: PUT the file to the presigned URL with the ticket's headers.
+async function upload(url, headers, size) {
+  try {
+    const response = await fetch(url, {method: "PUT", headers, body: new Uint8Array(size)});
+    return {status: response.status, etag: response.headers.get("ETag")};
+  } catch (error) {
     return {blocked: true, error: `${error.name}: ${error.message}`};
   }
 }
@@ -144,6 +154,12 @@ class Page:
             [self.api_url, method, path, token, body],
         )
 
+    def upload(self, ticket: dict[str, Any], size: int) -> dict[str, Any]:
+        return self.tab.evaluate(
+            "([url, headers, size]) => upload(url, headers, size)",
+            [ticket["uploadUrl"], ticket["headers"], size],
+        )
+
 
 def _succeeded(result: dict[str, Any], status: int, what: str) -> dict[str, Any]:
     assert not result.get("blocked"), f"{what}: the browser blocked it: {result.get('error')}"
@@ -217,6 +233,51 @@ def test_a_page_on_another_origin_is_blocked(
     # Blocked at the preflight: the browser never sent the POST, so no user was created.
     users = browser_app.client("dynamodb").scan(TableName=_users_table(browser_app))["Items"]
     assert user.sub not in {item["userId"]["S"] for item in users}
+
+
+def _upload_ticket(runtime: Runtime, user: ApiUser, size: int) -> dict[str, Any]:
+    response = requests.post(
+        f"{runtime.api_servers[0].base_url}uploads",
+        json={"fileName": "photo.png", "contentType": "image/png", "size": size},
+        headers={"Authorization": user.id_token},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _stored(runtime: Runtime, key: str) -> bool:
+    bucket = runtime.find_function("UploadsApi").environment["UPLOADS_BUCKET_NAME"]
+    listed = runtime.client("s3").list_objects_v2(Bucket=bucket, Prefix=key)
+    return any(item["Key"] == key for item in listed.get("Contents", []))
+
+
+def test_a_page_on_an_allowed_origin_uploads_to_the_presigned_url_and_reads_the_etag(
+    browser: Any, browser_app: Runtime, page_servers: dict[str, str]
+) -> None:
+    """S3 answers the page from the uploads bucket's CORS rules (the stage's origins, PUT, Content-Type)."""
+    page = Page(browser, page_servers["second"], browser_app.api_servers[0].base_url)
+    user = sign_up(browser_app, name="browser-upload")
+    ticket = _upload_ticket(browser_app, user, size=2048)
+    result = page.upload(ticket, 2048)
+    assert not result.get("blocked"), f"the browser blocked the upload: {result} {page.console}"
+    assert result["status"] == 200, result
+    assert result["etag"], "ETag is exposed by the bucket's CORS rule: the page must read it"
+    assert _stored(browser_app, ticket["key"])
+
+
+def test_a_page_on_another_origin_cannot_upload_even_with_a_valid_ticket(
+    browser: Any, browser_app: Runtime, page_servers: dict[str, str]
+) -> None:
+    """The presigned URL is valid, but the bucket's CORS rules do not list the page's origin: S3 refuses
+    the preflight (moto's server alone answers every origin with `*`)."""
+    page = Page(browser, page_servers["disallowed"], browser_app.api_servers[0].base_url)
+    user = sign_up(browser_app, name="browser-upload-disallowed")
+    ticket = _upload_ticket(browser_app, user, size=512)
+    result = page.upload(ticket, 512)
+    assert result.get("blocked") and result["error"].startswith("TypeError"), result
+    assert any("blocked by CORS policy" in line for line in page.console), page.console
+    assert not _stored(browser_app, ticket["key"])  # refused at the preflight: the PUT was never sent
 
 
 def _users_table(runtime: Runtime) -> str:
