@@ -42,6 +42,7 @@ from local_runtime.service_integration import (
     ServiceTarget,
     parse_target,
 )
+from local_runtime.stage_throttling import NOT_THROTTLED, MethodThrottles, StageMeter, method_throttles
 from local_runtime.templates import App, Stack, TemplateError
 from local_runtime.workers import Invocation
 
@@ -93,6 +94,7 @@ class RestApi:
     stages: dict[str, dict[str, str]] = field(default_factory=dict)  # every stage -> its stage variables
     stage_variables: dict[str, str] = field(default_factory=dict)  # those of `stage`
     api_keys: dict[str, list[ApiKey]] = field(default_factory=dict)  # by stage: the keys usage plans allow
+    throttles: dict[str, MethodThrottles] = field(default_factory=dict)  # by stage: its MethodSettings
 
     def __post_init__(self) -> None:
         if not self.stages:
@@ -189,12 +191,14 @@ def rest_apis(app: App) -> list[RestApi]:
                 if r.get("Properties", {}).get("RestApiId") == {"Ref": api_lid}
             )
         }
-        stages = {
-            str(app.resolve(stack, r["Properties"].get("StageName"))): {
-                str(k): str(v) for k, v in app.resolve(stack, r["Properties"].get("Variables") or {}).items()
-            }
+        stage_resources = {
+            str(app.resolve(stack, r["Properties"].get("StageName"))): app.resolve(stack, r["Properties"])
             for r in stack.of_type("AWS::ApiGateway::Stage").values()
             if r.get("Properties", {}).get("RestApiId") == {"Ref": api_lid}
+        }
+        stages = {
+            name: {str(k): str(v) for k, v in (props.get("Variables") or {}).items()}
+            for name, props in stage_resources.items()
         }
         first = next(iter(stages), "prod")
         apis.append(
@@ -210,6 +214,10 @@ def rest_apis(app: App) -> list[RestApi]:
                 stages=stages,
                 stage_variables=stages.get(first, {}),
                 api_keys=stage_keys(app, stack, api_lid),
+                throttles={
+                    name: method_throttles(props.get("MethodSettings") or [])
+                    for name, props in stage_resources.items()
+                },
             )
         )
     return apis
@@ -507,6 +515,7 @@ class ApiServer:
         service_calls: ServiceCalls | None = None,
         iam_authorizer: IamAuthorizer | None = None,
         function_timeout: Callable[[str], float] | None = None,
+        stage_throttling: bool = True,
     ) -> None:
         self._iam_authorizer = iam_authorizer  # AWS_IAM methods' SigV4 and execute-api:Invoke check
         # A function's own timeout: one longer than its integration's may outlast it (504).
@@ -521,6 +530,7 @@ class ApiServer:
         self.account = account
         self.swagger = swagger
         self._usage = UsageMeter()  # API keys' usage plan throttles and quotas
+        self._stage_limits = StageMeter() if stage_throttling else None  # each stage's method throttling
         self._server = LocalServer(self.handle, port=port, name=f"api-{api.name}")
         self.port = self._server.port
         self.replace(api)
@@ -647,6 +657,19 @@ class ApiServer:
                 log.warning("%s %s: 429 %s (usage plan of API key %s)", http_method, path, message, key.name)
                 self._gateway_error(handler, refused, message, request)
                 return
+        # Each method has its own bucket (an ANY method one for all its verbs).
+        throttle = api.throttles.get(api.stage, NOT_THROTTLED).for_method(matched[0], method.http_method)
+        limits = self._stage_limits
+        if (
+            throttle is not None
+            and limits is not None
+            and not limits.admit(api.stage, matched[0], method.http_method, throttle)
+        ):
+            log.warning(
+                "%s %s: 429 Too Many Requests (stage %s method throttling)", http_method, path, api.stage
+            )
+            self._gateway_error(handler, "THROTTLED", "Too Many Requests", request)
+            return
         missing = method.validation.missing_parameters(dict(query_pairs), request_headers)
         if missing:
             message = f"Missing required request parameters: [{', '.join(missing)}]"

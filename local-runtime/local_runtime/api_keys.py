@@ -140,13 +140,7 @@ class UsageMeter:
         return None
 
     def _take(self, bucket: tuple[str, str, str], throttle: Throttle, now: float) -> bool:
-        tokens, at = self._buckets.get(bucket, (float(throttle.burst), now))
-        tokens = min(float(throttle.burst), tokens + (now - at) * throttle.rate)
-        if tokens < 1:
-            self._buckets[bucket] = (tokens, now)
-            return False
-        self._buckets[bucket] = (tokens - 1, now)
-        return True
+        return take_token(self._buckets, bucket, throttle, now)
 
     def _count(self, holder: tuple[str, str], quota: Quota, now: float) -> bool:
         period = _period(quota.period, now)
@@ -160,6 +154,18 @@ class UsageMeter:
             return False
         self._counts[holder] = (period, used + 1)
         return True
+
+
+def take_token(buckets: dict[Any, tuple[float, float]], bucket: Any, throttle: Throttle, now: float) -> bool:
+    """Take a request's token from the bucket (full at first, refilled at the rate); False if it is empty.
+    The caller holds the lock that guards `buckets`."""
+    tokens, at = buckets.get(bucket, (float(throttle.burst), now))
+    tokens = min(float(throttle.burst), tokens + (now - at) * throttle.rate)
+    if tokens < 1:
+        buckets[bucket] = (tokens, now)
+        return False
+    buckets[bucket] = (tokens - 1, now)
+    return True
 
 
 def _period(kind: str, now: float) -> str:

@@ -94,6 +94,9 @@ class Options:
     synth_command: Sequence[str] = ()
     openapi: Path | None = None  # the API's OpenAPI document for Swagger UI (else built from the template)
     parameters: dict[str, str] = field(default_factory=dict)  # template parameters: Name or Stack:Name
+    # REST stages' method throttling (MethodSettings), as in AWS; off only to measure the runtime itself
+    # beyond a stage's limits (the benchmarks).
+    stage_throttling: bool = True
 
 
 class Runtime:
@@ -437,6 +440,7 @@ class Runtime:
             service_calls=self.service_calls,
             iam_authorizer=iam_authorizer,
             function_timeout=lambda arn: self.pools[arn].spec.timeout_s if arn in self.pools else 0.0,
+            stage_throttling=self.options.stage_throttling,
         )
 
     def _write_state(self) -> None:

@@ -392,3 +392,20 @@ def test_firing_the_daily_report_now_writes_the_report_of_the_seeded_day(local_a
     )
     report = json.loads(s3.get_object(Bucket=bucket, Key=listed[0]["Key"])["Body"].read())
     assert (report["date"], report["orderCount"], report["revenue"]) == (yesterday, 2, "35.50")
+
+
+def test_every_method_runs_under_the_stage_s_api_throttle_from_cdk_json(local_app: Runtime) -> None:
+    """The dev stage's `apiThrottle` reaches the template as MethodSettings and limits each method locally,
+    as in AWS (a burst beyond it answers 429: tests/local_runtime/test_rest_limits.py)."""
+    from local_runtime.api_keys import Throttle
+    from tests.conftest import PROJECT_ROOT
+
+    limits = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]["stages"]["dev"]["apiThrottle"]
+    api = local_app.api_servers[0].api
+    throttles = api.throttles[api.stage]
+    expected = Throttle(float(limits["rateLimit"]), int(limits["burstLimit"]))
+    methods = [(path, verb) for path, by_verb in api.methods.items() for verb in by_verb]
+    assert len(methods) > 10
+    assert {(path, verb): throttles.for_method(path, verb) for path, verb in methods} == {
+        method: expected for method in methods
+    }

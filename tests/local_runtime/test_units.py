@@ -179,6 +179,35 @@ def test_usage_meter_refills_buckets_counts_quotas_per_period_and_honours_method
     assert ApiKey("free", "v").plan is None and meter.admit(ApiKey("free", "v"), "v1", "/", "GET") is None
 
 
+def test_stage_method_settings_give_each_method_the_most_specific_limits() -> None:
+    from local_runtime.api_keys import Throttle
+    from local_runtime.stage_throttling import StageMeter, method_throttles
+
+    throttles = method_throttles(
+        [
+            {"ResourcePath": "/*", "HttpMethod": "*", "ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100},
+            {"ResourcePath": "/~1users~1{id}", "HttpMethod": "GET", "ThrottlingBurstLimit": 5},
+            {"ResourcePath": "/~1", "HttpMethod": "*", "ThrottlingRateLimit": 2},
+            {"ResourcePath": "/~1off", "HttpMethod": "*", "ThrottlingRateLimit": -1},
+            {"ResourcePath": "/~1logs", "HttpMethod": "*", "LoggingLevel": "INFO"},  # no limits of its own
+        ]
+    )
+    assert throttles.for_method("/users/{id}", "GET") == Throttle(50, 5)
+    assert throttles.for_method("/users/{id}", "DELETE") == Throttle(50, 100)
+    assert throttles.for_method("/", "POST") == Throttle(2, 100)
+    assert throttles.for_method("/logs", "GET") == Throttle(50, 100)
+    assert throttles.for_method("/off", "GET") is None
+    assert method_throttles([]).for_method("/", "GET") is None
+
+    now = [0.0]
+    meter = StageMeter(clock=lambda: now[0])
+    tight = Throttle(rate=2, burst=2)
+    assert [meter.admit("v1", "/a", "GET", tight) for _ in range(3)] == [True, True, False]
+    assert meter.admit("v1", "/a", "POST", tight) and meter.admit("v2", "/a", "GET", tight)  # own buckets
+    now[0] += 0.5  # one token back at 2 per second
+    assert [meter.admit("v1", "/a", "GET", tight) for _ in range(2)] == [True, False]
+
+
 def test_the_local_certificate_is_found_from_any_directory_and_serves_localhost(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
