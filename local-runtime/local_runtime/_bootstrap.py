@@ -14,9 +14,15 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Iterator, Sequence
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+from typing import Any, TextIO, cast
 
 END_OF_OUTPUT = "\x1e\n"  # ASCII record separator: never part of a log line
 # Lambda's level order; Python's names map onto it. A record without a valid "level" counts as INFO.
+# The process's own stdout (the runtime reads it), whatever sys.stdout becomes.
+_STDOUT = cast(TextIO, sys.__stdout__)
 _LEVELS = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "WARNING": 3, "ERROR": 4, "FATAL": 5, "CRITICAL": 5}
 
 
@@ -58,15 +64,15 @@ class _LevelFilter(io.TextIOBase):
         return self._stream.fileno()
 
     @property
-    def encoding(self) -> str:
+    def encoding(self) -> str:  # type: ignore[override]  # TextIOBase declares it a plain attribute
         return self._stream.encoding
 
 
 def _system_log(line: str, levels: dict | None) -> None:
     """A record of the runtime itself (START...): INFO, filtered at the system log level with JSON logs."""
     if levels is None or _LEVELS["INFO"] >= _LEVELS[levels["system"]]:
-        sys.__stdout__.write(line + "\n")
-        sys.__stdout__.flush()
+        _STDOUT.write(line + "\n")
+        _STDOUT.flush()
 
 
 def _now() -> str:
@@ -179,12 +185,14 @@ class _HostPackages:
         self._distributions = frozenset(distributions)
         self._paths = paths
 
-    def find_spec(self, name: str, path: object = None, target: object = None) -> object:
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
         if path is not None or name not in self._modules:
             return None  # a submodule is found on its package's own __path__
         return importlib.machinery.PathFinder.find_spec(name, self._paths)
 
-    def find_distributions(self, context: object = None) -> object:
+    def find_distributions(self, context: object = None) -> Iterator[Any]:
         """importlib.metadata's lookups (e.g. pydantic asks for email-validator's version, and lists all
         distributions for its plugins): each allowed one is looked up by name, as the finder does."""
         from importlib.metadata import DistributionFinder, MetadataPathFinder
@@ -208,7 +216,8 @@ def main() -> None:
         sys.stdout = _LevelFilter(sys.stdout, levels["application"])
         sys.stderr = _LevelFilter(sys.stderr, levels["application"])
     sys.path[:0] = config["paths"]
-    sys.meta_path.append(_HostPackages(*config["host_packages"], config["host_paths"]))
+    modules, distributions = config["host_packages"]
+    sys.meta_path.append(_HostPackages(modules, distributions, config["host_paths"]))
     if config["pycache_prefix"]:  # not PYTHONPYCACHEPREFIX: isolated (-I), and the environment is Lambda's
         sys.pycache_prefix = config["pycache_prefix"]
     _root_logging(os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON")
@@ -252,8 +261,8 @@ def main() -> None:
             stream.flush()
         # Everything this invocation printed is in the pipe before the marker: the runtime attributes
         # the lines up to it to this request (the console's logs per invocation).
-        sys.__stdout__.write(END_OF_OUTPUT)
-        sys.__stdout__.flush()
+        _STDOUT.write(END_OF_OUTPUT)
+        _STDOUT.flush()
         out.write(payload + "\n")
 
 

@@ -244,10 +244,10 @@ class Users:
             raise UserError(
                 f"moto answered with the challenge {result.get('ChallengeName')} instead of tokens"
             )
-        attributes = {a["Name"]: a["Value"] for a in user.get("UserAttributes", [])}
+        user_attributes = {a["Name"]: a["Value"] for a in user.get("UserAttributes", [])}
         return {
             "username": username,
-            "sub": attributes.get("sub", user["Username"]),
+            "sub": user_attributes.get("sub", user["Username"]),
             "password": password,
             "groups": sorted(g["GroupName"] for g in member_of["Groups"]),
             "idToken": tokens["IdToken"],

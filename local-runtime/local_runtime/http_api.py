@@ -272,9 +272,12 @@ class HttpApiServer:
         if method == "OPTIONS" and self.api.cors and "access-control-request-method" in headers:
             return self._preflight(handler, headers)  # answered by API Gateway, whatever the routes
         matched = self.api.match(method, path)
-        if matched is None or matched[0].function_arn is None:
+        if matched is None:
             return self._send(handler, 404, {"message": "Not Found"}, cors)
         route, params = matched
+        function_arn = route.function_arn
+        if function_arn is None:
+            return self._send(handler, 404, {"message": "Not Found"}, cors)
         request_id = str(uuid.uuid4())
         context = self._context(route, method, path, headers, handler.client_address[0], request_id)
         try:
@@ -296,17 +299,17 @@ class HttpApiServer:
         source = execute_api_arn(
             self.region, self.account, self.api.api_id, self.api.stage, method, route.path or ""
         )
-        if not self._may_invoke(route.function_arn, source):
+        if not self._may_invoke(function_arn, source):
             log.error(
                 "%s: no AWS::Lambda::Permission lets API Gateway invoke %s",
                 route.route_key,
-                route.function_arn,
+                function_arn,
             )
             return self._send(handler, 500, {"message": "Internal Server Error"}, cors)
         event = (_event_v2 if route.payload_version == "2.0" else _event_v1)(
             route, method, path, parts.query, headers, body, params, context
         )
-        invocation = self._invoke(route.function_arn, event, f"http-api {route.route_key}")
+        invocation = self._invoke(function_arn, event, f"http-api {route.route_key}")
         if not invocation.ok:
             return self._send(handler, 500, {"message": "Internal Server Error"}, cors)
         status, response_headers, payload, cookies = _response(invocation.result, route.payload_version)

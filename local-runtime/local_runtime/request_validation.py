@@ -43,11 +43,11 @@ class Validation:
             document = json.loads(body) if body.strip() else {}
         except ValueError as error:
             return f"not JSON: {error}"
-        error = next(iter(validator.iter_errors(document)), None)
+        failure = next(iter(validator.iter_errors(document)), None)
         return (
             None
-            if error is None
-            else f"{'/'.join(str(p) for p in error.absolute_path) or '$'}: {error.message}"
+            if failure is None
+            else f"{'/'.join(str(p) for p in failure.absolute_path) or '$'}: {failure.message}"
         )
 
 

@@ -372,7 +372,8 @@ class Runtime:
         """One server per REST or HTTP API; on a redeploy an API keeps its server (and port) by name."""
         servers = {server.api.name: server for server in self.api_servers}
         self.api_servers = []
-        for api in [*rest_apis(app), *http_apis(app), *function_urls(app)]:
+        apis: list[RestApi | HttpApi] = [*rest_apis(app), *http_apis(app), *function_urls(app)]
+        for api in apis:
             server = servers.pop(api.name, None)
             if server is not None and type(server.api) is type(api):
                 server.replace(api)  # type: ignore[arg-type]
@@ -607,8 +608,8 @@ class Runtime:
             if known is not None:  # running workers keep signing with the credentials they were given
                 identity.secret_key, identity.session_token = known.secret_key, known.session_token
             self.gateway.identities[spec.access_key] = identity
-            for layer, problem in spec.skipped_layers:
-                skipped.setdefault((layer.parent.name, problem), []).append(spec.display)
+            for skipped_layer, problem in spec.skipped_layers:
+                skipped.setdefault((skipped_layer.parent.name, problem), []).append(spec.display)
             pools[spec.arn] = Pool(
                 spec,
                 self._lambda_env(spec),

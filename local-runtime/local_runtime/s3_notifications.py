@@ -203,8 +203,8 @@ class Notifier:
         self.region = region
         self._invoke_async = invoke_async
         self._sqs = sqs_client
-        self._sns = sns_client or (lambda: None)
-        self._events = events_client or (lambda: None)
+        self._sns = sns_client or _no_client("sns")
+        self._events = events_client or _no_client("events")
 
     def __call__(
         self,
@@ -270,3 +270,10 @@ class Notifier:
                 sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event))
             sent += 1
         return sent
+
+
+def _no_client(service: str) -> Callable[[], Any]:
+    def missing() -> Any:
+        raise RuntimeError(f"a bucket notifies {service}, but no {service} client was given")
+
+    return missing

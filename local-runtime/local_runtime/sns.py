@@ -190,7 +190,7 @@ class SnsDelivery:
                 ).get("Messages", [])
                 if not messages or not self._holds.hold(sqs, url, messages):
                     continue
-                done = []
+                done: list[dict[str, str]] = []
                 try:
                     for message in messages:
                         envelope = json.loads(message["Body"])

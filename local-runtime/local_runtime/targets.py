@@ -46,7 +46,12 @@ def send(
         client("stepfunctions").start_execution(stateMachineArn=arn, input=body)
     else:
         source, detail_type, resources = event
-        entry = {"Source": source, "DetailType": detail_type, "Detail": body, "EventBusName": arn}
+        entry: dict[str, Any] = {
+            "Source": source,
+            "DetailType": detail_type,
+            "Detail": body,
+            "EventBusName": arn,
+        }
         if resources:
             entry["Resources"] = list(resources)
         client("events").put_events(Entries=[entry])

@@ -237,7 +237,7 @@ class App:
         return f"arn:{PARTITION}:{service}:{reg}:{acct}:{resource}"
 
     def ref(self, stack: Stack, logical_id: str) -> Any:
-        pseudo = {
+        pseudo: dict[str, Any] = {
             "AWS::Region": self.names.region,
             "AWS::AccountId": self.names.account,
             "AWS::Partition": PARTITION,
