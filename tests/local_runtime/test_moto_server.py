@@ -190,6 +190,75 @@ def test_an_unexpected_moto_version_is_refused(monkeypatch: pytest.MonkeyPatch) 
         moto_server.apply()
 
 
+LEAN_SCRIPT = textwrap.dedent(
+    """
+    import json
+    from werkzeug.test import EnvironBuilder
+    from local_runtime import moto_server
+
+    app = moto_server._app()
+    SCOPE = "Credential=AKID/20240101/us-east-1/{}/aws4_request, SignedHeaders=host, Signature=0"
+
+    def environ(service, target, body, **headers):
+        headers = {"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.0",
+                   "Authorization": "AWS4-HMAC-SHA256 " + SCOPE.format(service), **headers}
+        data = body if isinstance(body, str) else json.dumps(body)
+        return EnvironBuilder(method="POST", path="/", headers=headers, data=data).get_environ()
+
+    def through_flask(env):
+        started = []
+        body = b"".join(app(env, lambda status, headers, exc_info=None: started.append((status, headers))))
+        status, headers = started[0]
+        return int(status.split()[0]), status.split(" ", 1)[1], headers, body
+
+    def shown(answer):  # a request id is new on every answer
+        code, reason, headers, body = answer
+        return [code, reason, [[k, v] for k, v in headers if k.lower() != "x-amzn-requestid"], body.decode()]
+
+    TABLE = {"TableName": "t", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+             "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+             "BillingMode": "PAY_PER_REQUEST"}
+    through_flask(environ("dynamodb", "DynamoDB_20120810.CreateTable", TABLE))
+    calls = [
+        ("dynamodb", "DynamoDB_20120810.ListTables", {}),
+        ("dynamodb", "DynamoDB_20120810.PutItem", {"TableName": "t", "Item": {"pk": {"S": "a"}}}),
+        ("dynamodb", "DynamoDB_20120810.GetItem", {"TableName": "t", "Key": {"pk": {"S": "a"}}}),
+        ("dynamodb", "DynamoDB_20120810.UpdateItem", {"TableName": "t", "Key": {"pk": {"S": "a"}},
+            "UpdateExpression": "SET n = :one", "ConditionExpression": "attribute_not_exists(pk)",
+            "ExpressionAttributeValues": {":one": {"N": "1"}}}),
+        ("dynamodb", "DynamoDB_20120810.DescribeTable", {"TableName": "missing"}),
+        ("sqs", "AmazonSQS.CreateQueue", {"QueueName": "q"}),
+        ("sqs", "AmazonSQS.GetQueueUrl", {"QueueName": "missing"}),
+        ("sqs", "AmazonSQS.ReceiveMessage", {"QueueUrl": "http://localhost/123456789012/q"}),
+        ("events", "AWSEvents.ListRules", {}),
+        ("events", "AWSEvents.DescribeRule", {"Name": "missing"}),
+    ]
+    pairs = []
+    for service, target, body in calls:
+        flask = shown(through_flask(environ(service, target, body)))
+        lean = shown(moto_server.json_protocol_answer(app, environ(service, target, body)))
+        pairs.append([target, flask, lean])
+    from_a_page = environ("dynamodb", "DynamoDB_20120810.ListTables", {}, Origin="http://localhost:5173")
+    print(json.dumps({"pairs": pairs, "page": moto_server.json_protocol_answer(app, from_a_page)}))
+    """
+)
+
+
+def test_json_protocol_calls_are_answered_as_moto_s_flask_app_answers_them() -> None:
+    """The server answers `POST /` calls with X-Amz-Target from moto's handlers without Flask's request
+    cycle (json_protocol_answer): same status, headers and body, errors included, as through Flask."""
+    result = subprocess.run(
+        [sys.executable, "-c", LEAN_SCRIPT], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    for target, flask, lean in seen["pairs"]:
+        assert lean == flask, target
+    statuses = [flask[0] for _, flask, _ in seen["pairs"]]
+    assert 200 in statuses and 400 in statuses  # successes and service errors both compared
+    assert seen["page"] is None  # a page's call (Origin) takes Flask's way: flask-cors answers its CORS
+
+
 @pytest.fixture(scope="module")
 def server_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """`python -m local_runtime.moto_server`, started as the runtime starts it."""
