@@ -27,6 +27,7 @@ from local_runtime.iam import AwsRequest
 from local_runtime.iam_auth import IamAuthorizer
 from local_runtime.lambda_authorizer import AuthorizerDeniedError
 from local_runtime.permissions import arn_like, execute_api_arn
+from local_runtime.stage_throttling import NOT_THROTTLED, MethodThrottles, StageMeter, route_throttles
 from local_runtime.templates import App
 from local_runtime.workers import Invocation
 
@@ -71,6 +72,7 @@ class HttpApi:
     routes: list[HttpRoute]
     cors: dict[str, Any] | None = None
     function_url_auth: str | None = None  # a Lambda function URL (AuthType NONE | AWS_IAM), not an API
+    throttles: MethodThrottles = NOT_THROTTLED  # the stage's route throttling
 
     def match(self, method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | None:
         """The most specific route: literal segments over variables over a greedy variable, a method over
@@ -130,7 +132,8 @@ def http_apis(app: App) -> list[HttpApi]:
             str(app.ref(stack, lid)): _authorizer(lid, str(app.ref(stack, lid)), p)
             for lid, p in of_api("AWS::ApiGatewayV2::Authorizer")
         }
-        stages = [str(p.get("StageName", "$default")) for _lid, p in of_api("AWS::ApiGatewayV2::Stage")]
+        stage_props = [p for _lid, p in of_api("AWS::ApiGatewayV2::Stage")]
+        stages = [str(p.get("StageName", "$default")) for p in stage_props]
         routes = []
         for _lid, p in of_api("AWS::ApiGatewayV2::Route"):
             key = str(p["RouteKey"])
@@ -160,9 +163,14 @@ def http_apis(app: App) -> list[HttpApi]:
                 stage=stages[0] if stages else "$default",
                 routes=routes,
                 cors=props.get("CorsConfiguration"),
+                throttles=_stage_throttles(stage_props[0]) if stage_props else NOT_THROTTLED,
             )
         )
     return apis
+
+
+def _stage_throttles(stage: dict[str, Any]) -> MethodThrottles:
+    return route_throttles(stage.get("DefaultRouteSettings") or {}, stage.get("RouteSettings") or {})
 
 
 def api_parts(app: App, stack: Any, api_id: str, rtype: str) -> list[tuple[str, dict[str, Any]]]:
@@ -233,6 +241,7 @@ class HttpApiServer:
         port: int = 0,
         may_invoke_url: Callable[[str, str], bool] | None = None,
         iam_authorizer: IamAuthorizer | None = None,
+        stage_throttling: bool = True,
     ) -> None:
         self._invoke, self.account, self.region = invoke, account, region
         self._iam_authorizer = iam_authorizer  # AWS_IAM routes and function URLs
@@ -242,6 +251,7 @@ class HttpApiServer:
         self.port = self._server.port
         self.swagger_url: str | None = None
         self._lock = threading.Lock()
+        self._route_limits = StageMeter() if stage_throttling else None  # the stage's route throttling
         self.replace(api)
 
     def replace(self, api: HttpApi) -> None:
@@ -296,6 +306,15 @@ class HttpApiServer:
             return self._send(handler, 403, {key: "Forbidden"}, cors)
         if self.api.function_url_auth is not None:
             return self._function_url(handler, route, method, path, parts.query, headers, body, context, cors)
+        throttle = self.api.throttles.for_method(route.route_key, "*")
+        limits = self._route_limits
+        if (
+            throttle is not None
+            and limits is not None
+            and not limits.admit(self.api.stage, route.route_key, "*", throttle)
+        ):
+            log.warning("%s %s: 429 Too Many Requests (route %s throttling)", method, path, route.route_key)
+            return self._send(handler, 429, {"message": "Too Many Requests"}, cors)
         source = execute_api_arn(
             self.region, self.account, self.api.api_id, self.api.stage, method, route.path or ""
         )

@@ -428,6 +428,7 @@ class Runtime:
                     self.function_policies.allows_url(function, auth) is not None
                 ),
                 iam_authorizer=iam_authorizer,
+                stage_throttling=self.options.stage_throttling,
             )
         return ApiServer(
             api,

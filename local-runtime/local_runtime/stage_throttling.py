@@ -1,11 +1,14 @@
-"""A REST API stage's method throttling: `MethodSettings` ThrottlingRateLimit/ThrottlingBurstLimit.
+"""A REST API stage's method throttling (`MethodSettings` ThrottlingRateLimit/ThrottlingBurstLimit), and
+an HTTP API stage's route throttling (`DefaultRouteSettings`, `RouteSettings` by route key).
 
 API Gateway applies a stage's limits per method: every method of the stage has its own token bucket of
 `ThrottlingBurstLimit` tokens refilled at `ThrottlingRateLimit` per second, with the default settings
 (`ResourcePath` "/*", `HttpMethod` "*", what CDK's `deployOptions` throttling writes) unless a setting
 names the method; beyond, 429 "Too Many Requests" (gateway response THROTTLED). Usage plan throttles
 come first, then these. https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html
-(the account's own limit, 10,000 requests per second with a burst of 5,000, is not emulated).
+(the account's own limit, 10,000 requests per second with a burst of 5,000, is not emulated). An HTTP
+API's routes are throttled the same way, each route its own bucket, a route's settings over the stage's
+default. https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-throttling.html
 """
 
 from __future__ import annotations
@@ -51,13 +54,20 @@ def method_throttles(method_settings: list[dict[str, Any]]) -> MethodThrottles:
         path = str(setting.get("ResourcePath", "/*"))
         if path != "/*":
             path = path[1:].replace("~1", "/") or "/"
-        rate = setting.get("ThrottlingRateLimit")
-        burst = setting.get("ThrottlingBurstLimit")
-        settings[(path, str(setting.get("HttpMethod", "*")).upper())] = (
-            None if rate is None else float(rate),
-            None if burst is None else int(burst),
-        )
+        settings[(path, str(setting.get("HttpMethod", "*")).upper())] = _limits(setting)
     return MethodThrottles(settings)
+
+
+def route_throttles(default: dict[str, Any], by_route_key: dict[str, Any]) -> MethodThrottles:
+    """An HTTP API stage's DefaultRouteSettings and RouteSettings, looked up as (route key, "*")."""
+    settings = {ALL: _limits(default)}
+    settings.update({(str(key), "*"): _limits(setting) for key, setting in by_route_key.items()})
+    return MethodThrottles(settings)
+
+
+def _limits(setting: dict[str, Any]) -> tuple[float | None, int | None]:
+    rate, burst = setting.get("ThrottlingRateLimit"), setting.get("ThrottlingBurstLimit")
+    return (None if rate is None else float(rate), None if burst is None else int(burst))
 
 
 NOT_THROTTLED = MethodThrottles()

@@ -96,7 +96,13 @@ TEMPLATE = {
         },
         "Stage": {
             "Type": "AWS::ApiGatewayV2::Stage",
-            "Properties": {"ApiId": {"Ref": "Api"}, "StageName": "$default"},
+            "Properties": {
+                "ApiId": {"Ref": "Api"},
+                "StageName": "$default",
+                # Every route its own bucket (refilled once an hour); GET /limited holds 2.
+                "DefaultRouteSettings": {"ThrottlingRateLimit": 1 / 3600, "ThrottlingBurstLimit": 1000},
+                "RouteSettings": {"GET /limited": {"ThrottlingBurstLimit": 2}},
+            },
         },
         "V2": _integration("Items", "2.0"),
         "V1": _integration("Items", "1.0"),
@@ -132,6 +138,7 @@ TEMPLATE = {
         "GetItem": _route("GET /items/{id}", "V2", AuthorizationType="JWT", AuthorizerId={"Ref": "Jwt"}),
         "PostItem": _route("POST /items", "V2"),
         "Legacy": _route("GET /legacy", "V1"),
+        "Limited": _route("GET /limited", "V2"),
         "Private": _route(
             "GET /private", "V2", AuthorizationType="CUSTOM", AuthorizerId={"Ref": "GateAuthorizer"}
         ),
@@ -253,6 +260,14 @@ def test_an_aws_iam_route_needs_a_sigv4_signature_for_execute_api(runtime: Runti
     signed = _signed_get(f"{_url(runtime)}signed", "execute-api")
     assert signed.status_code == 200, signed.text
     assert signed.json()["iam"]["callerId"] == "AKIDDEVELOPER"
+
+
+def test_a_route_s_throttle_answers_429_once_its_bucket_is_empty(runtime: Runtime) -> None:
+    base = _url(runtime)
+    limited = [requests.get(f"{base}limited", timeout=10) for _ in range(3)]
+    assert [r.status_code for r in limited] == [200, 200, 429]  # RouteSettings: a burst of 2
+    assert limited[2].json() == {"message": "Too Many Requests"}
+    assert requests.get(f"{base}legacy", timeout=10).status_code == 200  # its own bucket, the default's
 
 
 def _signed_get(url: str, service: str) -> requests.Response:
