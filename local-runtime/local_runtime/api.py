@@ -191,8 +191,10 @@ def rest_apis(app: App) -> list[RestApi]:
                 if r.get("Properties", {}).get("RestApiId") == {"Ref": api_lid}
             )
         }
-        stage_resources = {
-            str(app.resolve(stack, r["Properties"].get("StageName"))): app.resolve(stack, r["Properties"])
+        stage_resources = {  # only what is used is resolved (an access log destination may not resolve)
+            str(app.resolve(stack, r["Properties"].get("StageName"))): {
+                key: app.resolve(stack, r["Properties"].get(key)) for key in ("Variables", "MethodSettings")
+            }
             for r in stack.of_type("AWS::ApiGateway::Stage").values()
             if r.get("Properties", {}).get("RestApiId") == {"Ref": api_lid}
         }
