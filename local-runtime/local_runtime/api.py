@@ -532,7 +532,7 @@ class ApiServer:
         self.account = account
         self.swagger = swagger
         self._usage = UsageMeter()  # API keys' usage plan throttles and quotas
-        self._stage_limits = StageMeter() if stage_throttling else None  # each stage's method throttling
+        self._stage_limits = StageMeter(enabled=stage_throttling)  # each stage's method throttling
         self._server = LocalServer(self.handle, port=port, name=f"api-{api.name}")
         self.port = self._server.port
         self.replace(api)
@@ -661,12 +661,7 @@ class ApiServer:
                 return
         # Each method has its own bucket (an ANY method one for all its verbs).
         throttle = api.throttles.get(api.stage, NOT_THROTTLED).for_method(matched[0], method.http_method)
-        limits = self._stage_limits
-        if (
-            throttle is not None
-            and limits is not None
-            and not limits.admit(api.stage, matched[0], method.http_method, throttle)
-        ):
+        if not self._stage_limits.admit(api.stage, matched[0], method.http_method, throttle):
             log.warning(
                 "%s %s: 429 Too Many Requests (stage %s method throttling)", http_method, path, api.stage
             )

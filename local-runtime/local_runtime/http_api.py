@@ -251,7 +251,7 @@ class HttpApiServer:
         self.port = self._server.port
         self.swagger_url: str | None = None
         self._lock = threading.Lock()
-        self._route_limits = StageMeter() if stage_throttling else None  # the stage's route throttling
+        self._route_limits = StageMeter(enabled=stage_throttling)  # the stage's route throttling
         self.replace(api)
 
     def replace(self, api: HttpApi) -> None:
@@ -307,12 +307,7 @@ class HttpApiServer:
         if self.api.function_url_auth is not None:
             return self._function_url(handler, route, method, path, parts.query, headers, body, context, cors)
         throttle = self.api.throttles.for_method(route.route_key, "*")
-        limits = self._route_limits
-        if (
-            throttle is not None
-            and limits is not None
-            and not limits.admit(self.api.stage, route.route_key, "*", throttle)
-        ):
+        if not self._route_limits.admit(self.api.stage, route.route_key, "*", throttle):
             log.warning("%s %s: 429 Too Many Requests (route %s throttling)", method, path, route.route_key)
             return self._send(handler, 429, {"message": "Too Many Requests"}, cors)
         source = execute_api_arn(

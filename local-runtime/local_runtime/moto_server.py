@@ -62,6 +62,8 @@ import threading
 import time
 from typing import Any
 
+from botocore.exceptions import ClientError
+from moto.moto_api import recorder
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
@@ -178,9 +180,6 @@ def json_protocol_answer(
         or "HTTP_ORIGIN" in environ
     ):
         return None
-    from botocore.exceptions import ClientError
-    from moto.moto_api import recorder
-
     app = dispatcher.get_application(environ)
     view = _root_view(app)
     if view is None:

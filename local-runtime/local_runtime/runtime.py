@@ -94,8 +94,8 @@ class Options:
     synth_command: Sequence[str] = ()
     openapi: Path | None = None  # the API's OpenAPI document for Swagger UI (else built from the template)
     parameters: dict[str, str] = field(default_factory=dict)  # template parameters: Name or Stack:Name
-    # REST stages' method throttling (MethodSettings), as in AWS; off only to measure the runtime itself
-    # beyond a stage's limits (the benchmarks).
+    # API stages' throttling (REST MethodSettings, HTTP API route settings), as in AWS; off only to
+    # measure the runtime itself beyond a stage's limits (the benchmarks).
     stage_throttling: bool = True
 
 

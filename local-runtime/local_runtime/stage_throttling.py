@@ -74,13 +74,18 @@ NOT_THROTTLED = MethodThrottles()
 
 
 class StageMeter:
-    """Each (stage, resource path, HTTP method)'s bucket (thread-safe; the clock is injectable)."""
+    """Each (stage, resource path or route key, HTTP method)'s bucket (thread-safe; the clock is
+    injectable). Disabled, it admits every request (Options.stage_throttling)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, enabled: bool = True) -> None:
         self._clock = clock
+        self._enabled = enabled
         self._lock = threading.Lock()
         self._buckets: dict[tuple[str, str, str], tuple[float, float]] = {}
 
-    def admit(self, stage: str, resource_path: str, http_method: str, throttle: Throttle) -> bool:
+    def admit(self, stage: str, resource_path: str, http_method: str, throttle: Throttle | None) -> bool:
+        """False when the method's bucket is empty; True when it is not, or the method is unthrottled."""
+        if throttle is None or not self._enabled:
+            return True
         with self._lock:
             return take_token(self._buckets, (stage, resource_path, http_method), throttle, self._clock())

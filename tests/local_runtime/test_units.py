@@ -206,6 +206,9 @@ def test_stage_method_settings_give_each_method_the_most_specific_limits() -> No
     assert meter.admit("v1", "/a", "POST", tight) and meter.admit("v2", "/a", "GET", tight)  # own buckets
     now[0] += 0.5  # one token back at 2 per second
     assert [meter.admit("v1", "/a", "GET", tight) for _ in range(2)] == [True, False]
+    assert meter.admit("v1", "/free", "GET", None)  # a method no setting throttles
+    off = StageMeter(clock=lambda: now[0], enabled=False)  # Options.stage_throttling=False
+    assert all(off.admit("v1", "/a", "GET", tight) for _ in range(5))
 
 
 def test_the_local_certificate_is_found_from_any_directory_and_serves_localhost(
