@@ -7,13 +7,13 @@ from service_common.orders import Order, OrderItem
 class RequestedItem(OrderItem):
     """An item as a client sends it: JSON numbers only (strict: `true` or "3" is not a quantity)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class OrderFields(BaseModel):
     """What a client sends to place an order; it is always the caller's own (userId: the token's sub)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     items: list[RequestedItem] = Field(min_length=1, max_length=50)
 

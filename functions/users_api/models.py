@@ -1,14 +1,15 @@
 """Request and response shapes of the users API."""
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from service_common.text import TrimmedText
 
 
 class UserFields(BaseModel):
     """What a client may set on a user (create and full update)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100)
+    name: TrimmedText = Field(min_length=1, max_length=100)
     email: EmailStr
 
 

@@ -9,15 +9,16 @@ may be a 5xx, invalid input must be rejected, and every 4xx must carry the servi
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, reject, settings
 from hypothesis import strategies as st
 from schemathesis import Case, CheckContext, GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -87,6 +88,25 @@ CHECKS = [
     response_schema_conformance,
     negative_data_rejection,
 ]
+
+
+def _drops_a_query_parameter(case: Case) -> bool:
+    """A query value of [] or {} is sent as no parameter at all (requests drops it), which is valid here:
+    as a negative case it would be rightly accepted, and schemathesis would count that as ST201."""
+    return any(value in ([], {}) for value in (case.query or {}).values())
+
+
+def _unthrottled(send: Callable[[], requests.Response]) -> requests.Response:
+    """The response to `send()`, which is sent again after a pause while the stage throttle (cdk.json
+    `apiThrottle`: 50/s per method in dev, which this test outruns) answers 429, as a client would retry:
+    every case then reaches the service."""
+    response = send()
+    for _ in range(50):
+        if response.status_code != 429:
+            break
+        time.sleep(0.05)
+        response = send()
+    return response
 
 
 def _existing_file(api_url: str, caller: ApiUser) -> str:
@@ -169,12 +189,16 @@ def test_fuzzed_requests_get_documented_answers(
     )
     @given(case=strategy)
     def fuzz(case: Case) -> None:
+        if mode is GenerationMode.NEGATIVE and _drops_a_query_parameter(case):
+            reject()
         CASES[key] += 1
         if (method, path) == ("POST", "/users"):
             # A valid case creates the caller's own record: start every case without one (else only 409s).
-            session.delete(f"{api_url}users/{admin.sub}", headers=admin.headers, timeout=30)
+            own_record = f"{api_url}users/{admin.sub}"
+            _unthrottled(lambda: session.delete(own_record, headers=admin.headers, timeout=30))
         # The API's base URL includes the stage path ("http://127.0.0.1:<port>/dev/").
-        response = case.call(base_url=api_url.rstrip("/"), session=session, headers=admin.headers, timeout=30)
+        send = dict(base_url=api_url.rstrip("/"), session=session, headers=admin.headers, timeout=30)
+        response = _unthrottled(lambda: case.call(**send))
         STATUSES[(method, path, response.status_code)] += 1
         case.validate_response(response, checks=CHECKS, additional_checks=[error_contract])
 
@@ -186,7 +210,9 @@ def test_at_least_1000_fuzzed_cases_ran_across_all_operations() -> None:
     if len(CASES) < len(OPERATIONS) * len(MODES):
         pytest.skip("the fuzzing tests did not all run in this session (selected with -k?)")
     assert sum(CASES.values()) >= MIN_TOTAL_CASES, CASES
-    # The cases reached the handlers: every operation answered both a success and a rejection.
+    # The cases reached the handlers: none was left throttled, and every operation answered both a success
+    # and a rejection.
+    assert not [key for key in STATUSES if key[2] == 429], STATUSES
     for method, path in OPERATIONS:
         seen = {status for (m, p, status), _ in STATUSES.items() if (m, p) == (method, path)}
         assert any(s < 300 for s in seen) and any(400 <= s < 500 for s in seen), (method, path, seen)

@@ -86,6 +86,9 @@ def test_each_post_is_a_new_order(aws):
         # Found by schema fuzzing: JSON true/false or "2" were coerced into numbers.
         ({"items": [{"sku": "A", "quantity": 1, "unitPriceCents": True}]}, "body.items.0.unitPriceCents"),
         ({"items": [{"sku": "A", "quantity": "2", "unitPriceCents": 1}]}, "body.items.0.quantity"),
+        # Found by schema fuzzing: the spec's maxLength 64 holds for the sku as sent, before stripping.
+        ({"items": [{"sku": "\x85" + "S" * 64, "quantity": 1, "unitPriceCents": 1}]}, "body.items.0.sku"),
+        ({"items": [{"sku": " \t ", "quantity": 1, "unitPriceCents": 1}]}, "body.items.0.sku"),  # blank
     ],
 )
 def test_invalid_orders_get_422_and_nothing_is_queued(aws, body, field):
@@ -95,6 +98,12 @@ def test_invalid_orders_get_422_and_nothing_is_queued(aws, body, field):
     assert_error(error, "ValidationError")
     assert field in [detail["field"] for detail in error["details"]]
     assert receive_all(aws["queue_url"]) == []
+
+
+def test_an_sku_is_stored_without_surrounding_whitespace(aws):
+    status, body, _ = call(aws, "POST", "/orders", body={"items": [{**ORDER["items"][0], "sku": " SKU-1\n"}]})
+
+    assert status == 202 and body["items"][0]["sku"] == "SKU-1"
 
 
 def test_malformed_json_gets_400(aws):

@@ -40,12 +40,12 @@ def documented_responses(
 ) -> dict[int, dict[str, Any]]:
     """OpenAPI responses of a route: its success response plus the error statuses it can return.
 
-    401 (no valid token), 422 (invalid input) and 500 (unexpected) apply to every route; `errors` adds
-    the route's own.
+    401 (no valid token), 422 (invalid input), 429 (API Gateway's stage throttle, cdk.json `apiThrottle`)
+    and 500 (unexpected) apply to every route; `errors` adds the route's own.
     """
     success_content = {"application/json": {"model": model}} if model is not None else {}
     responses: dict[int, dict[str, Any]] = {status: {"description": description, "content": success_content}}
-    for code in sorted({*errors, 401, 422, 500}):
+    for code in sorted({*errors, 401, 422, 429, 500}):
         responses[code] = {
             "description": HTTPStatus(code).phrase,
             "content": {"application/json": {"model": ErrorBody}},

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service_common.text import TrimmedText
+
 # EventBridge `source` and `detail-type` of the event order_processor publishes (matched by the rule).
 EVENT_SOURCE = "orders"
 ORDER_CREATED = "OrderCreated"
@@ -16,9 +18,9 @@ OrderStatus = Literal["ACCEPTED", "CONFIRMED"]
 
 
 class OrderItem(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
-    sku: str = Field(min_length=1, max_length=64)
+    sku: TrimmedText = Field(min_length=1, max_length=64)
     quantity: int = Field(ge=1, le=1000)
     unitPriceCents: int = Field(ge=0, le=10_000_000, description="Price of one unit, in cents")
 
