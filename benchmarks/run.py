@@ -66,6 +66,7 @@ def machine() -> dict[str, Any]:
 
 def run_all(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks import cold_start, data_plane, pipeline, size, suite, synth, warm_path
+    from local_runtime import priority
     from local_runtime.runtime import Options, Runtime
 
     reps = plan(args.quick)
@@ -112,6 +113,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
                     clock=False,
                     echo=lines.append,
                     stage_throttling=False,
+                    background_nice=priority.UP_BACKGROUND_NICE,  # as `make up` runs it
                 )
             ).start()
             try:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from local_runtime import model
+from local_runtime import model, priority
 from local_runtime.deploy_rules import AccountSettings
 from local_runtime.iam import unused_grants
 from local_runtime.runtime import Options, Runtime
@@ -117,6 +117,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         synth_command=shlex.split(args.synth_command) if args.synth_command else (),
         openapi=Path(args.openapi) if args.openapi else None,
         parameters=dict(_parameter(item) for item in args.parameters),
+        background_nice=args.background_nice,
     )
     runtime = Runtime(options)
     stop = threading.Event()
@@ -290,6 +291,14 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument(
         "--synth-command",
         help='how to synthesize the app, e.g. "cdk --context stage=dev synth --quiet" (--output is added)',
+    )
+    up.add_argument(
+        "--background-nice",
+        type=int,
+        default=priority.UP_BACKGROUND_NICE,
+        metavar="N",
+        help="run what event sources start (pollers, async invocations, their functions and AWS calls) at "
+        "this nice value, so the API answers as fast while a pipeline works; 0 = all alike",
     )
     up.add_argument(
         "--openapi", help="the API's OpenAPI document for Swagger UI (default: from the template)"

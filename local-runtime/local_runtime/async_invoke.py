@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from local_runtime import priority
 from local_runtime.targets import TARGET_ACTIONS, send, target_service
 from local_runtime.workers import FunctionSpec, Invocation, Pool
 
@@ -32,12 +33,18 @@ class AsyncInvoker:
         client: Callable[[str], Any],
         service_call: Callable[[FunctionSpec, str, str], bool],
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        background_nice: int = 0,
     ) -> None:
         self.pools = pools  # by function ARN
         self._client = client  # service name -> the runtime's own boto3 client
         self._service_call = service_call
         self.retry_delays = list(retry_delays)
-        self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="async-invoke")
+        self._executor = ThreadPoolExecutor(
+            max_workers=16,
+            thread_name_prefix="async-invoke",
+            initializer=priority.enter_background,  # what an event source started (priority.py)
+            initargs=(background_nice,),
+        )
         self._stopping = threading.Event()
 
     def invoke(self, function_arn: str, event: Any, trigger: str) -> Future[Invocation | None]:

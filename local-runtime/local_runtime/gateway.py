@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from local_runtime import s3_cors, sigv4
+from local_runtime import priority, s3_cors, sigv4
 from local_runtime.dynamodb_keys import PartitionKeys
 from local_runtime.http_server import LocalServer
 from local_runtime.iam import (
@@ -93,6 +93,7 @@ class Gateway:
         self.partition_keys = PartitionKeys({})  # its tables' partition keys (dynamodb:LeadingKeys)
         self.tags = Tags({})  # its roles' and resources' tags (aws:PrincipalTag, aws:ResourceTag)
         self.clock: Callable[[], float] = time.time  # tests move it to expire presigned URLs
+        self.background_nice = 0  # for calls signed with a background key (priority.py)
         self._server = LocalServer(self.handle, port=port, name="iam-gateway")
         self.port = self._server.port
         # One kept-alive connection to moto per gateway thread (a thread serves one client connection):
@@ -125,6 +126,9 @@ class Gateway:
         request = AwsRequest(handler.command, handler.path, headers, body)
         described = describe_request(request, self.region, self.account)
         identity = self.identities.get(described.access_key or "")
+        if identity is not None and priority.is_background_key(described.access_key or ""):
+            # A background worker's connection: this thread serves only it (and marks its moto calls).
+            priority.enter_background(self.background_nice)
         cors_rules = self._page_to_bucket(described, headers)
         if cors_rules is not None and handler.command == "OPTIONS":
             self._answer_preflight(handler, described, headers, cors_rules)
@@ -276,6 +280,8 @@ class Gateway:
         try:
             headers = {k: v for k, v in request.headers.items() if k not in _HOP_BY_HOP}
             headers["content-length"] = str(len(request.body))
+            if priority.background_nice():
+                headers[priority.BACKGROUND_HEADER] = str(priority.background_nice())
             connection.request(request.method, request.path, body=request.body, headers=headers)
             response = connection.getresponse()
             data = response.read()

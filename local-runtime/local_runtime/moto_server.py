@@ -68,7 +68,7 @@ from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 
-from local_runtime import moto_states
+from local_runtime import moto_states, priority
 from local_runtime.workers import die_with_parent
 
 log = logging.getLogger("local_runtime.moto_server")
@@ -110,6 +110,10 @@ class KeepAliveHandler(MotoRequestHandler):
         if self.command == "POST" and self.path == moto_states.CONFIG_PATH:
             self._configure_state_machines()
             return
+        background = self.headers.get(priority.BACKGROUND_HEADER)
+        if background:  # this connection serves background work (priority.py)
+            priority.share_the_interpreter()
+            priority.enter_background(int(background))
         environ = self.environ = self.make_environ()
         lean = json_protocol_answer(self.server.app, environ)  # type: ignore[attr-defined]
         if lean is not None:

@@ -25,7 +25,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local_runtime import deploy_rules, model, moto_forks, provision, s3_cors, tls
+from local_runtime import deploy_rules, model, moto_forks, priority, provision, s3_cors, tls
 from local_runtime.api import ApiServer, RestApi, rest_apis
 from local_runtime.async_invoke import DEFAULT_RETRY_DELAYS, AsyncInvoker
 from local_runtime.authorizer import Verifier
@@ -97,6 +97,8 @@ class Options:
     # API stages' throttling (REST MethodSettings, HTTP API route settings), as in AWS; off only to
     # measure the runtime itself beyond a stage's limits (the benchmarks).
     stage_throttling: bool = True
+    # The nice value of work an event source starts (priority.py); 0 = all alike. `local-runtime up`: 10.
+    background_nice: int = 0
 
 
 class Runtime:
@@ -156,10 +158,15 @@ class Runtime:
                 aws_secret_access_key="local",  # noqa: S106 (moto accepts anything)
                 config=Config(retries={"max_attempts": 2}),
             )
+            nice = priority.background_nice()
+            if nice:  # a poller's receives and deletes are background work at moto too
+                cache[service].meta.events.register("before-send", _mark_background(nice))
         return cache[service]
 
     # ------------------------------------------------------------------ start
     def start(self) -> Runtime:
+        if self.options.background_nice:
+            priority.share_the_interpreter()
         """Provision and run the assembly; on any failure (e.g. a deploy rule) stop what already runs."""
         try:
             return self._start()
@@ -181,9 +188,12 @@ class Runtime:
             self.moto_port, opts.region, "123456789012", self.recorder, port=opts.gateway_port
         )
         self.gateway.bucket_cors = lambda bucket: s3_cors.rules_of(self.client("s3"), bucket)
+        self.gateway.background_nice = opts.background_nice
         self.gateway.start()
         self.service_calls = ServiceCalls(self.gateway, "123456789012", opts.region)
-        self.asynchronous = AsyncInvoker(self.pools, self.client, self.service_call, opts.async_retry_delays)
+        self.asynchronous = AsyncInvoker(
+            self.pools, self.client, self.service_call, opts.async_retry_delays, opts.background_nice
+        )
         self.gateway.invoke_hook = lambda arn, headers, body: invoke_api(
             self.pools, self.invoke_async, arn, headers, body
         )
@@ -609,6 +619,8 @@ class Runtime:
             if known is not None:  # running workers keep signing with the credentials they were given
                 identity.secret_key, identity.session_token = known.secret_key, known.session_token
             self.gateway.identities[spec.access_key] = identity
+            # Its workers started by event sources sign with their own key id (priority.py).
+            self.gateway.identities[priority.background_key(spec.access_key)] = identity
             for skipped_layer, problem in spec.skipped_layers:
                 skipped.setdefault((skipped_layer.parent.name, problem), []).append(spec.display)
             pools[spec.arn] = Pool(
@@ -719,6 +731,7 @@ class Runtime:
                 self.options.region,
                 wait_s=self.options.poll_wait_s,
                 problem=problem,
+                background_nice=self.options.background_nice,
             )
             poller.start()
             self.pollers.append(poller)
@@ -758,7 +771,13 @@ class Runtime:
         )
         if str(props.get("Enabled", True)).lower() == "false":
             return
-        poller = StreamPoller(mapping, self.pools[spec.arn], self.client, self.options.region)
+        poller = StreamPoller(
+            mapping,
+            self.pools[spec.arn],
+            self.client,
+            self.options.region,
+            background_nice=self.options.background_nice,
+        )
         poller.start()
         self.pollers.append(poller)
 
@@ -1269,3 +1288,10 @@ def start_moto(
             time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"moto server did not listen on port {port} within {timeout_s}s")
+
+
+def _mark_background(nice: int) -> Callable[..., None]:
+    def mark(request: Any, **_: Any) -> None:
+        request.headers[priority.BACKGROUND_HEADER] = str(nice)
+
+    return mark

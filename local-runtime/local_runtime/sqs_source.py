@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from local_runtime import priority
 from local_runtime.polling import Holds
 from local_runtime.workers import Invocation, Pool
 
@@ -84,6 +85,7 @@ class SqsPoller:
         region: str,
         wait_s: float = 1.0,
         problem: str | None = None,
+        background_nice: int = 0,
     ) -> None:
         self.mapping = mapping
         # Why Lambda's polls fail (e.g. the role may not decrypt): nothing is received, as in AWS.
@@ -92,6 +94,7 @@ class SqsPoller:
         self._sqs = sqs_client
         self.region = region
         self.wait_s = wait_s
+        self.background_nice = background_nice  # its threads' (priority.py)
         self._stop = threading.Event()
         self._holds = Holds(self._stop)
         self.queue_name = mapping.queue_arn.rsplit(":", 1)[-1]
@@ -174,6 +177,7 @@ class SqsPoller:
         return failed
 
     def _loop(self) -> None:
+        priority.enter_background(self.background_nice)
         sqs = self._sqs()
         while not self._stop.is_set():
             try:

@@ -23,6 +23,7 @@ from typing import Any
 
 from moto.events.models import EventPattern
 
+from local_runtime import priority
 from local_runtime.workers import Invocation, Pool
 
 log = logging.getLogger("local_runtime.streams")
@@ -54,12 +55,14 @@ class StreamPoller:
         clients: Callable[[str], Any],
         region: str,
         wait_s: float = 0.5,
+        background_nice: int = 0,
     ) -> None:
         self.mapping = mapping
         self.pool = pool
         self._clients = clients
         self.region = region
         self.wait_s = wait_s
+        self.background_nice = background_nice  # its threads' (priority.py)
         self._patterns = [EventPattern.load(pattern) for pattern in mapping.filters]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -103,6 +106,7 @@ class StreamPoller:
             thread.join(timeout=10)
 
     def _poll(self, shard_id: str, iterator: str) -> None:
+        priority.enter_background(self.background_nice)
         client = self._client()
         pending: list[dict[str, Any]] = []
         first_pending = 0.0  # when the oldest pending record was read: the batching window runs from it

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local_runtime import priority
 from local_runtime._bootstrap import _LEVELS as LOG_LEVELS  # the worker's own level order
 from local_runtime._bootstrap import END_OF_OUTPUT
 
@@ -310,7 +311,13 @@ class Pool:
         return {**self.base_env, **self.spec.environment}
 
     def _spawn(self) -> Worker:
-        worker = Worker(self.spec, self.environment(), self.log_path, self._generation, self.bytecode_dir)
+        env = self.environment()
+        nice = priority.background_nice()
+        if nice:  # started by an event source: the worker and its AWS calls are background work
+            env["AWS_ACCESS_KEY_ID"] = priority.background_key(self.base_env["AWS_ACCESS_KEY_ID"])
+        worker = Worker(self.spec, env, self.log_path, self._generation, self.bytecode_dir)
+        if nice:
+            priority.lower(worker.proc.pid, nice)
         with self._lock:
             self._all.add(worker)
         return worker
