@@ -25,8 +25,15 @@ def _nice(pid: int, thread_id: int | None = None) -> int:
     return int(stat[stat.rindex(")") + 2 :].split()[16])  # field 19 of proc(5): nice
 
 
-def _thread_nices(pid: int) -> list[int]:
-    return [_nice(pid, int(task.name)) for task in Path(f"/proc/{pid}/task").iterdir()]
+def _thread_nices(pid: int, names: dict[int, str] | None = None) -> dict[str, int]:
+    """Nice value by thread (name if known, else id), skipping threads that end meanwhile."""
+    nices = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            nices[(names or {}).get(int(task.name), task.name)] = _nice(pid, int(task.name))
+        except FileNotFoundError:
+            continue
+    return nices
 
 
 def _access_key_of(pid: int) -> str:
@@ -65,12 +72,12 @@ def test_event_driven_work_runs_niced_and_the_api_path_does_not(dev_assembly: Pa
             key = priority.background_key(runtime.find_function(name).access_key)
             assert {(_nice(pid), _access_key_of(pid)) for pid in workers[name]} == {(NICE, key)}
 
-        threads = {thread.name: _nice(os.getpid(), thread.native_id) for thread in threading.enumerate()}
+        threads = _thread_nices(os.getpid(), {t.native_id or 0: t.name for t in threading.enumerate()})
         pollers = [nice for name, nice in threads.items() if name.startswith("sqs-")]
         assert pollers and set(pollers) == {NICE}, threads
         assert threads[threading.current_thread().name] == 0
         # moto: the threads serving background connections lowered themselves, the others did not.
-        assert {0, NICE} <= set(_thread_nices(runtime._moto.pid))
+        assert {0, NICE} <= set(_thread_nices(runtime._moto.pid).values())
         # The gateway threads serving the background workers' connections (this process) too.
         assert NICE in [nice for name, nice in threads.items() if "process_request_thread" in name]
 
