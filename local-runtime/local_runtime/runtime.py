@@ -165,9 +165,9 @@ class Runtime:
 
     # ------------------------------------------------------------------ start
     def start(self) -> Runtime:
+        """Provision and run the assembly; on any failure (e.g. a deploy rule) stop what already runs."""
         if self.options.background_nice:
             priority.share_the_interpreter()
-        """Provision and run the assembly; on any failure (e.g. a deploy rule) stop what already runs."""
         try:
             return self._start()
         except BaseException:

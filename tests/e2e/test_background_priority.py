@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -43,6 +44,7 @@ def _access_key_of(pid: int) -> str:
 
 @pytest.mark.skipif(REMOTE is not None, reason=LOCAL_ONLY)
 def test_event_driven_work_runs_niced_and_the_api_path_does_not(dev_assembly: Path, tmp_path: Path) -> None:
+    switch_interval = sys.getswitchinterval()  # the runtime shortens it for the process (priority.py)
     runtime = start_runtime(dev_assembly, tmp_path / "state", background_nice=NICE)
     try:
         api = runtime.api_servers[0].base_url
@@ -99,6 +101,7 @@ def test_event_driven_work_runs_niced_and_the_api_path_does_not(dev_assembly: Pa
             assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
     finally:
         runtime.stop()
+        sys.setswitchinterval(switch_interval)  # for the tests after this one in this process
     entries = [json.loads(line) for line in (tmp_path / "state" / "recording.jsonl").read_text().splitlines()]
     assert [e["function"] for e in entries if e["action"] == "dynamodb:ListTables"] == ["OrderProcessor"] * 2
     processor_calls = {e["action"] for e in entries if e["function"] == "OrderProcessor" and e["allowed"]}
