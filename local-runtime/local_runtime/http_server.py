@@ -11,6 +11,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from local_runtime import priority
+
 log = logging.getLogger(__name__)
 # How often serve_forever checks for a shutdown: socketserver's 0.5 s made every stop wait up to that long
 # per server (API, AWS endpoint, control port), one after the other.
@@ -42,7 +44,7 @@ class LocalServer:
                 log.debug(format, *args)
 
             def _handle(self) -> None:
-                handle(self)
+                priority.serve(lambda: handle(self))  # a client's request before background work
 
             def __getattr__(self, name: str) -> Any:
                 # Every method, TRACE and made-up ones included, gets the server's own answer rather than

@@ -114,6 +114,9 @@ class KeepAliveHandler(MotoRequestHandler):
         if background:  # this connection serves background work (priority.py)
             priority.share_the_interpreter()
             priority.enter_background(int(background))
+        priority.serve(self._answer)
+
+    def _answer(self) -> None:
         environ = self.environ = self.make_environ()
         lean = json_protocol_answer(self.server.app, environ)  # type: ignore[attr-defined]
         if lean is not None:

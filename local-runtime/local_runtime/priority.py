@@ -16,6 +16,8 @@ Work started from a background thread is background: it is decided per thread an
 because an unprivileged process may raise its nice value but never lower it again (CAP_SYS_NICE).
 The processes that serve both kinds (the runtime, moto) also switch threads more often (SWITCH_INTERVAL_S):
 a background thread holding the GIL delayed a request's thread by up to Python's 5 ms default each time.
+And in them a background thread waits before it serves a request while a foreground request is in flight
+(`serve`, at most MAX_YIELD_S): a nice value orders processes, not the threads sharing one interpreter.
 """
 
 from __future__ import annotations
@@ -23,14 +25,20 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable
 
 # `local-runtime up`'s default: a background thread still gets about a tenth of a core a request thread
 # competes for (Linux CFS weights 110 vs 1024), and all of it when no request waits.
 UP_BACKGROUND_NICE = 10
 BACKGROUND_HEADER = "x-local-runtime-background"  # its value: the nice value to run the call at
 SWITCH_INTERVAL_S = 0.001
+# The longest a background request waits for the foreground ones: the pipeline goes on while a client
+# keeps an API busy, and a slow foreground request (seconds) costs background calls this much each.
+MAX_YIELD_S = 0.02
 
 _thread = threading.local()
+_foreground_in_flight = 0
+_quiet = threading.Condition()
 
 
 def enter_background(nice: int) -> None:
@@ -43,6 +51,26 @@ def enter_background(nice: int) -> None:
 def background_nice() -> int:
     """The calling thread's background nice value; 0 for a thread serving requests."""
     return getattr(_thread, "nice", 0)
+
+
+def serve(request: Callable[[], None]) -> None:
+    """Serve one request of a server shared by foreground and background work: counted as in flight if
+    this thread serves foreground work, else after the in-flight foreground requests (or MAX_YIELD_S)."""
+    global _foreground_in_flight
+    if background_nice():
+        with _quiet:
+            _quiet.wait_for(lambda: not _foreground_in_flight, timeout=MAX_YIELD_S)
+        request()
+        return
+    with _quiet:
+        _foreground_in_flight += 1
+    try:
+        request()
+    finally:
+        with _quiet:
+            _foreground_in_flight -= 1
+            if not _foreground_in_flight:
+                _quiet.notify_all()
 
 
 def lower(pid_or_thread_id: int, nice: int) -> None:
