@@ -37,6 +37,9 @@ os.environ.update(
         "POWERTOOLS_DEV": "0",
         # The API functions' allowed browser origins; CORS tests set their own.
         "CORS_ALLOW_ORIGINS": "https://app.example.com",
+        # Every `cdk` command of the suite (~30) started a telemetry sender that cannot reach its endpoint
+        # here (https://docs.aws.amazon.com/cdk/v2/guide/cli-telemetry.html: the opt-out variable).
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
     }
 )
 os.environ.pop("AWS_PROFILE", None)
