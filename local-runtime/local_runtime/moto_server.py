@@ -28,11 +28,15 @@ AWS semantics but on bookkeeping that grows with the queue:
   whole request cycle, ~20 % of moto's CPU: `json_protocol_answer` calls the service's handler directly
   and answers exactly as the Flask app does.
 
-One fix is about behaviour: DynamoDB applies each request atomically (a condition is checked and the
+Two fixes are about behaviour. DynamoDB applies each request atomically (a condition is checked and the
 write applied as one step), while moto's backend reads, checks and writes items without a lock, so
 under load two concurrent `SET n = n + :one` on one item could both read the old value and one
 increment was lost (the projection's orderCount went wrong with more than two projections at once).
-`apply()` runs DynamoDB requests one at a time: moto's work is Python under one GIL anyway.
+`apply()` runs DynamoDB requests one at a time: moto's work is Python under one GIL anyway. Likewise
+SQS: moto marks and copies received messages without a lock, so two concurrent receives (a queue's
+pollers) could both take one message, or leave a message in flight that neither returned (it came back
+only after the visibility timeout, 3 minutes for the orders queue). SQS's message operations run one at a
+time, a long poll waiting between its attempts outside the lock.
 
 The other replacements return exactly what the originals return (`time.time()` is the same epoch seconds;
 the retention period is the same attribute the full attribute dict reads; the module list, the SDK's data
@@ -259,6 +263,7 @@ def apply() -> None:
             "self.expr_attr_values_found.extend(self._find_expr_attr_values(node))",
         ),
         "moto.core.utils._load_service_model": (utils._load_service_model, "loader = create_loader()"),
+        "SQSBackend.receive_message": (sqs_models.SQSBackend.receive_message, "queue.wait_for_messages(1)"),
     }
     for name, (function, marker) in expected.items():
         if marker not in inspect.getsource(function):
@@ -274,6 +279,7 @@ def apply() -> None:
             return dynamodb_call(self)
 
     DynamoHandler.call_action = call_action_atomically  # type: ignore[method-assign]
+    _sqs_one_at_a_time(sqs_models.SQSBackend)
     # A parsed expression is an immutable tree; moto imports `parse` from the module at each call.
     jsonpath_ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ext.parse)
     unix_time = _now_or(utils.unix_time)
@@ -300,6 +306,53 @@ def apply() -> None:
             for attribute in ("unix_time", "unix_time_millis"):
                 if getattr(module, attribute, None) is expected[f"moto.core.utils.{attribute}"][0]:
                     setattr(module, attribute, getattr(utils, attribute))
+
+
+SQS_MESSAGE_OPERATIONS = (
+    "send_message",
+    "send_message_batch",
+    "delete_message",
+    "delete_message_batch",
+    "change_message_visibility",
+    "change_message_visibility_batch",
+    "purge_queue",
+)
+
+
+def _sqs_one_at_a_time(backend: Any) -> None:
+    """SQS message operations one at a time (reentrant: a batch calls the single operation)."""
+    lock = threading.RLock()
+
+    def atomic(operation: Any) -> Any:
+        @functools.wraps(operation)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return operation(*args, **kwargs)
+
+        return run
+
+    for name in SQS_MESSAGE_OPERATIONS:
+        setattr(backend, name, atomic(getattr(backend, name)))
+    receive = backend.receive_message
+
+    def receive_message(
+        self: Any,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> list[Any]:
+        polling_end = time.time() + (wait_seconds_timeout or 0)
+        while True:
+            with lock:  # one attempt, without waiting (moto's own long poll would hold the lock)
+                result = receive(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            remaining = polling_end - time.time()
+            if result or remaining <= 0:
+                return result
+            self.get_queue(queue_name).wait_for_messages(min(1.0, remaining))
+
+    backend.receive_message = receive_message
 
 
 @dataclasses.dataclass(frozen=True)

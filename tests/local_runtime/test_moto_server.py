@@ -399,3 +399,38 @@ def test_forked_servers_are_separate_servers_with_their_own_state_and_ids(tmp_pa
         for server in (first, second):
             server.kill()
             server.wait(5)
+
+
+def test_concurrent_receives_give_each_message_to_one_receiver_and_keep_none_back(server_port: int) -> None:
+    """SQS gives a message to one receiver until its visibility timeout ends, and one in flight was given
+    to someone. moto's receive marks and copies messages without a lock, so a queue's concurrent pollers
+    got a message twice, or left one in flight that no one was given (back only after the visibility
+    timeout: the orders queue's 3 minutes)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from local_runtime import priority
+
+    sqs = _client(server_port, "sqs")
+    queue = sqs.create_queue(QueueName="concurrent-receives", Attributes={"VisibilityTimeout": "300"})
+    url = queue["QueueUrl"]
+    messages = 1000
+    for start in range(0, messages, 10):
+        batch = [{"Id": str(n), "MessageBody": str(start + n)} for n in range(10)]
+        sqs.send_message_batch(QueueUrl=url, Entries=batch)
+    received: list[str] = []
+
+    def poll(_: int) -> None:
+        client = _client(server_port, "sqs")
+        # As a background poller's calls are marked: the server then switches threads every 1 ms.
+        client.meta.events.register(
+            "before-send", lambda request, **_: request.headers.__setitem__(priority.BACKGROUND_HEADER, "1")
+        )
+        while got := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            received.extend(message["Body"] for message in got)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(poll, range(8)))
+    in_flight = "ApproximateNumberOfMessagesNotVisible"
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[in_flight])["Attributes"]
+    assert sorted(received, key=int) == [str(n) for n in range(messages)]
+    assert attributes[in_flight] == str(messages)
