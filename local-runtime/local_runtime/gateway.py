@@ -280,8 +280,9 @@ class Gateway:
         try:
             headers = {k: v for k, v in request.headers.items() if k not in _HOP_BY_HOP}
             headers["content-length"] = str(len(request.body))
-            if priority.background_nice():
-                headers[priority.BACKGROUND_HEADER] = str(priority.background_nice())
+            nice = priority.background_nice()
+            if nice:
+                headers[priority.BACKGROUND_HEADER] = str(nice)
             connection.request(request.method, request.path, body=request.body, headers=headers)
             response = connection.getresponse()
             data = response.read()

@@ -26,6 +26,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from typing import Any
 
 # `local-runtime up`'s default: a background thread still gets about a tenth of a core a request thread
 # competes for (Linux CFS weights 110 vs 1024), and all of it when no request waits.
@@ -73,6 +74,15 @@ def serve(request: Callable[[], None]) -> None:
             _foreground_in_flight -= 1
             if not _foreground_in_flight:
                 _quiet.notify_all()
+
+
+def mark_background(client: Any, nice: int) -> None:
+    """A boto3 client's calls carry BACKGROUND_HEADER: the server serving them treats them as background."""
+
+    def mark(request: Any, **_: Any) -> None:
+        request.headers[BACKGROUND_HEADER] = str(nice)
+
+    client.meta.events.register("before-send", mark)
 
 
 def lower(pid_or_thread_id: int, nice: int) -> None:

@@ -160,7 +160,7 @@ class Runtime:
             )
             nice = priority.background_nice()
             if nice:  # a poller's receives and deletes are background work at moto too
-                cache[service].meta.events.register("before-send", _mark_background(nice))
+                priority.mark_background(cache[service], nice)
         return cache[service]
 
     # ------------------------------------------------------------------ start
@@ -1288,10 +1288,3 @@ def start_moto(
             time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"moto server did not listen on port {port} within {timeout_s}s")
-
-
-def _mark_background(nice: int) -> Callable[..., None]:
-    def mark(request: Any, **_: Any) -> None:
-        request.headers[priority.BACKGROUND_HEADER] = str(nice)
-
-    return mark

@@ -312,12 +312,11 @@ class Pool:
 
     def _spawn(self) -> Worker:
         env = self.environment()
-        nice = priority.background_nice()
-        if nice:  # started by an event source: the worker and its AWS calls are background work
+        # Started by an event source: its AWS calls are background work, and the process inherits the
+        # spawning thread's nice value (Linux: a fork copies the calling thread's).
+        if priority.background_nice():
             env["AWS_ACCESS_KEY_ID"] = priority.background_key(self.base_env["AWS_ACCESS_KEY_ID"])
         worker = Worker(self.spec, env, self.log_path, self._generation, self.bytecode_dir)
-        if nice:
-            priority.lower(worker.proc.pid, nice)
         with self._lock:
             self._all.add(worker)
         return worker

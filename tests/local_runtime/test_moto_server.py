@@ -422,9 +422,7 @@ def test_concurrent_receives_give_each_message_to_one_receiver_and_keep_none_bac
     def poll(_: int) -> None:
         client = _client(server_port, "sqs")
         # As a background poller's calls are marked: the server then switches threads every 1 ms.
-        client.meta.events.register(
-            "before-send", lambda request, **_: request.headers.__setitem__(priority.BACKGROUND_HEADER, "1")
-        )
+        priority.mark_background(client, 1)
         while got := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
             received.extend(message["Body"] for message in got)
 
