@@ -86,7 +86,6 @@ def _fresh_aws_clients() -> Iterator[None]:
     from service_common import aws
 
     aws.client.cache_clear()
-    aws.dynamodb_table.cache_clear()
     aws.s3_presigner.cache_clear()
     # Powertools keeps fetched secrets (the page token key) per container; each test has its own.
     parameters.clear_caches()

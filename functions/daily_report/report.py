@@ -9,9 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
 from pydantic import BaseModel, ConfigDict, Field
-from service_common.aws import dynamodb_table
+from service_common.aws import client, from_attributes, to_attributes
 
 TOP_SKUS = 10
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -61,16 +60,17 @@ def report_day(event: dict[str, Any], now: datetime | None = None) -> date:
 def orders_of(table_name: str, index_name: str, day: date) -> Iterator[Order]:
     """Every order of `day`, page by page, from the by-date index (a Query: never a table scan)."""
     request: dict[str, Any] = {
+        "TableName": table_name,
         "IndexName": index_name,
-        "KeyConditionExpression": Key("orderDate").eq(day.isoformat()),
+        "KeyConditionExpression": "orderDate = :day",
+        "ExpressionAttributeValues": to_attributes({":day": day.isoformat()}),
         "ProjectionExpression": "orderId, totalCents, #status, #items",
         "ExpressionAttributeNames": {"#status": "status", "#items": "items"},
     }
-    table = dynamodb_table(table_name)
     while True:
-        page = table.query(**request)
+        page = client("dynamodb").query(**request)
         for item in page["Items"]:
-            yield Order.model_validate(item)
+            yield Order.model_validate(from_attributes(item))
         if "LastEvaluatedKey" not in page:
             return
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
 from models import File, FileDownload, FilePage
 from service_common.api import ResourceNotFoundError
-from service_common.aws import client, dynamodb_table, s3_presigner
+from service_common.aws import client, from_attributes, s3_presigner, to_attributes
 from service_common.identity import Caller
 from service_common.pagination import PageTokens, query_page
 
@@ -42,22 +41,23 @@ class Files:
     def _record(self, caller: Caller, file_id: str) -> dict[str, Any]:
         # Only ever the caller's own prefix: someone else's file id is simply not found (404, not 403).
         key = f"uploads/{caller.user_id}/{file_id}"
-        item = dynamodb_table(self._table_name).get_item(Key={"fileKey": key}).get("Item")
-        if item is None:
+        found = client("dynamodb").get_item(TableName=self._table_name, Key=to_attributes({"fileKey": key}))
+        if "Item" not in found:
             raise ResourceNotFoundError("File", file_id)
-        return item
+        return from_attributes(found["Item"])
 
     def list_page(self, caller: Caller, limit: int, next_token: str | None) -> FilePage:
         """The caller's indexed uploads, newest first."""
         scope = {"listing": "files", "caller": caller.user_id}
         request: dict[str, Any] = {
             "IndexName": self._by_user_index,
-            "KeyConditionExpression": Key("userId").eq(caller.user_id),
+            "KeyConditionExpression": "userId = :user",
+            "ExpressionAttributeValues": to_attributes({":user": caller.user_id}),
             "ScanIndexForward": False,
         }
         if next_token:
             request["ExclusiveStartKey"] = self._tokens.decode(next_token, scope)
-        items, last_key = query_page(dynamodb_table(self._table_name), request, limit)
+        items, last_key = query_page(self._table_name, request, limit)
         return FilePage(items=[_file(item) for item in items], nextToken=self._tokens.encode(last_key, scope))
 
     def download(self, caller: Caller, file_id: str) -> FileDownload:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from botocore.exceptions import ClientError
-from service_common.aws import client, dynamodb_table
+from service_common.aws import client, to_attributes
 from service_common.clock import utc_now
 from service_common.orders import EVENT_SOURCE, ORDER_CREATED, Order, OrderCreated
 
@@ -25,8 +25,10 @@ class OrderProcessing:
         confirmed = {"status": "CONFIRMED", "orderDate": order.createdAt[:10], "confirmedAt": utc_now()}
         item = order.model_copy(update=confirmed).model_dump()
         try:
-            dynamodb_table(self._table_name).put_item(
-                Item=item, ConditionExpression="attribute_not_exists(orderId)"
+            client("dynamodb").put_item(
+                TableName=self._table_name,
+                Item=to_attributes(item),
+                ConditionExpression="attribute_not_exists(orderId)",
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.exceptions import ClientError
-from service_common.aws import dynamodb_table
+from service_common.aws import client, to_attributes
 from service_common.orders import OrderCreated
 
 _COUNT = "orderCount = if_not_exists(orderCount, :zero) + :one"
@@ -22,11 +22,12 @@ class UserOrders:
 
     def _update(self, user_id: str, expression: str, condition: str, values: dict[str, Any]) -> bool:
         try:
-            dynamodb_table(self._table_name).update_item(
-                Key={"userId": user_id},
+            client("dynamodb").update_item(
+                TableName=self._table_name,
+                Key=to_attributes({"userId": user_id}),
                 UpdateExpression=expression,
                 ConditionExpression=condition,
-                ExpressionAttributeValues={":zero": 0, ":one": 1, **values},
+                ExpressionAttributeValues=to_attributes({":zero": 0, ":one": 1, **values}),
             )
         except ClientError as error:
             if _conditional_failure(error):

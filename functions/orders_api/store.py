@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from boto3.dynamodb.conditions import Attr, Key
 from models import OrderFields, OrderPage
 from service_common.api import ResourceNotFoundError
-from service_common.aws import client, dynamodb_table
+from service_common.aws import client, from_attributes, to_attributes
 from service_common.clock import utc_now
 from service_common.identity import Caller
 from service_common.orders import Order, OrderStatus
@@ -36,7 +35,10 @@ class OrdersStore:
 
     def get(self, order_id: str, caller: Caller) -> Order:
         """The order if the caller placed it (or is an admin); someone else's order is "not found"."""
-        item = dynamodb_table(self._table_name).get_item(Key={"orderId": order_id}).get("Item")
+        found = client("dynamodb").get_item(
+            TableName=self._table_name, Key=to_attributes({"orderId": order_id})
+        )
+        item = from_attributes(found["Item"]) if "Item" in found else None
         # 404, not 403: order ids must not reveal that another user's order exists.
         if item is None or (item.get("userId") != caller.user_id and not caller.is_admin):
             raise ResourceNotFoundError("Order", order_id)
@@ -50,14 +52,17 @@ class OrdersStore:
         scope = {"listing": "orders", "caller": caller.user_id, "userId": user_id, "status": status}
         request: dict = {
             "IndexName": self._by_user_index,
-            "KeyConditionExpression": Key("userId").eq(user_id),
+            "KeyConditionExpression": "userId = :user",
+            "ExpressionAttributeValues": to_attributes({":user": user_id}),
             "ScanIndexForward": False,
         }
         if status:
-            request["FilterExpression"] = Attr("status").eq(status)
+            request["FilterExpression"] = "#status = :status"  # status is a DynamoDB reserved word
+            request["ExpressionAttributeNames"] = {"#status": "status"}
+            request["ExpressionAttributeValues"] |= to_attributes({":status": status})
         if next_token:
             request["ExclusiveStartKey"] = self._tokens.decode(next_token, scope)
-        items, last_key = query_page(dynamodb_table(self._table_name), request, limit)
+        items, last_key = query_page(self._table_name, request, limit)
         return OrderPage(
             items=[Order.model_validate(item) for item in items],
             nextToken=self._tokens.encode(last_key, scope),

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from botocore.exceptions import ClientError
-from service_common.aws import dynamodb_table
+from service_common.aws import client, to_attributes
 
 # Sequencers are hex strings of varying length. S3: "right pad the shorter value with zeros and then do
 # lexicographical comparison" (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html).
@@ -35,18 +35,15 @@ class FilesStore:
     def __init__(self, table_name: str) -> None:
         self._table_name = table_name
 
-    @property
-    def _table(self) -> Any:
-        return dynamodb_table(self._table_name)
-
     def put(self, item: dict[str, Any]) -> bool:
         """Store the file's metadata; False when a newer event for the key was already applied."""
         try:
-            self._table.put_item(
-                Item=item,
+            client("dynamodb").put_item(
+                TableName=self._table_name,
+                Item=to_attributes(item),
                 ConditionExpression="attribute_not_exists(fileKey) OR #seq < :seq",
                 ExpressionAttributeNames={"#seq": "sequencer"},
-                ExpressionAttributeValues={":seq": item["sequencer"]},
+                ExpressionAttributeValues=to_attributes({":seq": item["sequencer"]}),
             )
         except ClientError as error:
             if _stale(error):
@@ -57,11 +54,12 @@ class FilesStore:
     def delete(self, file_key: str, sequencer: str) -> bool:
         """Remove the file's metadata; False when the stored item comes from a newer event."""
         try:
-            self._table.delete_item(
-                Key={"fileKey": file_key},
+            client("dynamodb").delete_item(
+                TableName=self._table_name,
+                Key=to_attributes({"fileKey": file_key}),
                 ConditionExpression="attribute_not_exists(fileKey) OR #seq < :seq",
                 ExpressionAttributeNames={"#seq": "sequencer"},
-                ExpressionAttributeValues={":seq": sequencer},
+                ExpressionAttributeValues=to_attributes({":seq": sequencer}),
             )
         except ClientError as error:
             if _stale(error):

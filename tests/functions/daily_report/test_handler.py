@@ -97,15 +97,15 @@ def reports() -> dict[str, dict]:
 
 
 def record_dynamodb_calls() -> list[tuple[str, dict]]:
-    """Every DynamoDB operation the function's (cached) table client makes, with its parameters."""
-    from service_common.aws import dynamodb_table
+    """Every DynamoDB operation the function's (cached) client makes, with its parameters."""
+    from service_common.aws import client
 
     calls: list[tuple[str, dict]] = []
 
     def record(params: dict, model, **_) -> None:
         calls.append((model.name, params))
 
-    dynamodb_table(TABLE).meta.client.meta.events.register("provide-client-params.dynamodb.*", record)
+    client("dynamodb").meta.events.register("provide-client-params.dynamodb.*", record)
     return calls
 
 

@@ -19,6 +19,7 @@ from http import HTTPStatus
 from typing import Any
 
 from service_common.api import ApiError
+from service_common.aws import client, from_attributes, to_attributes
 from service_common.env import require_env
 
 # The Secrets Manager secret (ARN) whose SecretString keys the MACs.
@@ -94,23 +95,30 @@ class PageTokens:
 MAX_QUERY_ROUNDS = 4
 
 
-def query_page(table: Any, request: dict[str, Any], limit: int) -> tuple[list[dict[str, Any]], dict | None]:
+def query_page(
+    table_name: str, request: dict[str, Any], limit: int
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Up to `limit` items of a Query and the key to continue after the last of them (None: no more).
 
+    `request` is the low-level client's Query (values already as attributes); its ExclusiveStartKey, the
+    items and the returned key are plain Python values (a page token holds the key as JSON).
     Each round reads at most the items still missing, so the page never holds more than `limit` and the
     returned key is exactly where it stopped; with a filter a page may still come back short (or empty).
     """
     items: list[dict[str, Any]] = []
     request = dict(request)
-    last_key: dict | None = request.pop("ExclusiveStartKey", None)
+    start = request.pop("ExclusiveStartKey", None)
+    last_key: dict[str, Any] | None = to_attributes(start) if start else None
     for _ in range(MAX_QUERY_ROUNDS):
-        page = table.query(**request, Limit=limit - len(items), **_start(last_key))
-        items += page["Items"]
+        page = client("dynamodb").query(
+            TableName=table_name, **request, Limit=limit - len(items), **_start(last_key)
+        )
+        items += [from_attributes(item) for item in page["Items"]]
         last_key = page.get("LastEvaluatedKey")
         if last_key is None or len(items) >= limit:
             break
-    return items, last_key
+    return items, from_attributes(last_key) if last_key else None
 
 
-def _start(last_key: dict | None) -> dict[str, Any]:
+def _start(last_key: dict[str, Any] | None) -> dict[str, Any]:
     return {"ExclusiveStartKey": last_key} if last_key else {}
