@@ -201,6 +201,36 @@ def run(runtime: Runtime, repetitions: int) -> dict[str, Any]:
     }
 
 
+def imported_modules(stderr: str) -> list[str]:
+    """Every module named in `-X importtime` output, in import order."""
+    return [match.group(4) for line in stderr.splitlines() if (match := IMPORT_LINE.match(line))]
+
+
+def source_files(modules: list[str], roots: list[Path]) -> list[Path]:
+    """The .py file of each module found under one of `roots` (a function's code and its layers), the first
+    root first as on sys.path; modules found elsewhere (the runtime's boto3, the standard library) are left
+    out."""
+    files: list[Path] = []
+    for module in modules:
+        relative = Path(*module.split("."))
+        for root in roots:
+            candidates = (root / relative.with_suffix(".py"), root / relative / "__init__.py")
+            found = next((path for path in candidates if path.is_file()), None)
+            if found:
+                files.append(found)
+                break
+    return files
+
+
+def compile_ms(files: list[Path]) -> float:
+    """CPU milliseconds this interpreter takes to compile `files`, as a cold start without bytecode does."""
+    sources = [(path.read_bytes(), str(path)) for path in files]
+    started = time.process_time()
+    for source, name in sources:
+        compile(source, name, "exec", dont_inherit=True)
+    return (time.process_time() - started) * 1000
+
+
 def parse_importtime(stderr: str, module: str) -> tuple[float, dict[str, float]]:
     """`-X importtime` output → (the module's cumulative ms, its direct imports' cumulative ms)."""
     children: dict[str, float] = {}
@@ -227,6 +257,7 @@ def import_times(runtime: Runtime, spec: FunctionSpec, repetitions: int, top: in
     env = {**runtime._lambda_env(spec), **spec.environment}
     totals: list[float] = []
     per_module: dict[str, list[float]] = {}
+    compiled: list[Path] = []
     for _ in range(repetitions):
         result = subprocess.run(  # noqa: S603 (our interpreter)
             [sys.executable, "-I", "-X", "importtime", "-c", code],
@@ -237,6 +268,7 @@ def import_times(runtime: Runtime, spec: FunctionSpec, repetitions: int, top: in
             check=False,
         )
         total, children = parse_importtime(result.stderr, module)
+        compiled = source_files(imported_modules(result.stderr), [spec.code_dir, *layer_roots(spec)])
         totals.append(total)
         for name, ms in children.items():
             per_module.setdefault(name, []).append(ms)
@@ -246,4 +278,16 @@ def import_times(runtime: Runtime, spec: FunctionSpec, repetitions: int, top: in
         "total_ms": round(median(totals), 1),
         "top": [{"module": name, "cumulative_ms": round(ms, 1)} for name, ms in costliest],
         "runs": repetitions,
+        # Lambda's /var/task and /opt are read-only and the assets carry no bytecode (see the README's
+        # dependency layer section): each cold start compiles these. Compiled here by Python 3.11.
+        "compiled_in_lambda": {
+            "modules": len(compiled),
+            "cpu_ms": round(median(compile_ms(compiled) for _ in range(repetitions)), 1),
+        },
     }
+
+
+def layer_roots(spec: FunctionSpec) -> list[Path]:
+    """Where Lambda finds the function's layer code: the layers the workers import, and those they take
+    from this interpreter's site-packages instead (built for arm64; their Python sources are the same)."""
+    return [*spec.layer_dirs, *(python_dir for python_dir, _ in spec.skipped_layers)]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import run as bench_run
-from benchmarks.cold_start import parse_importtime
+from benchmarks.cold_start import imported_modules, parse_importtime, source_files
 from benchmarks.report import README_END, README_START, render_table, update_readme, validate
 from benchmarks.size import assets, directory_size
 from benchmarks.stats import interleave, median, percentile, ratio, run_interleaved, summary
@@ -77,6 +77,20 @@ def test_parse_importtime_gives_the_handler_total_and_its_direct_imports() -> No
     assert children == {"json": pytest.approx(0.08), "pydantic": pytest.approx(2.3)}
     with pytest.raises(ValueError):
         parse_importtime(IMPORTTIME, "other")
+
+
+def test_the_modules_lambda_compiles_are_those_from_the_function_and_its_layers(tmp_path: Path) -> None:
+    code, layer = tmp_path / "code", tmp_path / "layer"
+    (code / "handler.py").parent.mkdir()
+    (code / "handler.py").write_text("import pydantic\n")
+    (layer / "pydantic").mkdir(parents=True)
+    (layer / "pydantic" / "__init__.py").write_text("x = 1\n")
+    (layer / "pydantic_core.py").write_text("def f():\n    return 1\n")
+    modules = imported_modules(IMPORTTIME)
+    assert modules == ["encodings", "json.decoder", "json", "pydantic_core", "pydantic", "json", "handler"]
+    # json and encodings are the runtime's own (compiled there): not counted.
+    files = source_files(modules, [code, layer])
+    assert files == [layer / "pydantic_core.py", layer / "pydantic" / "__init__.py", code / "handler.py"]
 
 
 def test_size_counts_files_and_zips_them(tmp_path: Path) -> None:
