@@ -82,6 +82,9 @@ def test_init_imports_only_what_the_first_request_needs(folder, tmp_path) -> Non
     # library it supports that is installed, e.g. requests.
     assert "aws_xray_sdk.ext.botocore.patch" in modules
     assert "requests" not in modules
+    # DynamoDB through the low-level client (service_common.aws): no resource, no condition builders.
+    assert "boto3.dynamodb.conditions" not in modules
+    assert "boto3.dynamodb.table" not in modules
     if folder in API_FUNCTIONS:
         # OpenAPI models: only to generate the spec. Parameters: only for the page token key.
         assert "aws_lambda_powertools.event_handler.openapi.models" not in modules
