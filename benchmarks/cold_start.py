@@ -1,5 +1,6 @@
 """Cold start per function through the local runtime vs a bare boto3 handler making the same AWS calls,
-and `python -X importtime` of each handler.
+`python -X importtime` of each handler, and the CPU to compile what it imports from its code and layers
+(Lambda does that at every cold start; the local workers keep bytecode).
 
 A cold start here is a fresh worker: a new `Pool` for the function (the runtime's own kind of worker
 process, environment, role and moto), so the first invocation spawns the interpreter, imports the
@@ -250,14 +251,15 @@ def parse_importtime(stderr: str, module: str) -> tuple[float, dict[str, float]]
 
 
 def import_times(runtime: Runtime, spec: FunctionSpec, repetitions: int, top: int = 5) -> dict[str, Any]:
-    """Median over runs of the handler's total import time and its 5 costliest direct imports."""
+    """Median over runs of the handler's total import time and its 5 costliest direct imports; and what
+    Lambda compiles at each cold start: the modules imported from the function's code and layers."""
     module = spec.handler.rpartition(".")[0]
     paths = [str(spec.code_dir), *map(str, spec.layer_dirs)]
     code = f"import sys; sys.path[:0] = {paths!r}; import {module}"
     env = {**runtime._lambda_env(spec), **spec.environment}
     totals: list[float] = []
     per_module: dict[str, list[float]] = {}
-    compiled: list[Path] = []
+    stderr = ""
     for _ in range(repetitions):
         result = subprocess.run(  # noqa: S603 (our interpreter)
             [sys.executable, "-I", "-X", "importtime", "-c", code],
@@ -268,11 +270,12 @@ def import_times(runtime: Runtime, spec: FunctionSpec, repetitions: int, top: in
             check=False,
         )
         total, children = parse_importtime(result.stderr, module)
-        compiled = source_files(imported_modules(result.stderr), [spec.code_dir, *layer_roots(spec)])
+        stderr = result.stderr
         totals.append(total)
         for name, ms in children.items():
             per_module.setdefault(name, []).append(ms)
     medians = {name: median(values) for name, values in per_module.items()}
+    compiled = source_files(imported_modules(stderr), [spec.code_dir, *layer_roots(spec)])
     costliest = sorted(medians.items(), key=lambda item: item[1], reverse=True)[:top]
     return {
         "total_ms": round(median(totals), 1),
