@@ -45,8 +45,9 @@ _quiet = threading.Condition()
 
 
 def enter_background(nice: int) -> None:
-    """The calling thread runs at `nice` from now on (no-op for 0); what it starts inherits it."""
-    if nice > 0:
+    """The calling thread runs at `nice` from now on (no-op for 0); what it starts inherits it. Once per
+    thread: the gateway and moto call it for each request of a background connection."""
+    if nice > 0 and background_nice() != nice:
         lower(threading.get_native_id(), nice)
         _thread.nice = nice
 
